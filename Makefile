@@ -1,0 +1,57 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up first and are safe to rerun.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := libasound2-dev alsa-utils libsndfile1 tmux espeak-ng sox openssh-server
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck contracts pytest bench bench-quick chaos setup system-deps clean
+
+setup: $(STAMP)
+
+# Debian packages: ALSA headers (simpleaudio builds against them), tmux (end-to-end tests),
+# sshd (the SSH relay test), espeak-ng/sox (re-making demo clips). Skipped when already present.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml | system-deps
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/annotator demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+contracts: setup
+	$(BIN)/lint-imports
+
+pytest: setup
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test: lint typecheck contracts pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+bench-quick: setup
+	$(BIN)/python -m bench --quick
+
+chaos: setup
+	$(BIN)/python -m tests.chaos.run --minutes 3
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""annotator: a keyboard-only terminal for annotating voice-assistant recordings."""
+
+__version__ = "0.1.0"

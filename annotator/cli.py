@@ -1,0 +1,177 @@
+"""The one `annotator` command.
+
+argparse keeps start-up cheap: each subcommand's module is imported only when that subcommand runs,
+so the TUI never pays for FastAPI and `annotator --help` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import cast
+
+from annotator import __version__
+
+# subcommand -> "module:function"; the function takes the parsed Namespace and returns an exit code.
+_HANDLERS: dict[str, str] = {
+    "tui": "annotator.launch:run_tui",
+    "demo": "annotator.launch:run_demo",
+    "serve": "api.server.commands:serve",
+    "ingest": "api.server.commands:ingest",
+    "token-create": "api.server.commands:token_create",
+    "export": "api.server.commands:export",
+    "checkout": "annotator.sync_cli:checkout",
+    "sync": "annotator.sync_cli:sync",
+    "purge": "annotator.sync_cli:purge",
+    "relay": "annotator.relay_cli:relay",
+    "doctor": "annotator.doctor:doctor",
+}
+
+
+def _config_path_text() -> str:
+    try:
+        from annotator.paths import config_file
+
+        return str(config_file())
+    except Exception:  # the help text must never fail
+        return "(platformdirs user config dir)/config.toml"
+
+
+def _add_client_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    # On subcommands the defaults are suppressed, so `annotator --server X sync` keeps X.
+    g = p.add_argument_group("connection", argument_default=argparse.SUPPRESS if sub else None)
+    g.add_argument("--server", metavar="URL", help="queue server URL (env ANNOTATOR_SERVER)")
+    g.add_argument(
+        "--token",
+        metavar="T",
+        help="your API token (env ANNOTATOR_TOKEN; prefer the env or config file: argv is visible "
+        "to other users of the host)",
+    )
+    g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for a server with a private CA")
+    g.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain http:// to a non-loopback server (shown permanently in the UI)",
+    )
+    g.add_argument("--config", metavar="FILE", help="config file instead of the default")
+
+
+def _add_ui_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    p = p.add_argument_group("interface", argument_default=argparse.SUPPRESS if sub else None)
+    p.add_argument(
+        "--audio",
+        choices=["auto", "simpleaudio", "miniaudio", "relay", "pulse", "none"],
+        help="audio backend (default: auto)",
+    )
+    p.add_argument("--keymap", metavar="NAME|FILE", help="default, vim, pedal, or a TOML file")
+
+
+def _add_server_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH", help="server database (default: in the user data dir)")
+    p.add_argument("--data", metavar="DIR", help="server data directory (audio store)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="annotator",
+        description="Annotate voice-assistant recordings from the keyboard. With no subcommand, "
+        "opens the annotation terminal against the configured server.",
+        epilog=f"Config file: {_config_path_text()}",
+    )
+    parser.add_argument("--version", action="version", version=f"annotator {__version__}")
+    _add_client_options(parser)
+    _add_ui_options(parser)
+    parser.set_defaults(handler="tui")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="open the TUI on an embedded server with bundled clips")
+    _add_ui_options(p, sub=True)
+    p.add_argument("--clips", type=int, default=None, help="how many bundled clips to load")
+    p.set_defaults(handler="demo")
+
+    p = sub.add_parser("serve", help="run the reference queue server")
+    _add_server_db(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    p.add_argument("--workers", type=int, default=1, help="server processes (SQLite WAL is shared)")
+    p.add_argument("--taxonomy", metavar="FILE", help="replace the default taxonomy (JSON)")
+    p.add_argument(
+        "--annotations-per-clip", type=int, default=None, metavar="K", help="annotations a clip needs"
+    )
+    p.add_argument("--amend-window", type=int, default=None, metavar="SECONDS")
+    p.set_defaults(handler="serve")
+
+    p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")
+    _add_server_db(p)
+    p.add_argument("paths", nargs="+", metavar="DIR|FILE")
+    p.add_argument("--locale", default="en-US")
+    p.add_argument(
+        "--asr-hint-from",
+        metavar="FILE",
+        help="JSONL or TSV mapping file names to ASR hypotheses shown as a starting transcript",
+    )
+    p.set_defaults(handler="ingest")
+
+    p = sub.add_parser("token", help="(admin, server-side) manage API tokens")
+    tsub = p.add_subparsers(title="token commands", metavar="ACTION", required=True)
+    tp = tsub.add_parser("create", help="create a token; it is printed once and stored hashed")
+    _add_server_db(tp)
+    tp.add_argument("name", help="the person's display name")
+    tp.add_argument("--role", choices=["annotator", "supervisor", "admin"], default="annotator")
+    tp.set_defaults(handler="token-create")
+
+    p = sub.add_parser("export", help="(admin, server-side) export annotations")
+    _add_server_db(p)
+    p.add_argument("--format", choices=["jsonl"], default="jsonl")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(handler="export")
+
+    p = sub.add_parser("checkout", help="lease clips and cache them to work offline")
+    _add_client_options(p, sub=True)
+    p.add_argument("--count", type=int, required=True, metavar="N")
+    p.set_defaults(handler="checkout")
+
+    p = sub.add_parser("sync", help="send the outbox to the server")
+    _add_client_options(p, sub=True)
+    p.add_argument("--status", action="store_true", help="show outbox, conflicts and cache")
+    p.add_argument("--conflicts-jsonl", metavar="FILE", help="export the conflicts list as JSONL")
+    p.set_defaults(handler="sync")
+
+    p = sub.add_parser("purge", help="wipe the local cache, drafts and outbox")
+    p.add_argument("--force", action="store_true", help="even with unsynced work")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(handler="purge")
+
+    p = sub.add_parser("relay", help="(on your laptop) play audio sent by a remote annotator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=47001)
+    p.add_argument("--audio", choices=["auto", "simpleaudio", "miniaudio", "none"], default="auto")
+    p.set_defaults(handler="relay")
+
+    p = sub.add_parser("doctor", help="check terminal, audio, server, token, cache and keymap")
+    _add_client_options(p, sub=True)
+    _add_ui_options(p, sub=True)
+    p.set_defaults(handler="doctor")
+    return parser
+
+
+def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
+    module, func = spec.split(":")
+    return cast(Callable[[argparse.Namespace], int], getattr(importlib.import_module(module), func))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = _resolve(_HANDLERS[args.handler])
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

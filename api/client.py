@@ -1,0 +1,294 @@
+"""A pure httpx client for the queue API.
+
+Transport failures and unexpected responses become this module's own exceptions, so callers (the
+TUI's workers, the sync engine, the CLI) handle errors in one place and never see httpx types.
+The client is synchronous on purpose: the TUI runs it in named thread workers and the sync engine in
+its own thread, so a slow network can never stall the event loop.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from api.models import (
+    Annotation,
+    AnnotationIn,
+    AnnotationPatch,
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    ErrorBody,
+    EscalationList,
+    Health,
+    LeaseList,
+    LeaseRequest,
+    LeaseState,
+    Receipt,
+    ReleaseReason,
+    ReleaseRequest,
+    RenewRequest,
+    Stats,
+    Taxonomy,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Audio larger than this is refused before it is read into memory (a 10-minute 48 kHz stereo WAV
+#: is ~110 MB; assistant clips are seconds long).
+MAX_AUDIO_BYTES = 64 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """Base of everything this client raises."""
+
+
+class OfflineError(ApiError):
+    """The server could not be reached (DNS, refused, reset, timeout). Retry later."""
+
+
+class InsecureServerError(ApiError):
+    """Plain http:// to a non-loopback host without --insecure."""
+
+
+class ProtocolError(ApiError):
+    """The server answered with something that is not the contract (bad JSON, wrong shape)."""
+
+
+class ServerError(ApiError):
+    """A 5xx answer: the server is up but failing. Retry later."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(f"server error {status_code}: {message}")
+        self.status_code = status_code
+
+
+class RequestRejected(ApiError):
+    """A 4xx answer, with the server's machine-readable reason."""
+
+    def __init__(self, status_code: int, error: ErrorBody) -> None:
+        where = f" ({error.field})" if error.field else ""
+        super().__init__(f"{status_code} {error.reason}{where}: {error.message}")
+        self.status_code = status_code
+        self.error = error
+
+    @property
+    def reason(self) -> str:
+        return self.error.reason
+
+
+class Unauthorized(RequestRejected):
+    """401: missing or unknown token."""
+
+
+class Forbidden(RequestRejected):
+    """403: the token's role may not do this, or the lease is someone else's."""
+
+
+class NotFound(RequestRejected):
+    """404."""
+
+
+class Conflict(RequestRejected):
+    """409: e.g. `completed_by_other` — someone completed the clip after this lease expired."""
+
+
+class Gone(RequestRejected):
+    """410: the lease expired or was released (audio, renew)."""
+
+
+_BY_STATUS: dict[int, type[RequestRejected]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+}
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class QueueClient:
+    """One annotator's connection to the queue server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        verify: bool | str = True,
+        insecure: bool = False,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if urlsplit(base_url).scheme == "http" and not insecure and not is_loopback_url(base_url):
+            raise InsecureServerError(
+                f"refusing plain http:// to {urlsplit(base_url).hostname}: recordings and your token "
+                "would cross the network unencrypted. Use https://, or pass --insecure if you must."
+            )
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "annotator"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            verify=verify,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # -- plumbing
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as e:
+            raise OfflineError(f"the server did not answer in time ({type(e).__name__})") from e
+        except (httpx.TransportError, OSError) as e:
+            raise OfflineError(f"cannot reach {self.base_url}: {e}") from e
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: BaseModel | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        content = body.model_dump_json(exclude_none=True).encode() if body is not None else None
+        hdrs = dict(headers or {})
+        if content is not None:
+            hdrs["Content-Type"] = "application/json"
+        with self._transport_errors():
+            resp = self._http.request(method, path, content=content, headers=hdrs, params=params)
+        self._raise_for_status(resp)
+        return resp
+
+    @staticmethod
+    def _raise_for_status(resp: httpx.Response) -> None:
+        if resp.status_code < 400:
+            return
+        try:
+            error = ErrorBody.model_validate_json(resp.content)
+        except ValidationError:
+            error = ErrorBody(reason=f"http_{resp.status_code}", message=resp.text[:200] or resp.reason_phrase)
+        if resp.status_code >= 500:
+            raise ServerError(resp.status_code, error.message)
+        raise _BY_STATUS.get(resp.status_code, RequestRejected)(resp.status_code, error)
+
+    @staticmethod
+    def _parse(model: type[M], resp: httpx.Response) -> M:
+        try:
+            return model.model_validate_json(resp.content)
+        except ValidationError as e:
+            first = e.errors()[0] if e.errors() else {}
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise ProtocolError(
+                f"unexpected answer from the server for {model.__name__}"
+                f"{' at ' + where if where else ''}: {first.get('msg', 'invalid')}"
+            ) from e
+
+    # -- the API
+
+    def health(self) -> Health:
+        return self._parse(Health, self._request("GET", "/v1/health"))
+
+    def taxonomy(self) -> Taxonomy:
+        return self._parse(Taxonomy, self._request("GET", "/v1/taxonomy"))
+
+    def lease(self, count: int = 1, ttl_seconds: int | None = None) -> LeaseList:
+        body = LeaseRequest(count=count, ttl_seconds=ttl_seconds)
+        return self._parse(LeaseList, self._request("POST", "/v1/leases", body=body))
+
+    def renew(self, lease_id: str, ttl_seconds: int | None = None) -> LeaseState:
+        resp = self._request(
+            "POST", f"/v1/leases/{lease_id}/renew", body=RenewRequest(ttl_seconds=ttl_seconds)
+        )
+        return self._parse(LeaseState, resp)
+
+    def release(self, lease_id: str, reason: ReleaseReason, detail: str | None = None) -> None:
+        self._request(
+            "POST",
+            f"/v1/leases/{lease_id}/release",
+            body=ReleaseRequest(reason=reason, detail=detail),
+        )
+
+    def audio(self, lease_id: str) -> bytes:
+        """The clip's encoded audio, exactly as ingested (verify it against `Clip.sha256`)."""
+        with self._transport_errors(), self._http.stream("GET", f"/v1/leases/{lease_id}/audio") as r:
+            if r.status_code >= 400:
+                r.read()
+                self._raise_for_status(r)
+            declared = int(r.headers.get("Content-Length") or 0)
+            if declared > MAX_AUDIO_BYTES:
+                raise ProtocolError(f"audio of {declared} bytes is larger than any clip should be")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > MAX_AUDIO_BYTES:
+                    raise ProtocolError("audio larger than any clip should be")
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    def submit(self, annotation: AnnotationIn, idempotency_key: str) -> Receipt:
+        resp = self._request(
+            "POST",
+            "/v1/annotations",
+            body=annotation,
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return self._parse(Receipt, resp)
+
+    def submit_batch(self, items: list[BatchItem]) -> BatchResponse:
+        resp = self._request("POST", "/v1/annotations/batch", body=BatchRequest(items=items))
+        return self._parse(BatchResponse, resp)
+
+    def amend(self, annotation_id: str, patch: AnnotationPatch) -> Annotation:
+        resp = self._request("PATCH", f"/v1/annotations/{annotation_id}", body=patch)
+        return self._parse(Annotation, resp)
+
+    def my_stats(self) -> Stats:
+        return self._parse(Stats, self._request("GET", "/v1/me/stats"))
+
+    def escalations(self) -> EscalationList:
+        return self._parse(EscalationList, self._request("GET", "/v1/escalations"))
+
+    def export_jsonl(self) -> Iterator[bytes]:
+        """Admin: the JSONL export, line by line."""
+        with self._transport_errors(), self._http.stream("GET", "/v1/export") as r:
+            if r.status_code >= 400:
+                r.read()
+                self._raise_for_status(r)
+            for line in r.iter_lines():
+                if line:
+                    yield line.encode()

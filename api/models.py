@@ -1,0 +1,289 @@
+"""The queue API contract, shared by the annotator's client and the reference server.
+
+Every model an annotator can see is closed (`extra="forbid"` on input, an explicit field list on
+output): no customer, account or device identifier exists anywhere in this module, and clip ids are
+random and opaque. Bounds live here so that both sides reject the same things.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+API_VERSION = "v1"
+
+#: The most clips one lease request may take (prefetch and offline checkout page through this).
+MAX_LEASE_COUNT = 50
+#: Server-side cap on a lease's lifetime; offline checkout asks for up to this.
+MAX_TTL_SECONDS = 8 * 3600
+MIN_TTL_SECONDS = 30
+MAX_TRANSCRIPT_CHARS = 5_000
+MAX_NOTE_CHARS = 2_000
+MAX_FLAGS = 16
+MAX_BATCH_ITEMS = 500
+#: Idempotency keys are client-made (UUID4 hex or similar); bounded so they can be stored and indexed.
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+]
+OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+TaxonomyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+Locale = Annotated[str, StringConstraints(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9-]+$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _In(BaseModel):
+    """Request bodies: unknown fields are an error, so a typo never silently drops data."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, frozen=True)
+
+
+class _Out(BaseModel):
+    """Response bodies: the client ignores fields it does not know, so servers can grow."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Role(StrEnum):
+    ANNOTATOR = "annotator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorBody(_Out):
+    """Every 4xx/5xx from the server has this shape.
+
+    `reason` is machine-readable and stable (e.g. `completed_by_other`, `stale_fence`,
+    `idempotency_mismatch`, `validation`); `field` names the offending field where there is one.
+    """
+
+    reason: str
+    message: str
+    field: str | None = None
+
+
+# ---------------------------------------------------------------- health & taxonomy
+
+
+class Health(_Out):
+    status: Literal["ok"] = "ok"
+    version: str
+    time: datetime
+
+
+class IntentDef(_Out):
+    id: TaxonomyId
+    scenario: str
+    description: str = ""
+
+
+class FlagDef(_Out):
+    id: TaxonomyId
+    definition: str
+    #: An escalation flag requires a note and puts the clip on the supervisors' list at once.
+    escalation: bool = False
+
+
+class TagDef(_Out):
+    #: Written in a transcript with its brackets, e.g. ``[noise]``.
+    tag: Annotated[str, StringConstraints(pattern=r"^\[[a-z_]+\]$")]
+    definition: str
+
+
+class Taxonomy(_Out):
+    version: str
+    intents: list[IntentDef]
+    flags: list[FlagDef]
+    tags: list[TagDef]
+    #: Intents under which an empty transcript is legitimate.
+    empty_transcript_intents: list[TaxonomyId] = Field(default_factory=lambda: ["no_speech"])
+    #: Flags under which an empty transcript is legitimate.
+    empty_transcript_flags: list[TaxonomyId] = Field(default_factory=lambda: ["unintelligible"])
+
+
+# ---------------------------------------------------------------- leases
+
+
+class LeaseRequest(_In):
+    count: int = Field(default=1, ge=1, le=MAX_LEASE_COUNT)
+    ttl_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
+
+
+class Clip(_Out):
+    """Everything an annotator learns about a clip. Nothing here identifies a customer."""
+
+    clip_id: OpaqueId
+    duration_s: float = Field(ge=0)
+    sample_rate: int = Field(gt=0)
+    channels: int = Field(ge=1, le=8)
+    locale: Locale
+    sha256: Sha256Hex
+    asr_hint: str | None = None
+
+
+class Lease(_Out):
+    lease_id: OpaqueId
+    #: Fencing token: grows every time the clip is leased; a submission with an older one is stale.
+    fence: int = Field(ge=1)
+    expires_at: datetime
+    clip: Clip
+
+
+class LeaseList(_Out):
+    leases: list[Lease]
+
+
+class RenewRequest(_In):
+    ttl_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
+
+
+class ReleaseReason(StrEnum):
+    SKIPPED = "skipped"
+    BROKEN_AUDIO = "broken_audio"
+    WRONG_LOCALE = "wrong_locale"
+    CANNOT_JUDGE = "cannot_judge"
+    UNUSED = "unused"  # prefetched but never shown (quit, go offline cancelled)
+    OTHER = "other"
+
+
+class ReleaseRequest(_In):
+    reason: ReleaseReason
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class LeaseState(_Out):
+    lease_id: OpaqueId
+    fence: int
+    expires_at: datetime
+    released: bool = False
+
+
+# ---------------------------------------------------------------- annotations
+
+
+class Timings(_In):
+    """How the annotator spent the clip, for throughput statistics (never for identity)."""
+
+    shown_at: datetime | None = None
+    submitted_at: datetime | None = None
+    active_seconds: float | None = Field(default=None, ge=0, le=24 * 3600)
+    plays: int | None = Field(default=None, ge=0, le=10_000)
+
+
+Transcript = Annotated[str, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)]
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)]
+
+
+class AnnotationIn(_In):
+    lease_id: OpaqueId
+    fence: int = Field(ge=1)
+    transcript: Transcript
+    intent: TaxonomyId
+    flags: list[TaxonomyId] = Field(default_factory=list, max_length=MAX_FLAGS)
+    note: Note | None = None
+    timings: Timings | None = None
+
+
+class AnnotationStatus(StrEnum):
+    ACCEPTED = "accepted"
+    LATE = "late"  # the lease had expired but nobody else completed the clip
+
+
+class Receipt(_Out):
+    annotation_id: OpaqueId
+    clip_id: OpaqueId
+    status: AnnotationStatus
+    #: Until when its author may still amend it (undo in the client).
+    amend_until: datetime | None = None
+
+
+class BatchItem(_In):
+    idempotency_key: IdempotencyKey
+    annotation: AnnotationIn
+
+
+class BatchRequest(_In):
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class BatchItemResult(_Out):
+    idempotency_key: str
+    #: The HTTP status the single endpoint would have answered for this item.
+    status_code: int
+    receipt: Receipt | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResponse(_Out):
+    results: list[BatchItemResult]
+
+
+class AnnotationPatch(_In):
+    """An amendment by the annotation's author, within the amend window. Omitted fields stay."""
+
+    transcript: Transcript | None = None
+    intent: TaxonomyId | None = None
+    flags: list[TaxonomyId] | None = Field(default=None, max_length=MAX_FLAGS)
+    note: Note | None = None
+
+
+class Annotation(_Out):
+    annotation_id: OpaqueId
+    clip_id: OpaqueId
+    transcript: str
+    intent: str
+    flags: list[str]
+    note: str | None = None
+    status: AnnotationStatus
+    created_at: datetime
+    amended_at: datetime | None = None
+    amend_until: datetime
+
+
+# ---------------------------------------------------------------- stats, escalations, export
+
+
+class Stats(_Out):
+    today: int = Field(ge=0)
+    clips_per_hour: float = Field(ge=0)
+    median_seconds: float | None = None
+    total: int = Field(default=0, ge=0)
+
+
+class Escalation(_Out):
+    annotation_id: OpaqueId
+    clip_id: OpaqueId
+    flags: list[str]
+    note: str | None
+    transcript: str
+    intent: str
+    #: The annotator's display name (never a customer's).
+    annotator: str
+    created_at: datetime
+
+
+class EscalationList(_Out):
+    escalations: list[Escalation]
+
+
+class ExportRecord(_Out):
+    """One line of the admin JSONL export."""
+
+    annotation_id: str
+    clip_id: str
+    source_name: str | None = None  # the ingested file's name: admin-only, never sent to annotators
+    locale: str
+    annotator: str
+    transcript: str
+    intent: str
+    flags: list[str]
+    note: str | None = None
+    status: AnnotationStatus
+    created_at: datetime
+    amended_at: datetime | None = None
+    taxonomy_version: str
