@@ -100,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="server processes (SQLite WAL is shared)")
     p.add_argument("--taxonomy", metavar="FILE", help="replace the default taxonomy (JSON)")
     p.add_argument(
-        "--annotations-per-clip", type=int, default=None, metavar="K", help="annotations a clip needs"
+        "--annotations-per-clip",
+        type=int,
+        default=None,
+        metavar="K",
+        help="annotations a clip needs",
     )
     p.add_argument("--amend-window", type=int, default=None, metavar="SECONDS")
     p.set_defaults(handler="serve")

@@ -1,0 +1,130 @@
+"""Every user action in one registry: its stable binding id, the action string and its help text.
+
+The keys live in keymaps/*.toml, not here: the App builds its bindings from a resolved keymap, and
+`App.set_keymap` can rebind any of them at run time because each Binding carries its id.
+Flag and tag actions are generated from the default taxonomy so a new flag gets an id for free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+from api.taxonomy import load_default_taxonomy
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    id: str
+    """Stable binding id used in keymaps and config.toml, e.g. "player.toggle"."""
+    action: str
+    """Textual action string; the main screen implements `action_<name>`."""
+    description: str
+    group: str
+    """Heading in the help overlay."""
+    priority: bool
+    """Fire even while a TextArea/Input has focus (the annotator is nearly always typing)."""
+    show: bool
+    """Shown in the footer."""
+
+
+def _fixed_actions() -> list[ActionSpec]:
+    def spec(id_: str, action: str, description: str, group: str, *, show: bool) -> ActionSpec:
+        return ActionSpec(id_, action, description, group, priority=True, show=show)
+
+    return [
+        spec("player.toggle", "player_toggle", "Play / pause", "Player", show=True),
+        spec("player.replay", "player_replay", "Replay from the start", "Player", show=True),
+        spec("player.back", "player_back", "Seek back", "Player", show=False),
+        spec("player.forward", "player_forward", "Seek forward", "Player", show=False),
+        spec("player.slower", "player_slower", "Slower (pitch kept)", "Player", show=False),
+        spec("player.faster", "player_faster", "Faster (pitch kept)", "Player", show=False),
+        spec("form.submit", "form_submit", "Submit and next", "Annotation", show=True),
+        spec("form.skip", "form_skip", "Skip with a reason", "Annotation", show=True),
+        spec("form.undo", "form_undo", "Undo last submission", "Annotation", show=False),
+        spec(
+            "form.clear-transcript",
+            "form_clear_transcript",
+            "Clear the transcript",
+            "Annotation",
+            show=False,
+        ),
+        spec("focus.transcript", "focus_transcript", "Go to transcript", "Focus", show=False),
+        spec("focus.intent", "focus_intent", "Go to intent", "Focus", show=False),
+        spec("focus.flags", "focus_flags", "Go to flags", "Focus", show=False),
+        spec("focus.note", "focus_note", "Go to note", "Focus", show=False),
+        spec("app.help", "show_help", "Keys", "App", show=True),
+        spec("app.command-palette", "command_palette", "Commands", "App", show=False),
+        spec("app.go-offline", "go_offline", "Go offline", "App", show=False),
+        spec("app.quit", "quit", "Quit", "App", show=False),
+    ]
+
+
+def _taxonomy_actions() -> list[ActionSpec]:
+    taxonomy = load_default_taxonomy()
+    specs: list[ActionSpec] = []
+    for flag in taxonomy.flags:
+        label = flag.id.replace("_", " ")
+        specs.append(
+            ActionSpec(
+                id=f"flag.{flag.id.replace('_', '-')}",
+                action=f"toggle_flag({flag.id!r})",
+                description=f"Flag: {label}",
+                group="Flags",
+                priority=True,
+                show=False,
+            )
+        )
+    for tag in taxonomy.tags:
+        name = tag.tag.strip("[]")
+        specs.append(
+            ActionSpec(
+                id=f"tag.{name.replace('_', '-')}",
+                action=f"insert_tag({tag.tag!r})",
+                description=f"Insert {tag.tag}",
+                group="Tags",
+                priority=True,
+                show=False,
+            )
+        )
+    return specs
+
+
+ACTIONS: tuple[ActionSpec, ...] = (*_fixed_actions(), *_taxonomy_actions())
+ACTION_IDS: frozenset[str] = frozenset(a.id for a in ACTIONS)
+_BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}
+
+
+def action_spec(binding_id: str) -> ActionSpec:
+    """The spec for `binding_id`; KeyError when there is none."""
+    return _BY_ID[binding_id]
+
+
+def app_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
+    """One Binding per action, keyed by `keymap` (binding id -> comma-joined keys).
+
+    The keys are put in the Binding itself rather than left to `App.set_keymap`: Textual's keymap
+    pass deletes every binding that shares a key with a rebound one, so starting from the real,
+    clash-free keys is the only state where a later `set_keymap` behaves. With no keymap, the
+    shipped default is used.
+    """
+    if keymap is None:
+        from annotator.keymap import load_keymap  # keymap imports this module
+
+        keymap = load_keymap("default").bindings
+    missing = [a.id for a in ACTIONS if not keymap.get(a.id)]
+    if missing:
+        raise ValueError(f"keymap has no key for: {', '.join(missing)}")
+    return [
+        Binding(
+            keymap[a.id],
+            a.action,
+            a.description,
+            show=a.show,
+            priority=a.priority,
+            id=a.id,
+        )
+        for a in ACTIONS
+    ]

@@ -1,0 +1,189 @@
+"""The App: thin. It owns the services, the key bindings and the one place worker errors land.
+
+Everything the annotator does happens on `AnnotateScreen`; the App only installs the keymap, opens
+that screen, guards the minimum terminal size and turns exceptions from thread workers into banners
+and notifications (OfflineError → keep working from what is prefetched; Unauthorized → a message
+naming the token setting).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import events
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from annotator.screens.annotate import AnnotateScreen
+from annotator.screens.commands import ActionCommands
+from annotator.screens.too_small import TooSmallScreen, too_small
+
+if TYPE_CHECKING:
+    from annotator.audio.player import Player
+    from annotator.config import Settings
+    from annotator.keymap import ResolvedKeymap
+    from annotator.prefetch import ClipSource
+    from annotator.store.cache import ClipCache
+    from annotator.store.db import LocalStore
+    from annotator.sync import SyncEngine
+    from api.client import QueueClient
+    from api.models import Taxonomy
+
+log = logging.getLogger(__name__)
+
+
+class EventRelay:
+    """A callback that can be built before the App exists and pointed at it later.
+
+    The prefetcher and the sync engine call it from their own threads; the App installs a target
+    that hops onto the event loop with `call_from_thread`."""
+
+    def __init__(self) -> None:
+        self.target: Callable[..., None] | None = None
+
+    def __call__(self, *args: Any) -> None:
+        target = self.target
+        if target is not None:
+            target(*args)
+
+
+@dataclass
+class Services:
+    """What launch assembles and the screens use; tests build one from real parts and fakes."""
+
+    settings: Settings
+    keymap: ResolvedKeymap
+    taxonomy: Taxonomy
+    client_factory: Callable[[], QueueClient] | None
+    player: Player
+    player_reason: str
+    store: LocalStore
+    prefetcher: ClipSource
+    sync: SyncEngine | None = None
+    #: The encrypted clip cache (offline checkout); None in tests that do not need it.
+    cache: ClipCache | None = None
+    prefetch_events: EventRelay = field(default_factory=EventRelay)
+    sync_events: EventRelay = field(default_factory=EventRelay)
+    #: Shown once at start (e.g. the store moved a corrupt file aside).
+    startup_notices: list[str] = field(default_factory=list)
+    _started: bool = False
+
+    def start(self) -> None:
+        """Start the background threads; leases this client held before a crash come first."""
+        if self._started:
+            return
+        self._started = True
+        from datetime import UTC, datetime
+
+        current = self.store.current_lease_id()
+        leases = self.store.live_leases(datetime.now(UTC))
+        leases.sort(key=lambda lease: lease.lease_id != current)
+        self.prefetcher.set_listener(self.prefetch_events)
+        self.prefetcher.adopt(leases)
+        self.prefetcher.start()
+        if self.sync is not None:
+            self.sync.start()
+
+    def shutdown(self) -> None:
+        """Release the clips never shown, stop the threads, close the device and the store."""
+        sync = self.sync
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("prefetch", lambda: self.prefetcher.close(release_unused=True)),
+            ("sync", sync.stop if sync is not None else lambda: None),
+            ("player", self.player.close),
+            ("store", self.store.close),
+        ]
+        for what, step in steps:
+            try:
+                step()
+            except Exception:  # one failing part must not keep the others open
+                log.warning("shutdown: closing the %s failed", what, exc_info=True)
+
+
+class AnnotatorApp(App[int]):
+    TITLE = "annotator"
+    COMMANDS: ClassVar = App.COMMANDS | {ActionCommands}
+    BINDINGS: ClassVar[list[BindingType]] = []
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self._too_small: TooSmallScreen | None = None
+        self.set_keymap(services.keymap.bindings)
+
+    def on_mount(self) -> None:
+        self.push_screen(AnnotateScreen(self.services))
+        for notice in self.services.startup_notices:
+            self.notify(notice, severity="warning", timeout=10)
+        self._check_size()
+
+    # -- minimum size
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        small = too_small(self.size.width, self.size.height)
+        if small and self._too_small is None:
+            self._too_small = TooSmallScreen()
+            self.push_screen(self._too_small)
+        elif not small and self._too_small is not None:
+            screen, self._too_small = self._too_small, None
+            if screen in self.screen_stack:
+                if self.screen is screen:
+                    self.pop_screen()
+                else:
+                    self.screen_stack.remove(screen)  # pragma: no cover - defensive
+
+    # -- the one place errors from workers are handled
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.handle_error(event.worker.error, what=event.worker.name)
+
+    def handle_error(self, error: BaseException, *, what: str = "") -> None:
+        from api.client import Forbidden, OfflineError, ServerError, Unauthorized
+
+        screen = self._annotate_screen()
+        if isinstance(error, OfflineError | ServerError):
+            if screen is not None:
+                screen.set_offline(True, str(error))
+            return
+        if isinstance(error, Unauthorized):
+            self.notify(
+                "The server refused your token. Set ANNOTATOR_TOKEN (or token in config.toml) "
+                "to a valid token and restart.",
+                title="Not signed in",
+                severity="error",
+                timeout=30,
+            )
+            return
+        if isinstance(error, Forbidden):
+            self.notify(str(error), title="Not allowed", severity="error", timeout=10)
+            return
+        log.error("%s failed", what or "worker", exc_info=error)
+        self.notify(f"{type(error).__name__}: {error}", title=what or "Error", severity="error")
+
+    def _annotate_screen(self) -> AnnotateScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, AnnotateScreen):
+                return screen
+        return None
+
+    # -- command palette
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Our own actions come from ActionCommands; keep Textual's theme/keys/quit entries.
+        yield from super().get_system_commands(screen)
+
+    def action_quit_app(self) -> None:
+        self.exit(0)
+
+
+__all__ = ["AnnotatorApp", "Binding", "EventRelay", "Services"]

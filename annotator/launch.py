@@ -1,0 +1,309 @@
+"""`annotator` and `annotator demo`: assemble the parts, run the App, tidy up.
+
+Start-up errors (config, keymap, no server, insecure URL) are messages on stderr with exit code 2,
+never a traceback and never a half-started App. Heavy modules are imported inside the functions that
+need them: the client's cold start to the first audible clip is budgeted at one second, and FastAPI
+and uvicorn must never be on this path (the demo runs the server as a separate process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from annotator.app import Services
+    from annotator.config import Settings
+    from api.client import QueueClient
+    from api.models import Taxonomy
+
+#: When set, `annotator demo` writes its server URL, database and tokens here (JSON) for tests.
+DEMO_STATE_ENV = "ANNOTATOR_DEMO_STATE_FILE"
+HEALTH_TIMEOUT_S = 30.0
+
+
+class LaunchError(Exception):
+    """A message for the person at the terminal; the process exits with status 2."""
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"annotator: {message}\n")
+    return 2
+
+
+# ---------------------------------------------------------------- annotator (the TUI)
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    try:
+        services = build_services(args)
+    except LaunchError as e:
+        return _fail(str(e))
+    return run_app(services)
+
+
+def _load_settings(args: argparse.Namespace) -> Settings:
+    from annotator.config import ConfigError, load_settings
+
+    try:
+        return load_settings(args)
+    except ConfigError as e:
+        raise LaunchError(str(e)) from None
+
+
+def build_services(args: argparse.Namespace) -> Services:
+    """Everything the App needs, or a LaunchError saying what to fix."""
+    from annotator.app import Services
+    from annotator.keymap import KeymapError, load_keymap
+
+    settings = _load_settings(args)
+    try:
+        keymap = load_keymap(settings.keymap, settings.keys)
+    except KeymapError as e:
+        raise LaunchError(str(e)) from None
+    if not settings.server:
+        from annotator.paths import config_file
+
+        raise LaunchError(
+            "no server configured: pass --server URL, set ANNOTATOR_SERVER, or put "
+            f'server = "https://…" in {config_file()} (or try `annotator demo`)'
+        )
+    token = settings.token.get_secret_value() if settings.token is not None else ""
+    if not token:
+        from annotator.paths import config_file
+
+        raise LaunchError(
+            'no token configured: set ANNOTATOR_TOKEN (preferred), put token = "…" in '
+            f"{config_file()}, or pass --token"
+        )
+    client_factory = _client_factory(settings.server, token, settings)
+
+    from annotator.app import EventRelay
+    from annotator.audio.backends import open_player
+    from annotator.prefetch import Prefetcher
+    from annotator.store.cache import ClipCache
+    from annotator.store.db import LocalStore
+    from annotator.sync import SyncEngine
+
+    taxonomy = _taxonomy(client_factory)
+    player, player_reason = open_player(settings.audio)
+    store = LocalStore.open()
+    cache = ClipCache.open_default()
+    prefetcher = Prefetcher(
+        client_factory,
+        depth=settings.prefetch,
+        ttl_seconds=settings.lease_ttl_s,
+        local_audio=lambda clip_id: cache.get(clip_id),
+    )
+    sync_events = EventRelay()
+    sync = SyncEngine(store, client_factory, on_event=sync_events, cache=cache)
+    notices = [m for m in (store.recovery_message,) if m]
+    if settings.insecure:
+        notices.append("--insecure: recordings and your token may cross the network unencrypted")
+    return Services(
+        settings=settings,
+        keymap=keymap,
+        taxonomy=taxonomy,
+        client_factory=client_factory,
+        player=player,
+        player_reason=player_reason,
+        store=store,
+        prefetcher=prefetcher,
+        sync=sync,
+        cache=cache,
+        sync_events=sync_events,
+        startup_notices=notices,
+    )
+
+
+def _client_factory(server: str, token: str, settings: Settings) -> Callable[[], QueueClient]:
+    from api.client import InsecureServerError, QueueClient
+
+    verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
+
+    def factory() -> QueueClient:
+        return QueueClient(server, token, verify=verify, insecure=settings.insecure)
+
+    try:
+        factory().close()  # fail now, with a message, rather than in a background thread
+    except InsecureServerError as e:
+        raise LaunchError(str(e)) from None
+    return factory
+
+
+def _taxonomy(client_factory: Callable[[], QueueClient]) -> Taxonomy:
+    """The server's taxonomy, cached for offline starts; the shipped default as a last resort."""
+    from annotator.paths import data_dir, ensure_private_dir
+    from api.client import ApiError, Unauthorized
+    from api.models import Taxonomy
+    from api.taxonomy import load_default_taxonomy
+
+    cache = data_dir() / "taxonomy.json"
+    try:
+        with client_factory() as client:
+            taxonomy = client.taxonomy()
+    except Unauthorized as e:
+        raise LaunchError(
+            f"the server refused the token ({e.error.message}): check ANNOTATOR_TOKEN or "
+            "token in config.toml"
+        ) from None
+    except ApiError:
+        with suppress(OSError, ValueError):
+            return Taxonomy.model_validate_json(cache.read_bytes())
+        return load_default_taxonomy()
+    with suppress(OSError):
+        ensure_private_dir(cache.parent)
+        cache.write_text(taxonomy.model_dump_json(), "utf-8")
+    return taxonomy
+
+
+def run_app(services: Services) -> int:
+    from annotator.app import AnnotatorApp
+
+    app = AnnotatorApp(services)
+    try:
+        services.start()
+        app.run()
+    finally:
+        services.shutdown()
+    return app.return_code or 0
+
+
+# ---------------------------------------------------------------- annotator demo
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="annotator-demo-") as tmp:
+        root = Path(tmp)
+        try:
+            with _demo_server(root, clips=getattr(args, "clips", None)) as (url, token):
+                os.environ["ANNOTATOR_HOME"] = str(root / "home")
+                os.environ["ANNOTATOR_SERVER"] = url
+                os.environ["ANNOTATOR_TOKEN"] = token
+                for name in ("server", "token", "config"):
+                    setattr(args, name, None)
+                return run_tui(args)
+        except LaunchError as e:
+            return _fail(str(e))
+
+
+def _annotator_cmd(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "annotator.cli", *argv]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_step(argv: list[str], what: str) -> str:
+    # argv is our own interpreter and subcommand, never user text run through a shell.
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+    if proc.returncode != 0:
+        raise LaunchError(f"demo: {what} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def _create_token(db: Path, name: str, role: str) -> str:
+    out = _run_step(
+        _annotator_cmd("token", "create", name, "--role", role, "--db", str(db)), "token create"
+    )
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    if not lines:
+        raise LaunchError("demo: token create printed no token")
+    return lines[-1]
+
+
+def demo_clips_dir() -> Path:
+    return Path(str(resources.files("annotator").joinpath("demo_clips")))
+
+
+def _demo_batches(
+    clips: Path, out_dir: Path, limit: int | None
+) -> list[tuple[str, Path, list[Path]]]:
+    """The bundled manifest as ingest batches, one per locale: (locale, hints JSONL, files)."""
+    manifest = json.loads((clips / "manifest.json").read_text("utf-8"))
+    entries = manifest["clips"] if isinstance(manifest, dict) else manifest
+    if limit is not None:
+        entries = entries[: max(1, limit)]
+    by_locale: dict[str, list[dict[str, str]]] = {}
+    for entry in entries:
+        by_locale.setdefault(entry.get("locale") or "en-US", []).append(entry)
+    batches: list[tuple[str, Path, list[Path]]] = []
+    for locale, group in by_locale.items():
+        hints = out_dir / f"asr_hints.{locale}.jsonl"
+        with hints.open("w", encoding="utf-8") as f:
+            for entry in group:
+                if entry.get("asr_hint"):
+                    f.write(json.dumps({"file": entry["file"], "asr_hint": entry["asr_hint"]}))
+                    f.write("\n")
+        batches.append((locale, hints, [clips / entry["file"] for entry in group]))
+    return batches
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LaunchError(f"demo: the server exited at start (status {proc.returncode})")
+        with suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/v1/health", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise LaunchError(f"demo: the server did not answer on {url} within {HEALTH_TIMEOUT_S:.0f} s")
+
+
+@contextmanager
+def _demo_server(root: Path, *, clips: int | None) -> Iterator[tuple[str, str]]:
+    db, data = root / "server" / "queue.db", root / "server" / "data"
+    db.parent.mkdir(parents=True)
+    sys.stderr.write("annotator demo: preparing a throwaway server…\n")
+    token = _create_token(db, "demo", "annotator")
+    for locale, hints, files in _demo_batches(demo_clips_dir(), root, clips):
+        argv = _annotator_cmd("ingest", *map(str, files), "--db", str(db), "--data", str(data))
+        argv += ["--locale", locale, "--asr-hint-from", str(hints)]
+        _run_step(argv, "ingest")
+    state_file = os.environ.get(DEMO_STATE_ENV)
+    admin = _create_token(db, "demo-admin", "admin") if state_file else None
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = _annotator_cmd("serve", "--db", str(db), "--data", str(data))
+    serve += ["--host", "127.0.0.1", "--port", str(port)]
+    log_file = (root / "server.log").open("wb")
+    # Our own interpreter and subcommand, no shell: nothing here comes from untrusted input.
+    proc = subprocess.Popen(serve, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)  # noqa: S603
+    try:
+        _wait_healthy(url, proc)
+        if state_file:
+            Path(state_file).write_text(
+                json.dumps(
+                    {"url": url, "db": str(db), "data": str(data), "token": token,
+                     "admin_token": admin, "server_pid": proc.pid}
+                ),
+                "utf-8",
+            )  # fmt: skip
+        yield url, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_file.close()

@@ -1,0 +1,470 @@
+"""Keep the next clips leased, downloaded, verified and decoded before the annotator asks for them.
+
+The annotator's submit key must land on a clip that is already in memory: the network, the sha256
+and the decoder all run here, in one background thread, never on the event loop. `take()` only pops
+a deque. The same thread renews every lease this client holds (waiting and in use) at about half
+its lifetime, and releases the waiting ones as `unused` on close so that nobody waits for a clip
+sitting in a closed laptop.
+
+No Textual here: the UI hears about changes through `on_change`, a plain callback invoked from the
+prefetch thread (the App wraps it in `call_from_thread`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from api.client import (
+    ApiError,
+    Gone,
+    NotFound,
+    OfflineError,
+    QueueClient,
+    RequestRejected,
+    ServerError,
+    Unauthorized,
+)
+from api.models import Lease, ReleaseReason
+
+if TYPE_CHECKING:
+    from annotator.audio.decode import DecodedAudio
+
+log = logging.getLogger(__name__)
+
+#: Waveform resolution handed to the player bar, which resamples it to its own width.
+ENVELOPE_BUCKETS = 512
+#: Renew a lease once this fraction of its lifetime has passed.
+RENEW_AT_FRACTION = 0.5
+#: Empty queue or unreachable server: poll again after this, doubling up to the cap.
+BACKOFF_FIRST_S = 0.5
+BACKOFF_CAP_S = 15.0
+
+
+class PrefetchState(StrEnum):
+    STARTING = "starting"
+    OK = "ok"
+    EMPTY = "empty"  # the server has nothing to lease right now
+    OFFLINE = "offline"  # the server cannot be reached
+    FAILED = "failed"  # the server refuses us (token, role): retrying will not help soon
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyClip:
+    """A leased clip ready to show: decoded audio, or the reason it cannot be played."""
+
+    lease: Lease
+    #: The encoded bytes as served; kept in memory only (plaintext audio never touches disk).
+    data: bytes
+    audio: DecodedAudio | None
+    envelope: list[float]
+    error: str | None = None
+    fetched_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def lease_id(self) -> str:
+        return self.lease.lease_id
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchStatus:
+    state: PrefetchState
+    ready: int
+    message: str = ""
+
+
+@dataclass(slots=True)
+class _Held:
+    lease: Lease
+    renew_at: float  # monotonic
+    ttl_s: float
+
+
+def _lease_ttl_s(lease: Lease) -> float:
+    return max(1.0, (lease.expires_at - datetime.now(UTC)).total_seconds())
+
+
+def prepare_clip(lease: Lease, data: bytes, *, buckets: int = ENVELOPE_BUCKETS) -> ReadyClip:
+    """Verify and decode one clip's audio. Failures become a clip with an error, never an exception:
+    the annotator still sees the clip and may flag it or skip it as broken audio."""
+    from annotator.audio.decode import AudioDecodeError, decode, envelope, verify_sha256
+
+    try:
+        verify_sha256(data, lease.clip.sha256)
+    except AudioDecodeError as e:
+        return ReadyClip(lease, data, None, [], error=str(e))
+    try:
+        audio = decode(data)
+    except AudioDecodeError as e:
+        return ReadyClip(lease, data, None, [], error=f"the audio cannot be decoded: {e}")
+    except Exception as e:  # a decoder bug must not kill the prefetch thread
+        log.exception("decoder failed")
+        return ReadyClip(lease, data, None, [], error=f"the audio cannot be decoded: {e}")
+    return ReadyClip(lease, data, audio, envelope(audio, buckets))
+
+
+class ClipSource(Protocol):
+    """What the annotate screen needs from a prefetcher (tests substitute a fixed list)."""
+
+    depth: int
+    lost: deque[str]
+
+    def set_listener(self, on_change: Callable[[], None] | None) -> None: ...
+    def start(self) -> None: ...
+    def take(self) -> ReadyClip | None: ...
+    def request(self) -> None: ...
+    def adopt(self, leases: Iterable[Lease]) -> None: ...
+    def finish(self, lease_id: str) -> None: ...
+    def release(self, lease_id: str, reason: ReleaseReason, detail: str | None = None) -> None: ...
+    def wake(self) -> None: ...
+    @property
+    def status(self) -> PrefetchStatus: ...
+    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> None: ...
+
+
+class Prefetcher:
+    """Owns every lease this client holds and keeps `depth` of them ready ahead.
+
+    `depth=0` turns prefetch off: the thread then leases one clip each time `request()` is called
+    (the on-demand baseline the benchmark compares against).
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], QueueClient],
+        *,
+        depth: int = 3,
+        ttl_seconds: int | None = None,
+        on_change: Callable[[], None] | None = None,
+        envelope_buckets: int = ENVELOPE_BUCKETS,
+        local_audio: Callable[[str], bytes | None] | None = None,
+    ) -> None:
+        self._client_factory = client_factory
+        self.depth = max(0, depth)
+        self._ttl_seconds = ttl_seconds
+        self._on_change = on_change
+        self._buckets = envelope_buckets
+        # Audio already on disk (offline checkout's encrypted cache), by clip id.
+        self._local_audio = local_audio
+        self._cond = threading.Condition()
+        self._ready: deque[ReadyClip] = deque()
+        self._held: dict[str, _Held] = {}  # lease_id -> renewal bookkeeping, ready and in use
+        self._in_use: set[str] = set()
+        self._adopt: deque[Lease] = deque()
+        self._releases: deque[tuple[str, ReleaseReason, str | None]] = deque()
+        self._demand = 0
+        self._state = PrefetchState.STARTING
+        self._message = ""
+        self._backoff_until = 0.0
+        self._backoff_s = BACKOFF_FIRST_S
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._client: QueueClient | None = None
+        self.lost: deque[str] = deque()  # in-use lease ids the server no longer honours
+
+    # -- called from the UI thread (none of these block on the network)
+
+    def set_listener(self, on_change: Callable[[], None] | None) -> None:
+        """Called from the prefetch thread when clips arrive, leases are lost or state changes."""
+        self._on_change = on_change
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="annotator-prefetch", daemon=True
+            )
+            self._thread.start()
+
+    def take(self) -> ReadyClip | None:
+        """The next ready clip, or None (then `request()` and wait for `on_change`)."""
+        with self._cond:
+            if not self._ready:
+                return None
+            clip = self._ready.popleft()
+            self._in_use.add(clip.lease_id)
+            if self._demand:
+                self._demand -= 1
+            self._cond.notify()  # refill one
+            return clip
+
+    def request(self) -> None:
+        """Ask for one clip now; needed only when prefetch is off or the queue ran dry."""
+        with self._cond:
+            if self._demand <= len(self._ready):
+                self._demand += 1
+            self._backoff_until = 0.0
+            self._cond.notify()
+
+    def adopt(self, leases: Iterable[Lease]) -> None:
+        """Leases this client already holds (e.g. from before a crash): fetched first, in order."""
+        with self._cond:
+            for lease in leases:
+                if lease.lease_id not in self._held:
+                    self._adopt.append(lease)
+                    self._held[lease.lease_id] = _Held(lease, 0.0, _lease_ttl_s(lease))
+            self._cond.notify()
+
+    def finish(self, lease_id: str) -> None:
+        """The clip was submitted: stop renewing its lease."""
+        with self._cond:
+            self._in_use.discard(lease_id)
+            self._held.pop(lease_id, None)
+
+    def release(self, lease_id: str, reason: ReleaseReason, detail: str | None = None) -> None:
+        """Give a lease back (skip, broken audio), in the background."""
+        with self._cond:
+            self._in_use.discard(lease_id)
+            self._held.pop(lease_id, None)
+            self._ready = deque(c for c in self._ready if c.lease_id != lease_id)
+            self._releases.append((lease_id, reason, detail))
+            self._cond.notify()
+
+    def wake(self) -> None:
+        """Retry now (the network came back, the annotator asked)."""
+        with self._cond:
+            self._backoff_until = 0.0
+            self._backoff_s = BACKOFF_FIRST_S
+            self._cond.notify()
+
+    @property
+    def status(self) -> PrefetchStatus:
+        with self._cond:
+            return PrefetchStatus(self._state, len(self._ready), self._message)
+
+    @property
+    def ready_count(self) -> int:
+        with self._cond:
+            return len(self._ready)
+
+    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> None:
+        """Stop the thread; release the clips that were never shown (reason `unused`)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        with self._cond:
+            unused = [c.lease_id for c in self._ready]
+            self._ready.clear()
+            pending = list(self._releases)
+            self._releases.clear()
+            self._state = PrefetchState.CLOSED
+        if release_unused and (unused or pending):
+            client = self._client or self._safe_client()
+            if client is not None:
+                for lease_id in unused:
+                    self._release_quietly(client, lease_id, ReleaseReason.UNUSED, None)
+                for lease_id, reason, detail in pending:
+                    self._release_quietly(client, lease_id, reason, detail)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the thread
+
+    def _safe_client(self) -> QueueClient | None:
+        try:
+            return self._client_factory()
+        except ApiError:
+            return None
+
+    def _notify_ui(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception:  # the UI may be shutting down; the thread must carry on
+                log.debug("on_change failed", exc_info=True)
+
+    def _set_state(self, state: PrefetchState, message: str = "") -> None:
+        with self._cond:
+            changed = (state, message) != (self._state, self._message)
+            self._state, self._message = state, message
+        if changed:
+            self._notify_ui()
+
+    def _run(self) -> None:
+        try:
+            self._client = self._client_factory()
+        except ApiError as e:
+            self._set_state(PrefetchState.FAILED, str(e))
+            return
+        while not self._stopped():
+            try:
+                self._do_releases()
+                self._do_renewals()
+                self._do_fill()
+            except Exception as e:  # never let one bad answer end prefetching for the shift
+                log.exception("prefetch loop")
+                self._enter_backoff(PrefetchState.FAILED, f"prefetch failed: {e}")
+            with self._cond:
+                if self._stop or self._has_work_locked():
+                    continue
+                self._cond.wait(timeout=self._sleep_for_locked())
+
+    def _stopped(self) -> bool:
+        with self._cond:
+            return self._stop
+
+    def _has_work_locked(self) -> bool:
+        now = time.monotonic()
+        if self._releases:
+            return True
+        if now < self._backoff_until:
+            return False
+        return bool(self._adopt) or self._wanted_locked() > 0
+
+    def _wanted_locked(self) -> int:
+        return max(self.depth, self._demand) - len(self._ready)
+
+    def _sleep_for_locked(self) -> float:
+        now = time.monotonic()
+        deadlines = [h.renew_at for h in self._held.values() if h.renew_at > 0]
+        if self._backoff_until > now:
+            deadlines.append(self._backoff_until)
+        if not deadlines:
+            return 30.0
+        return max(0.01, min(deadlines) - now)
+
+    def _enter_backoff(self, state: PrefetchState, message: str = "") -> None:
+        with self._cond:
+            self._backoff_until = time.monotonic() + self._backoff_s
+            self._backoff_s = min(BACKOFF_CAP_S, self._backoff_s * 2)
+        self._set_state(state, message)
+
+    def _release_quietly(
+        self, client: QueueClient, lease_id: str, reason: ReleaseReason, detail: str | None
+    ) -> None:
+        try:
+            client.release(lease_id, reason, detail)
+        except (Gone, NotFound):
+            pass  # already expired or released: the clip is back in the queue either way
+        except ApiError as e:
+            log.info("release %s failed: %s", lease_id, e)
+
+    def _do_releases(self) -> None:
+        assert self._client is not None
+        while True:
+            with self._cond:
+                if not self._releases:
+                    return
+                lease_id, reason, detail = self._releases.popleft()
+            self._release_quietly(self._client, lease_id, reason, detail)
+
+    def _do_renewals(self) -> None:
+        assert self._client is not None
+        now = time.monotonic()
+        with self._cond:
+            due = [h for h in self._held.values() if 0 < h.renew_at <= now]
+        for held in due:
+            lease_id = held.lease.lease_id
+            try:
+                state = self._client.renew(lease_id, self._ttl_seconds)
+            except (Gone, NotFound, RequestRejected) as e:
+                if isinstance(e, Unauthorized):
+                    self._set_state(PrefetchState.FAILED, str(e))
+                    return
+                self._drop_lost(lease_id)
+                continue
+            except (OfflineError, ServerError):
+                with self._cond:
+                    # The lease may still be alive: try again soon, but not in a tight loop.
+                    held.renew_at = time.monotonic() + min(10.0, held.ttl_s / 8)
+                continue
+            ttl = max(1.0, (state.expires_at - datetime.now(UTC)).total_seconds())
+            with self._cond:
+                held.ttl_s = ttl
+                held.renew_at = time.monotonic() + ttl * RENEW_AT_FRACTION
+
+    def _drop_lost(self, lease_id: str) -> None:
+        with self._cond:
+            self._held.pop(lease_id, None)
+            before = len(self._ready)
+            self._ready = deque(c for c in self._ready if c.lease_id != lease_id)
+            if lease_id in self._in_use:
+                self._in_use.discard(lease_id)
+                self.lost.append(lease_id)
+            changed = before != len(self._ready) or bool(self.lost)
+        if changed:
+            self._notify_ui()
+
+    def _do_fill(self) -> None:
+        assert self._client is not None
+        with self._cond:
+            if time.monotonic() < self._backoff_until:
+                return
+            adopt = list(self._adopt)
+            self._adopt.clear()
+            wanted = self._wanted_locked()
+        for lease in adopt:
+            self._download(lease)
+        if wanted <= 0 or adopt:
+            return
+        try:
+            leases = self._client.lease(count=min(wanted, 50), ttl_seconds=self._ttl_seconds).leases
+        except OfflineError as e:
+            self._enter_backoff(PrefetchState.OFFLINE, str(e))
+            return
+        except ServerError as e:
+            self._enter_backoff(PrefetchState.OFFLINE, str(e))
+            return
+        except RequestRejected as e:
+            self._enter_backoff(PrefetchState.FAILED, str(e))
+            return
+        if not leases:
+            self._enter_backoff(PrefetchState.EMPTY, "no clips waiting in the queue")
+            return
+        with self._cond:
+            self._backoff_s = BACKOFF_FIRST_S
+            for lease in leases:
+                ttl = _lease_ttl_s(lease)
+                self._held[lease.lease_id] = _Held(
+                    lease, time.monotonic() + ttl * RENEW_AT_FRACTION, ttl
+                )
+        for lease in leases:
+            self._download(lease)
+
+    def _cached_audio(self, lease: Lease) -> bytes | None:
+        if self._local_audio is None:
+            return None
+        try:
+            return self._local_audio(lease.clip.clip_id)
+        except Exception:  # a damaged cache entry is fetched again from the server
+            log.info("cached audio for %s unreadable", lease.clip.clip_id, exc_info=True)
+            return None
+
+    def _download(self, lease: Lease) -> None:
+        assert self._client is not None
+        with self._cond:
+            if self._stop:
+                return
+        try:
+            data = self._cached_audio(lease) or self._client.audio(lease.lease_id)
+        except (Gone, NotFound, RequestRejected) as e:
+            if isinstance(e, Unauthorized):
+                self._set_state(PrefetchState.FAILED, str(e))
+            self._drop_lost(lease.lease_id)
+            return
+        except (OfflineError, ServerError) as e:
+            with self._cond:
+                self._adopt.append(lease)  # keep the lease; fetch its audio when we are back
+            self._enter_backoff(PrefetchState.OFFLINE, str(e))
+            return
+        clip = prepare_clip(lease, data, buckets=self._buckets)
+        with self._cond:
+            held = self._held.get(lease.lease_id)
+            if held is None:  # released while we were downloading
+                return
+            if held.renew_at == 0.0:
+                held.renew_at = time.monotonic() + held.ttl_s * RENEW_AT_FRACTION
+            self._ready.append(clip)
+        self._set_state(PrefetchState.OK)
+        self._notify_ui()

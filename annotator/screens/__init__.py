@@ -1,0 +1,1 @@
+"""The TUI's screens: the annotate screen and the small modal ones it opens."""

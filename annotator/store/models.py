@@ -1,0 +1,93 @@
+"""Plain records the local store hands to the TUI, the sync engine and the CLI.
+
+They are frozen dataclasses rather than pydantic models: the TUI builds a Draft on every debounced
+keystroke batch, and that path must stay cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from api.models import AnnotationIn
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    #: A 4xx other than 409: the server will never take it as is. Kept and shown, never dropped.
+    REJECTED = "rejected"
+    #: 409: someone else completed the clip while this lease was expired, or the fence went stale.
+    CONFLICT = "conflict"
+
+
+class OutboxKind(StrEnum):
+    SUBMIT = "submit"
+    #: A PATCH of an annotation that may already have reached the server (undo / amend).
+    AMEND = "amend"
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    lease_id: str
+    clip_id: str
+    transcript: str = ""
+    intent: str | None = None
+    flags: tuple[str, ...] = ()
+    note: str | None = None
+    #: (row, column) of the transcript editor's cursor, so a restart puts it back.
+    cursor: tuple[int, int] = (0, 0)
+    #: Epoch seconds; the store stamps it when the caller leaves it at 0.
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    key: str
+    kind: OutboxKind
+    clip_id: str
+    lease_id: str
+    fence: int
+    #: The exact JSON sent on every attempt: the server hashes the body per idempotency key.
+    body_json: str
+    attempts: int
+    next_attempt_at: float
+    state: OutboxState
+    created_at: float
+    last_error: str | None = None
+    #: For amendments: the submission they amend and, once it is acknowledged, its annotation id.
+    target_key: str | None = None
+    annotation_id: str | None = None
+    status_code: int | None = None
+    reason: str | None = None
+
+    def annotation(self) -> AnnotationIn:
+        return AnnotationIn.model_validate_json(self.body_json)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    key: str
+    clip_id: str
+    lease_id: str
+    #: The latest content the annotator gave (an amendment replaces it here at once).
+    annotation: AnnotationIn
+    state: OutboxState
+    submitted_at: float
+    annotation_id: str | None = None
+    status: str | None = None  # accepted | late, once acknowledged
+    amend_until: str | None = None  # ISO 8601, from the receipt
+    #: An amendment is waiting to be sent.
+    amend_pending: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictItem:
+    key: str
+    clip_id: str
+    lease_id: str
+    annotation: AnnotationIn
+    reason: str
+    message: str
+    at: float

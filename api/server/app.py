@@ -1,0 +1,510 @@
+"""The reference queue server: the routes of the v1 contract over a `Repository`.
+
+Speed matters here (hundreds of annotators share one small machine), so the hot routes are
+`async def` and call SQLite directly (sub-millisecond, one connection per process; no threadpool
+hop), and they answer with pre-serialised JSON `Response`s: FastAPI still documents every
+`response_model` in /openapi.json but does not validate and re-encode what we built from the same
+models. Request bodies are parsed by FastAPI into the `api.models` types, so the schema and the
+validation cannot drift apart.
+
+Privacy: nothing here logs a request body or a token (uvicorn's access log is off; errors log the
+route and exception type only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi.responses import Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+
+from api.models import (
+    MAX_BATCH_ITEMS,
+    Annotation,
+    AnnotationIn,
+    AnnotationPatch,
+    BatchItem,
+    BatchItemResult,
+    BatchRequest,
+    BatchResponse,
+    ErrorBody,
+    Escalation,
+    EscalationList,
+    Health,
+    IdempotencyKey,
+    Lease,
+    LeaseList,
+    LeaseRequest,
+    LeaseState,
+    Receipt,
+    ReleaseRequest,
+    RenewRequest,
+    Role,
+    Stats,
+    Taxonomy,
+)
+from api.server.body_limit import BodySizeLimit
+from api.server.clock import Clock, SystemClock
+from api.server.error_handlers import install_error_handlers, validation_error_body
+from api.server.errors import Rejection, not_found
+from api.server.export import export_lines
+from api.server.repository import (
+    AnnotationContent,
+    LeaseGrant,
+    Principal,
+    Repository,
+    StoredAnnotation,
+    Submission,
+)
+from api.server.settings import ServerSettings
+from api.server.stats import compute_stats, start_of_day
+from api.taxonomy import TaxonomyIndex, load_taxonomy
+
+SETTINGS_ENV = "ANNOTATOR_SERVER_SETTINGS"
+#: A token that authenticated is trusted this long without another database read. There is no
+#: revocation command yet; when there is, it must also bump a generation this cache checks.
+TOKEN_CACHE_SECONDS = 60.0
+ESCALATIONS_LIMIT = 1000
+
+OpaqueIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+_bearer = HTTPBearer(auto_error=False, description="a person's token (`annotator token create`)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("annotator")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    return Response(model.model_dump_json().encode(), status_code, media_type="application/json")
+
+
+def _lease_model(g: LeaseGrant) -> Lease:
+    c = g.clip
+    return Lease.model_validate(
+        {
+            "lease_id": g.lease_id,
+            "fence": g.fence,
+            "expires_at": g.expires_at,
+            "clip": {
+                "clip_id": c.clip_id,
+                "duration_s": c.duration_s,
+                "sample_rate": c.sample_rate,
+                "channels": c.channels,
+                "locale": c.locale,
+                "sha256": c.sha256,
+                "asr_hint": c.asr_hint,
+            },
+        }
+    )
+
+
+class QueueService:
+    """The request-level rules the storage layer does not hold: taxonomy checks, TTL caps,
+    request hashing, and shaping stored records into API models."""
+
+    def __init__(self, settings: ServerSettings, clock: Clock, repo: Repository) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.repo = repo
+        self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
+        self.index = TaxonomyIndex(self.taxonomy)
+        self.taxonomy_json = self.taxonomy.model_dump_json().encode()
+        self.amend_window = timedelta(seconds=settings.amend_window_s)
+        self._tokens: dict[str, tuple[Principal, float]] = {}
+
+    # -- auth
+
+    def authenticate(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        cached = self._tokens.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        principal = self.repo.principal_for_token(token)
+        if principal is None:
+            raise Rejection(401, "bad_token", "unknown token: ask an admin for one")
+        self._tokens[digest] = (principal, now + TOKEN_CACHE_SECONDS)
+        return principal
+
+    # -- annotations
+
+    def ttl(self, requested: int | None) -> int:
+        return min(requested or self.settings.default_ttl_s, self.settings.max_ttl_s)
+
+    def check(
+        self, transcript: str, intent: str, flags: list[str], note: str | None
+    ) -> AnnotationContent:
+        problems = self.index.check_annotation(
+            transcript=transcript, intent=intent, flags=flags, note=note
+        )
+        if problems:
+            field, reason, message = problems[0]
+            raise Rejection(422, reason, f"{field}: {message}", field=field)
+        return AnnotationContent(
+            transcript=transcript,
+            intent=intent,
+            flags=tuple(flags),
+            note=note,
+            escalated=bool(self.index.escalation_flags.intersection(flags)),
+        )
+
+    def submit(self, who: Principal, key: str, body: AnnotationIn) -> tuple[int, Receipt]:
+        content = self.check(body.transcript, body.intent, body.flags, body.note)
+        canonical = orjson.dumps(
+            body.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
+        )
+        submission = Submission(
+            lease_id=body.lease_id,
+            fence=body.fence,
+            idempotency_key=key,
+            request_hash=hashlib.sha256(canonical).hexdigest(),
+            body_json=canonical.decode(),
+            content=content,
+            active_seconds=body.timings.active_seconds if body.timings else None,
+            taxonomy_version=self.taxonomy.version,
+        )
+        result = self.repo.submit(who.name, submission, self.clock.now())
+        a = result.annotation
+        receipt = Receipt(
+            annotation_id=a.annotation_id,
+            clip_id=a.clip_id,
+            status=a.status,
+            amend_until=a.created_at + self.amend_window,
+        )
+        return (200 if result.replayed else 201), receipt
+
+    def annotation_model(self, a: StoredAnnotation) -> Annotation:
+        return Annotation(
+            annotation_id=a.annotation_id,
+            clip_id=a.clip_id,
+            transcript=a.content.transcript,
+            intent=a.content.intent,
+            flags=list(a.content.flags),
+            note=a.content.note,
+            status=a.status,
+            created_at=a.created_at,
+            amended_at=a.amended_at,
+            amend_until=a.created_at + self.amend_window,
+        )
+
+    def amend(self, who: Principal, annotation_id: str, patch: AnnotationPatch) -> Annotation:
+        current = self.repo.get_annotation(annotation_id)
+        if current is None:
+            raise not_found("annotation")
+        if current.annotator != who.name:
+            raise Rejection(403, "not_author", "only its author may amend an annotation")
+        c = current.content
+        given = patch.model_fields_set
+        content = self.check(
+            patch.transcript if patch.transcript is not None else c.transcript,
+            patch.intent if patch.intent is not None else c.intent,
+            patch.flags if patch.flags is not None else list(c.flags),
+            patch.note if "note" in given else c.note,
+        )
+        updated = self.repo.amend(
+            annotation_id, who.name, content, self.clock.now(), self.settings.amend_window_s
+        )
+        return self.annotation_model(updated)
+
+    def batch_item(self, who: Principal, index: int, raw: Any) -> BatchItemResult:
+        key = raw.get("idempotency_key") if isinstance(raw, dict) else None
+        shown_key = key if isinstance(key, str) else ""
+        try:
+            item = BatchItem.model_validate(raw)
+        except ValidationError as e:
+            error = validation_error_body(e, prefix=f"items.{index}")
+            return BatchItemResult(idempotency_key=shown_key[:128], status_code=422, error=error)
+        try:
+            status, receipt = self.submit(who, item.idempotency_key, item.annotation)
+        except Rejection as r:
+            return BatchItemResult(
+                idempotency_key=item.idempotency_key, status_code=r.status_code, error=r.body()
+            )
+        return BatchItemResult(
+            idempotency_key=item.idempotency_key, status_code=status, receipt=receipt
+        )
+
+
+def _batch_items(raw: bytes) -> list[Any]:
+    """The batch envelope, checked by hand so one bad item fails alone instead of the batch."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        message = f"the body is not valid JSON: {e}"
+        raise Rejection(422, "malformed_json", message, field="body") from e
+    if not isinstance(data, dict):
+        message = "the body must be an object {items: [...]}"
+        raise Rejection(422, "validation", message, field="body")
+    extra = sorted(set(data) - {"items"})
+    if extra:
+        raise Rejection(422, "unknown_field", f"{extra[0]}: unknown field", field=extra[0])
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise Rejection(422, "validation", "items: must be a list", field="items")
+    if not 1 <= len(items) <= MAX_BATCH_ITEMS:
+        raise Rejection(
+            422, "validation", f"items: send between 1 and {MAX_BATCH_ITEMS} items", field="items"
+        )
+    return items
+
+
+async def _principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    if creds is None or not creds.credentials:
+        raise Rejection(401, "missing_token", "send Authorization: Bearer <your token>")
+    service: QueueService = request.app.state.service
+    return service.authenticate(creds.credentials)
+
+
+def _role(*allowed: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def check(who: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if who.role not in allowed:
+            names = " or ".join(r.value for r in allowed)
+            raise Rejection(403, "forbidden_role", f"this needs the {names} role")
+        return who
+
+    return check
+
+
+# Module level, not inside _build_router: FastAPI resolves these string annotations in the
+# module's globals (this file uses postponed evaluation).
+Anyone = Annotated[Principal, Depends(_principal)]
+Supervisor = Annotated[Principal, Depends(_role(Role.SUPERVISOR, Role.ADMIN))]
+Admin = Annotated[Principal, Depends(_role(Role.ADMIN))]
+
+
+def _build_router(service: QueueService) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    auth_errors = _errors(401, 403, 422)
+
+    @router.get("/health", response_model=Health)
+    async def health() -> Response:
+        return json_response(Health(version=_version(), time=service.clock.now()))
+
+    @router.get("/taxonomy", response_model=Taxonomy, responses=_errors(401))
+    async def taxonomy(who: Anyone) -> Response:
+        return Response(service.taxonomy_json, media_type="application/json")
+
+    @router.post("/leases", response_model=LeaseList, responses=auth_errors)
+    async def lease(who: Anyone, body: LeaseRequest) -> Response:
+        grants = service.repo.claim(
+            who.name, body.count, service.ttl(body.ttl_seconds), service.clock.now()
+        )
+        return json_response(LeaseList(leases=[_lease_model(g) for g in grants]))
+
+    @router.post(
+        "/leases/{lease_id}/renew",
+        response_model=LeaseState,
+        responses=_errors(401, 403, 404, 410, 422),
+    )
+    async def renew(
+        who: Anyone, lease_id: OpaqueIdPath, body: RenewRequest | None = None
+    ) -> Response:
+        ttl = service.ttl(body.ttl_seconds if body else None)
+        s = service.repo.renew(lease_id, who.name, ttl, service.clock.now())
+        return json_response(
+            LeaseState(
+                lease_id=s.lease_id, fence=s.fence, expires_at=s.expires_at, released=s.released
+            )
+        )
+
+    @router.post(
+        "/leases/{lease_id}/release", status_code=204, responses=_errors(401, 403, 404, 422)
+    )
+    async def release(who: Anyone, lease_id: OpaqueIdPath, body: ReleaseRequest) -> Response:
+        service.repo.release(lease_id, who.name, body.reason, body.detail, service.clock.now())
+        return Response(status_code=204)
+
+    @router.get(
+        "/leases/{lease_id}/audio",
+        response_class=Response,
+        responses={
+            200: {"content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+            **_errors(401, 403, 404, 410, 422),
+        },
+    )
+    async def audio(who: Anyone, lease_id: OpaqueIdPath) -> Response:
+        stored = service.repo.lease_audio(lease_id, who.name, service.clock.now())
+        try:
+            # Clips are seconds long and sit in the page cache: one read beats a threadpool hop.
+            data = stored.path.read_bytes()
+        except FileNotFoundError:
+            raise Rejection(500, "audio_missing", "the clip's audio file is missing") from None
+        return Response(
+            data,
+            media_type=stored.media_type,
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
+
+    @router.post(
+        "/annotations",
+        response_model=Receipt,
+        status_code=201,
+        responses={
+            200: {"model": Receipt, "description": "a replay of an earlier submission"},
+            **_errors(401, 403, 404, 409, 422),
+        },
+    )
+    async def submit(
+        who: Anyone,
+        body: AnnotationIn,
+        idempotency_key: Annotated[IdempotencyKey, Header(alias="Idempotency-Key")],
+    ) -> Response:
+        status, receipt = service.submit(who, idempotency_key, body)
+        return json_response(receipt, status)
+
+    @router.post(
+        "/annotations/batch",
+        response_model=BatchResponse,
+        responses=_errors(401, 413, 422),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}
+                },
+            }
+        },
+    )
+    async def submit_batch(who: Anyone, request: Request) -> Response:
+        items = _batch_items(await request.body())
+        results = [service.batch_item(who, i, raw) for i, raw in enumerate(items)]
+        return json_response(BatchResponse(results=results))
+
+    @router.patch(
+        "/annotations/{annotation_id}",
+        response_model=Annotation,
+        responses=_errors(401, 403, 404, 409, 422),
+    )
+    async def amend(who: Anyone, annotation_id: OpaqueIdPath, body: AnnotationPatch) -> Response:
+        return json_response(service.amend(who, annotation_id, body))
+
+    @router.get("/me/stats", response_model=Stats, responses=_errors(401))
+    async def my_stats(who: Anyone) -> Response:
+        now = service.clock.now()
+        today = service.repo.activity(who.name, start_of_day(now))
+        total = service.repo.count_annotations(who.name)
+        return json_response(compute_stats(today, total, now))
+
+    @router.get("/escalations", response_model=EscalationList, responses=auth_errors)
+    async def escalations(
+        who: Supervisor, limit: Annotated[int, Query(ge=1, le=ESCALATIONS_LIMIT)] = 200
+    ) -> Response:
+        rows = service.repo.escalations(limit)
+        items = [
+            Escalation(
+                annotation_id=a.annotation_id,
+                clip_id=a.clip_id,
+                flags=list(a.content.flags),
+                note=a.content.note,
+                transcript=a.content.transcript,
+                intent=a.content.intent,
+                annotator=a.annotator,
+                created_at=a.created_at,
+            )
+            for a in rows
+        ]
+        return json_response(EscalationList(escalations=items))
+
+    @router.get(
+        "/export",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "one ExportRecord per line",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            },
+            **_errors(401, 403),
+        },
+    )
+    async def export(who: Admin) -> StreamingResponse:
+        # A sync generator: Starlette iterates it in a worker thread on its own connection.
+        return StreamingResponse(export_lines(service.repo), media_type="application/x-ndjson")
+
+    return router
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Add the models that routes parse by hand (the batch body) to the schema components."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        extra = BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in extra.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault("BatchRequest", extra)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    settings: ServerSettings, clock: Clock | None = None, repo: Repository | None = None
+) -> FastAPI:
+    owns_repo = repo is None
+    if repo is None:
+        from api.server.sqlite_repo import SqliteRepository
+
+        repo = SqliteRepository(
+            settings.db_path, settings.data_dir, annotations_per_clip=settings.annotations_per_clip
+        )
+    service = QueueService(settings, clock or SystemClock(), repo)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_repo:
+            service.repo.close()
+
+    app = FastAPI(
+        title="annotator queue",
+        version=_version(),
+        summary="Leases voice-assistant clips to annotators and collects their annotations.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.max_body_bytes,
+        per_path={"/v1/annotations/batch": settings.max_batch_body_bytes},
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.include_router(_build_router(service))
+    _install_openapi(app)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory for `--workers N`: each worker process builds its own app and connection
+    from the settings `serve` put in the environment."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        raise RuntimeError(f"{SETTINGS_ENV} is not set; start the server with `annotator serve`")
+    return create_app(ServerSettings.model_validate_json(raw))

@@ -1,0 +1,295 @@
+"""The server-side subcommands: `annotator serve`, `ingest`, `token create`, `export`.
+
+Each takes the argparse Namespace built in `annotator/cli.py` and returns an exit code: 0 done,
+1 done with problems (e.g. files skipped by ingest), 2 bad usage or unusable input. Errors are one
+line on stderr naming the problem and the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from pydantic import ValidationError
+from uvicorn.supervisors import Multiprocess
+
+from api.models import Role
+from api.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from api.server.sqlite_repo import SqliteRepository
+
+log = logging.getLogger("annotator.server")
+
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+
+class UsageError(Exception):
+    """Bad flags or unusable files: printed as one line, exit code 2."""
+
+
+def _err(message: str) -> None:
+    _note(f"annotator: {message}")
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _settings(args: argparse.Namespace) -> ServerSettings:
+    values: dict[str, Any] = {}
+    if (db := _path(getattr(args, "db", None))) is not None:
+        values["db_path"] = db.resolve()
+    if (data := _path(getattr(args, "data", None))) is not None:
+        values["data_dir"] = data.resolve()
+    if (taxonomy := _path(getattr(args, "taxonomy", None))) is not None:
+        if not taxonomy.is_file():
+            raise UsageError(f"--taxonomy {taxonomy}: no such file")
+        values["taxonomy_path"] = taxonomy.resolve()
+    if (k := getattr(args, "annotations_per_clip", None)) is not None:
+        values["annotations_per_clip"] = k
+    if (window := getattr(args, "amend_window", None)) is not None:
+        values["amend_window_s"] = window
+    try:
+        return ServerSettings(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        flag = {
+            "annotations_per_clip": "--annotations-per-clip",
+            "amend_window_s": "--amend-window",
+        }.get(where, where)
+        raise UsageError(f"{flag}: {first['msg']}") from None
+
+
+def _open_repo(settings: ServerSettings) -> SqliteRepository:
+    import sqlite3
+
+    from api.server.sqlite_repo import SqliteRepository
+
+    try:
+        return SqliteRepository(
+            settings.db_path,
+            settings.data_dir,
+            annotations_per_clip=settings.annotations_per_clip,
+        )
+    except (OSError, sqlite3.Error) as e:
+        raise UsageError(
+            f"cannot open the queue database {settings.db_path}: {e} "
+            "(check the path and its permissions, or pass --db)"
+        ) from None
+
+
+def _run(body: Any, args: argparse.Namespace) -> int:
+    try:
+        return int(body(args))
+    except UsageError as e:
+        _err(str(e))
+        return 2
+
+
+# ---------------------------------------------------------------- serve
+
+
+def serve(args: argparse.Namespace) -> int:
+    return _run(_serve, args)
+
+
+def _check_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if bool(cert) != bool(key):
+        raise UsageError("--tls-cert and --tls-key go together: give both, or neither for HTTP")
+    for flag, value in (("--tls-cert", cert), ("--tls-key", key)):
+        if value and not Path(value).is_file():
+            raise UsageError(f"{flag} {value}: no such file")
+    return cert, key
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from api.server.app import SETTINGS_ENV, create_app
+
+    settings = _settings(args)
+    cert, key = _check_tls(args)
+    workers = int(getattr(args, "workers", 1) or 1)
+    if not 1 <= workers <= 64:
+        raise UsageError("--workers: give between 1 and 64 processes")
+    port = int(args.port)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port}: not a TCP port (0 picks a free one)")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    # Build the app once here: a bad taxonomy or an unwritable database fails now, with a clear
+    # message, instead of inside every worker; it also runs the schema migration once.
+    try:
+        app = create_app(settings)
+    except (OSError, ValueError, ValidationError) as e:
+        raise UsageError(f"cannot start the server: {e}") from None
+    scheme = "https" if cert else "http"
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": port,
+        "ssl_certfile": cert,
+        "ssl_keyfile": key,
+        # Off for speed and privacy; errors still go to the log.
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
+    }
+    sock = _listen(args.host, port)
+    if workers == 1:
+        server = _AnnouncingServer(uvicorn.Config(app, **common), scheme)
+        server.run(sockets=[sock])
+        return 0 if server.started else 1
+    # Several processes share the listening socket and the WAL database; each builds its own app
+    # (and connection) from the settings passed through the environment.
+    app.state.service.repo.close()
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    config = uvicorn.Config("api.server.app:app_from_env", factory=True, workers=workers, **common)
+    _announce(scheme, args.host, sock)
+    Multiprocess(config, sockets=[sock]).run()
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as e:
+        hint = " (is another server running? pick another --port)" if port else ""
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}{hint}") from None
+    sock.set_inheritable(True)  # --workers processes inherit it
+    return sock
+
+
+def _announce(scheme: str, host: str, sock: socket.socket) -> None:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    _say(f"serving on {scheme}://{shown}:{port}")
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, printing one `serving on URL` line once the socket listens (tools and
+    tests wait for it; with --port 0 it is how they learn the port)."""
+
+    def __init__(self, config: uvicorn.Config, scheme: str) -> None:
+        super().__init__(config)
+        self.scheme = scheme
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.servers:
+            _announce(self.scheme, self.config.host, self.servers[0].sockets[0])
+
+
+# ---------------------------------------------------------------- token create
+
+
+def token_create(args: argparse.Namespace) -> int:
+    return _run(_token_create, args)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    name = str(args.name).strip()
+    if not _NAME.match(name):
+        raise UsageError("NAME: give the person's display name, 1-64 printable characters")
+    role = Role(args.role)
+    repo = _open_repo(_settings(args))
+    try:
+        token = repo.create_token(name, role)
+    finally:
+        repo.close()
+    _say(token)
+    _note(
+        f"token for {name!r} ({role.value}): shown once, only its hash is stored. "
+        "Hand it over privately; the person sets it as ANNOTATOR_TOKEN or in their config file."
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- export
+
+
+def export(args: argparse.Namespace) -> int:
+    return _run(_export, args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from api.server.export import export_lines
+
+    repo = _open_repo(_settings(args))
+    count = 0
+    try:
+        out_path = _path(getattr(args, "out", None))
+        if out_path is None:
+            sink = sys.stdout.buffer
+            for line in export_lines(repo):
+                sink.write(line)
+                count += 1
+            sink.flush()
+        else:
+            try:
+                fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as e:
+                raise UsageError(f"--out {out_path}: {e.strerror or e}") from None
+            with os.fdopen(fd, "wb") as f:
+                for line in export_lines(repo):
+                    f.write(line)
+                    count += 1
+    finally:
+        repo.close()
+    _note(f"exported {count} annotation{'s' if count != 1 else ''}")
+    return 0
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def ingest(args: argparse.Namespace) -> int:
+    return _run(_ingest, args)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from api.server.ingest import ingest_paths, load_asr_hints
+
+    hints: dict[str, str] = {}
+    hint_file = _path(getattr(args, "asr_hint_from", None))
+    if hint_file is not None:
+        try:
+            hints = load_asr_hints(hint_file)
+        except ValueError as e:
+            raise UsageError(f"--asr-hint-from: {e}") from None
+    paths = [Path(p).expanduser() for p in args.paths]
+    repo = _open_repo(_settings(args))
+    try:
+        report = ingest_paths(
+            paths,
+            locale=args.locale,
+            asr_hints=hints,
+            add_clip=repo.add_clip,
+            progress=sys.stderr.isatty(),
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    finally:
+        repo.close()
+    report.print_skipped()
+    _note(report.summary())
+    return 1 if report.skipped else 0

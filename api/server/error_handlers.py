@@ -1,0 +1,118 @@
+"""Every refusal leaves the server as `api.models.ErrorBody` `{reason, message, field}`.
+
+FastAPI's own validation answer (a list of pydantic errors) is replaced by the first problem, named
+by its field path (`transcript`, `timings.active_seconds`, `Idempotency-Key`), so a client can put
+the message next to the right input. Nothing here logs a request body: bodies hold transcripts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.models import ErrorBody
+from api.server.errors import Rejection
+
+log = logging.getLogger("annotator.server")
+
+# pydantic error type -> our stable reason
+_REASONS = {
+    "json_invalid": "malformed_json",
+    "json_type": "malformed_json",
+    "missing": "missing",
+    "extra_forbidden": "unknown_field",
+    "string_too_long": "too_long",
+    "too_long": "too_long",
+    "string_pattern_mismatch": "bad_format",
+}
+
+_HEADER_NAMES = {"idempotency-key": "Idempotency-Key", "authorization": "Authorization"}
+
+
+def error_response(
+    status_code: int, body: ErrorBody, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        body.model_dump_json().encode(),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def field_path(loc: Sequence[int | str], prefix: str | None = None) -> str | None:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        where, parts = parts[0], parts[1:]
+        if where == "header" and parts:
+            parts = [_HEADER_NAMES.get(parts[0].lower(), parts[0])]
+    # A JSON syntax error's loc is the character offset: the problem is the body as a whole.
+    if parts and parts[-1].isdigit() and len(parts) == 1:
+        parts = []
+    path = ".".join(([prefix] if prefix else []) + parts)
+    return path or (prefix or "body")
+
+
+def first_error(errors: Sequence[Any], prefix: str | None = None) -> ErrorBody:
+    if not errors:
+        return ErrorBody(reason="validation", message="invalid request", field=prefix)
+    err = errors[0]
+    kind = str(err.get("type", ""))
+    reason = _REASONS.get(kind, "validation")
+    if reason == "malformed_json":
+        return ErrorBody(
+            reason=reason,
+            message=f"the body is not valid JSON: {err.get('msg', '')}".rstrip(": "),
+            field=prefix or "body",
+        )
+    field = field_path(err.get("loc", ()), prefix)
+    msg = str(err.get("msg", "invalid value"))
+    return ErrorBody(reason=reason, message=f"{field}: {msg}", field=field)
+
+
+def validation_error_body(exc: ValidationError, prefix: str | None = None) -> ErrorBody:
+    return first_error(exc.errors(include_url=False, include_input=False), prefix)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_rejection(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Rejection)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return error_response(exc.status_code, exc.body(), headers)
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(422, first_error(exc.errors()))
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        reasons = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        reason = reasons.get(exc.status_code, f"http_{exc.status_code}")
+        message = str(exc.detail)
+        return error_response(
+            exc.status_code,
+            ErrorBody(
+                reason=reason, message=message, field="body" if reason == "body_too_large" else None
+            ),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        # The route and exception type only: never the body, headers or locals.
+        path, kind = request.url.path, type(exc).__name__
+        log.error("internal error on %s %s: %s", request.method, path, kind)
+        return error_response(
+            500, ErrorBody(reason="internal", message="internal server error; see the server log")
+        )
+
+    app.add_exception_handler(Rejection, on_rejection)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)

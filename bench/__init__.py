@@ -1,0 +1,1 @@
+"""Benchmarks: every figure the issues name, measured against real processes on loopback."""

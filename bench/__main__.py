@@ -1,0 +1,53 @@
+"""`make bench` / `make bench-quick`: measure every figure as the repo stands, print one table and
+write bench/results.json. Each figure comes from real processes on loopback in this run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.results import Figure, print_table, write_json
+
+Suite = Callable[[bool], list[Figure]]
+
+
+def _server(quick: bool) -> list[Figure]:
+    from bench import server_bench
+
+    figs = server_bench.server_cycle(100 if quick else 200)
+    figs += server_bench.server_load(seconds=5 if quick else 30)
+    return figs
+
+
+SUITES: dict[str, Suite] = {
+    "server": _server,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (≤ 2 minutes)")
+    parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only these")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args(argv)
+    figures: list[Figure] = []
+    for name, suite in SUITES.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"… {name}", file=sys.stderr, flush=True)
+        try:
+            figures += suite(args.quick)
+        except Exception as e:  # one broken suite must not hide the others' figures
+            traceback.print_exc()
+            figures.append(Figure(f"{name} (failed)", None, "", detail=f"{type(e).__name__}: {e}"))
+    print_table(figures)
+    write_json(figures, Path(args.out))
+    print(f"written: {args.out}")
+    return 0 if all(f.met is not False for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""`StatsBar`: one line of throughput and connection state for the shift.
+
+    12 this session · today 412/1000 −23 behind · 118/h · 27s/clip · 3 ready · ● online · miniaudio
+
+Parts that do not fit are dropped, least useful first (audio backend, median, session count,
+clips/hour, ready); today's count with the pace and the online state always stay.
+
+Pace compares today's count with where an even pace to `target` would be now:
+`expected = target × elapsed / shift_hours`, with `elapsed` measured from `shift_started_at`
+(clamped to the shift). Within 1% of the target (at least one clip) it reads "on pace", else
+"+12 ahead" / "−23 behind". Without `shift_started_at` it compares rates instead:
+`clips_per_hour` against `target / shift_hours` ("on pace" / "−12/h behind").
+
+Constructor: `StatsBar(*, clock=now_utc, name, id, classes)`; `clock` returns an aware datetime
+(tests pass a fixed one). The line redraws itself every 30 s so the pace moves with the clock.
+
+Reactives (each only repaints):
+    session_count (int), today_count (int), clips_per_hour (float),
+    median_seconds (float | None), target (int, default 1000),
+    shift_started_at (datetime | None, aware), shift_hours (float, default 9.0),
+    prefetched (int): clips leased, downloaded and decoded ahead,
+    online (bool, default True), outbox (int): submissions waiting to sync (shown when > 0),
+    backend (str): audio backend name ("miniaudio", "none", …).
+
+Methods: `pace_text() -> str` (the pace part alone, e.g. "on pace").
+
+Messages: none (display only).
+
+Component classes: stats-bar--label, stats-bar--ahead, stats-bar--behind, stats-bar--online,
+stats-bar--offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.style import Style
+from textual.widget import Widget
+
+__all__ = ["StatsBar", "now_utc", "pace"]
+
+_SEPARATOR = " · "
+_REDRAW_SECONDS = 30.0
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def pace(
+    *,
+    today_count: int,
+    clips_per_hour: float,
+    target: int,
+    shift_hours: float,
+    elapsed_hours: float | None,
+) -> tuple[int, str]:
+    """(sign, text): sign is -1 behind, 0 on pace, +1 ahead. See the module docstring."""
+    if target <= 0 or shift_hours <= 0:
+        return 0, f"{today_count}"
+    tolerance = max(1.0, target * 0.01)
+    if elapsed_hours is None:
+        gap = clips_per_hour - target / shift_hours
+        if abs(gap) < tolerance / shift_hours:
+            return 0, "on pace"
+        unit = f"{abs(gap):.0f}/h"
+        return (1, f"+{unit} ahead") if gap > 0 else (-1, f"−{unit} behind")
+    elapsed = min(max(elapsed_hours, 0.0), shift_hours)
+    diff = today_count - target * elapsed / shift_hours
+    if abs(diff) < tolerance:
+        return 0, "on pace"
+    return (1, f"+{round(diff)} ahead") if diff > 0 else (-1, f"−{round(-diff)} behind")
+
+
+class StatsBar(Widget):
+    """Throughput, pace, prefetch and connection state in one line."""
+
+    DEFAULT_CSS = """
+    StatsBar {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        & .stats-bar--label {
+            color: $text-muted;
+        }
+        & .stats-bar--ahead {
+            color: $text-success;
+        }
+        & .stats-bar--behind {
+            color: $text-warning;
+        }
+        & .stats-bar--online {
+            color: $text-success;
+        }
+        & .stats-bar--offline {
+            color: $text-error;
+            text-style: bold;
+        }
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "stats-bar--label",
+        "stats-bar--ahead",
+        "stats-bar--behind",
+        "stats-bar--online",
+        "stats-bar--offline",
+    }
+
+    session_count: reactive[int] = reactive(0)
+    """Clips submitted since the app started."""
+    today_count: reactive[int] = reactive(0)
+    """Clips submitted today (server's count plus unsynced ones)."""
+    clips_per_hour: reactive[float] = reactive(0.0)
+    median_seconds: reactive[float | None] = reactive(None)
+    """Median seconds spent on a clip; None until there is one."""
+    target: reactive[int] = reactive(1000)
+    """Daily target."""
+    shift_started_at: reactive[datetime | None] = reactive(None)
+    """When the shift started (aware datetime); None: pace from clips_per_hour."""
+    shift_hours: reactive[float] = reactive(9.0)
+    prefetched: reactive[int] = reactive(0)
+    """Clips ready ahead (leased, downloaded, decoded)."""
+    online: reactive[bool] = reactive(True)
+    outbox: reactive[int] = reactive(0)
+    """Submissions waiting to be synced."""
+    backend: reactive[str] = reactive("")
+    """Audio backend name."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = now_utc,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._clock = clock
+
+    def on_mount(self) -> None:
+        self.set_interval(_REDRAW_SECONDS, self.refresh)
+
+    def _pace(self) -> tuple[int, str]:
+        started = self.shift_started_at
+        elapsed = None if started is None else (self._clock() - started).total_seconds() / 3600
+        return pace(
+            today_count=self.today_count,
+            clips_per_hour=self.clips_per_hour,
+            target=self.target,
+            shift_hours=self.shift_hours,
+            elapsed_hours=elapsed,
+        )
+
+    def pace_text(self) -> str:
+        return self._pace()[1]
+
+    def render(self) -> Content:
+        label = self.get_visual_style("stats-bar--label", partial=True)
+        sign, pace_words = self._pace()
+        pace_style: Style | str = ""
+        if sign > 0:
+            pace_style = self.get_visual_style("stats-bar--ahead", partial=True)
+        elif sign < 0:
+            pace_style = self.get_visual_style("stats-bar--behind", partial=True)
+        if self.online:
+            state_style = self.get_visual_style("stats-bar--online", partial=True)
+            state = Content.styled("● online", state_style)
+        else:
+            state_style = self.get_visual_style("stats-bar--offline", partial=True)
+            state = Content.styled("○ offline", state_style)
+        if self.outbox > 0:
+            state = Content.assemble(state, " ", (f"outbox {self.outbox}", label))
+        median = self.median_seconds
+        # (drop order, content): higher numbers go first when the line is too narrow.
+        parts: list[tuple[int, Content]] = [
+            (3, Content.assemble(f"{self.session_count} ", ("this session", label))),
+            (
+                0,
+                Content.assemble(
+                    ("today ", label),
+                    f"{self.today_count}/{self.target} ",
+                    (pace_words, pace_style),
+                ),
+            ),
+            (2, Content.assemble(f"{self.clips_per_hour:.0f}", ("/h", label))),
+            (
+                4,
+                Content.assemble(f"{median:.0f}s" if median is not None else "–", ("/clip", label)),
+            ),
+            (1, Content.assemble(f"{self.prefetched} ", ("ready", label))),
+            (0, state),
+        ]
+        if self.backend:
+            parts.append((5, Content.assemble(("audio ", label), self.backend)))
+        width = self.content_size.width
+        while len(parts) > 1:
+            line = Content(_SEPARATOR).join(content for _, content in parts)
+            if width <= 0 or line.cell_length <= width:
+                return line
+            drop = max(parts, key=lambda part: part[0])
+            if drop[0] == 0:
+                return line
+            parts.remove(drop)
+        return Content(_SEPARATOR).join(content for _, content in parts)
