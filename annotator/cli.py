@@ -59,13 +59,13 @@ def _add_client_options(p: argparse.ArgumentParser, *, sub: bool = False) -> Non
 
 
 def _add_ui_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
-    p = p.add_argument_group("interface", argument_default=argparse.SUPPRESS if sub else None)
-    p.add_argument(
+    g = p.add_argument_group("interface", argument_default=argparse.SUPPRESS if sub else None)
+    g.add_argument(
         "--audio",
         choices=["auto", "simpleaudio", "miniaudio", "relay", "pulse", "none"],
         help="audio backend (default: auto)",
     )
-    p.add_argument("--keymap", metavar="NAME|FILE", help="default, vim, pedal, or a TOML file")
+    g.add_argument("--keymap", metavar="NAME|FILE", help="default, vim, pedal, or a TOML file")
 
 
 def _add_server_db(p: argparse.ArgumentParser) -> None:

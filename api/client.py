@@ -210,11 +210,12 @@ class QueueClient:
         try:
             return model.model_validate_json(resp.content)
         except ValidationError as e:
-            first = e.errors()[0] if e.errors() else {}
-            where = ".".join(str(p) for p in first.get("loc", ()))
+            errors = e.errors()
+            where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+            msg = errors[0]["msg"] if errors else "invalid"
             raise ProtocolError(
                 f"unexpected answer from the server for {model.__name__}"
-                f"{' at ' + where if where else ''}: {first.get('msg', 'invalid')}"
+                f"{' at ' + where if where else ''}: {msg}"
             ) from e
 
     # -- the API

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.widgets import TextArea
 
 from annotator.actions import ACTION_IDS, ACTIONS, app_bindings
@@ -289,30 +289,34 @@ def test_canonical_key_spelling() -> None:
 # --- the bindings in a real App ------------------------------------------------------------------
 
 
-def make_app(keymap: ResolvedKeymap) -> type[App[None]]:
-    class Recorder(App[None]):
+class Recorder(App[None]):
+    """Records the actions its key bindings fire, with a transcript editor to type into."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield TextArea(id="transcript")
+
+    def action_player_toggle(self) -> None:
+        self.calls.append("toggle")
+
+    def action_form_submit(self) -> None:
+        self.calls.append("submit")
+
+    def action_toggle_flag(self, flag: str) -> None:
+        self.calls.append(f"flag:{flag}")
+
+    def action_insert_tag(self, tag: str) -> None:
+        self.calls.append(f"tag:{tag}")
+
+
+def make_app(keymap: ResolvedKeymap) -> type[Recorder]:
+    class Bound(Recorder):
         BINDINGS: ClassVar[list[BindingType]] = list(app_bindings(keymap.bindings))
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.calls: list[str] = []
-
-        def compose(self) -> ComposeResult:
-            yield TextArea(id="transcript")
-
-        def action_player_toggle(self) -> None:
-            self.calls.append("toggle")
-
-        def action_form_submit(self) -> None:
-            self.calls.append("submit")
-
-        def action_toggle_flag(self, flag: str) -> None:
-            self.calls.append(f"flag:{flag}")
-
-        def action_insert_tag(self, tag: str) -> None:
-            self.calls.append(f"tag:{tag}")
-
-    return Recorder
+    return Bound
 
 
 async def test_mapped_keys_fire_while_the_transcript_has_focus() -> None:
@@ -325,6 +329,36 @@ async def test_mapped_keys_fire_while_the_transcript_has_focus() -> None:
         await pilot.pause()
         assert area.text == "hi"  # letters still type; the bound keys did not
         assert app.calls == ["toggle", "flag:pii", "tag:[noise]", "submit"]
+
+
+class GreedyArea(TextArea):
+    """A focused widget that binds the very keys the App binds: only priority lets the App win."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "swallow"),
+        Binding("ctrl+s", "swallow"),
+        Binding("alt+shift+p", "swallow"),
+    ]
+
+    def action_swallow(self) -> None:
+        self.app.exit(message="swallowed")
+
+
+class GreedyRecorder(Recorder):
+    BINDINGS: ClassVar[list[BindingType]] = list(app_bindings())
+
+    def compose(self) -> ComposeResult:
+        yield GreedyArea()
+
+
+async def test_priority_beats_the_focused_widgets_own_bindings() -> None:
+    app = GreedyRecorder()
+    async with app.run_test() as pilot:
+        app.query_one(GreedyArea).focus()
+        await pilot.press("f5", "ctrl+s", "alt+shift+p")
+        await pilot.pause()
+        assert app.calls == ["toggle", "submit", "flag:pii"]
+        assert app.return_value is None and app.is_running
 
 
 async def test_set_keymap_rebinds_at_run_time() -> None:

@@ -13,7 +13,7 @@ Reactives:
 
 Properties:
     note (str, settable): the note as typed (kept even while no escalation flag is on; the
-        submit rule decides whether it is needed).
+        submit rule decides whether it is needed). Setting it posts no message.
     note_required (bool): an escalation flag is on.
     escalated (frozenset[str]): the escalation flags that are on.
 
@@ -25,7 +25,7 @@ Methods:
     focus_note(): show and focus the note Input.
 
 Messages:
-    FlagPanel.Changed(panel, flags, note): after `toggle()` and on every edit of the note.
+    FlagPanel.Changed(panel, flags, note): after `toggle()` and on every edit typed in the note.
     (Enter in the note posts the note Input's own Input.Submitted, which bubbles unhandled.)
 
 Component classes: flag-panel--key, flag-panel--on, flag-panel--off, flag-panel--escalation,
@@ -168,7 +168,9 @@ class FlagPanel(Vertical):
 
     @note.setter
     def note(self, note: str) -> None:
-        self._note_input.value = note
+        # Programmatic (restoring a draft): like `flags`, it posts nothing.
+        with self._note_input.prevent(Input.Changed):
+            self._note_input.value = note
 
     @property
     def escalated(self) -> frozenset[str]:

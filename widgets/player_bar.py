@@ -9,7 +9,7 @@ Reactives:
     position (float): playhead, seconds of clip time.
     duration (float): clip length in seconds.
     speed (float): playback speed, shown as "1.25×".
-    playing (bool): ▶ while playing, ⏸ while paused.
+    playing (bool): ▶ while playing, ‖ while paused.
     status (str): a short notice shown on the info line, e.g. "muted: no audio device — see
         annotator doctor", "decoding…", "broken audio: …". Empty for none.
 
@@ -115,7 +115,7 @@ class PlayerBar(Widget):
     speed: reactive[float] = reactive(1.0, layout=False)
     """Playback speed (1.0 = normal)."""
     playing: reactive[bool] = reactive(False, layout=False)
-    """Whether audio is playing (▶) or paused (⏸)."""
+    """Whether audio is playing (▶) or paused (‖)."""
     status: reactive[str] = reactive("", layout=False)
     """A short notice on the info line ("decoding…", "muted: …"); empty for none."""
 
@@ -205,7 +205,7 @@ class PlayerBar(Widget):
         time_style = base + self.get_component_rich_style("player-bar--time", partial=True)
         speed_style = base + self.get_component_rich_style("player-bar--speed", partial=True)
         status_style = base + self.get_component_rich_style("player-bar--status", partial=True)
-        glyph = "▶" if self.playing else "⏸"
+        glyph = "▶" if self.playing else "‖"
         position = min(self.position, self.duration) if self.duration > 0 else self.position
         segments = [
             Segment(f"{glyph} ", base),

@@ -119,12 +119,14 @@ def envelope(audio: DecodedAudio, buckets: int) -> list[float]:
     """Peak level per bucket, 0..1 relative to the loudest bucket (the waveform strip)."""
     if buckets <= 0 or audio.frames == 0:
         return []
-    # Peak over channels first; int32 so abs(-32768) does not overflow.
-    peaks = np.abs(audio.samples.astype(np.int32)).max(axis=1)
-    edges = np.linspace(0, peaks.shape[0], buckets + 1).astype(np.int64)
-    starts = np.minimum(edges[:-1], peaks.shape[0] - 1)
-    # reduceat wants non-empty slices; buckets narrower than a frame reuse that frame.
-    per_bucket = np.maximum.reduceat(peaks, starts)
+    frames = audio.frames
+    edges = np.linspace(0, frames, buckets + 1).astype(np.int64)
+    # reduceat wants increasing starts inside the array; buckets narrower than a frame reuse
+    # that frame. Max and min stay int16 (no full-size copy); int32 so -(-32768) fits.
+    starts = np.minimum(edges[:-1], frames - 1)
+    highs = np.maximum.reduceat(audio.samples, starts, axis=0).astype(np.int32)
+    lows = np.minimum.reduceat(audio.samples, starts, axis=0).astype(np.int32)
+    per_bucket = np.maximum(highs, -lows).max(axis=1)
     top = int(per_bucket.max())
     if top == 0:
         return [0.0] * buckets

@@ -7,6 +7,8 @@ why the player runs it on a worker thread and keeps playing the old speed until 
 from __future__ import annotations
 
 import math
+import time
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +40,26 @@ def stretch(samples: Int16Frames, speed: float) -> Int16Frames:
     planar = np.zeros((channels, frames + _TAIL_PAD), dtype=np.float32)
     planar[:, :frames] = samples.T / 32768.0
     writer = ArrayWriter(channels)
-    wsola(channels, speed=speed).run(ArrayReader(planar), writer)
+    _run_yielding(wsola(channels, speed=speed), ArrayReader(planar), writer)
     want = round(frames / speed)
     out = np.zeros((want, channels), dtype=np.int16)
     rendered = np.asarray(writer.data, dtype=np.float32).T[:want]
     out[: rendered.shape[0]] = np.clip(np.rint(rendered * 32768.0), -32768, 32767)
     return out
+
+
+def _run_yielding(tsm: Any, reader: Any, writer: Any) -> None:
+    """audiotsm's TSM.run, but handing the GIL back after every frame.
+
+    Without the sleep(0) the render holds the GIL for whole switch intervals (5 ms), and the
+    TUI's event loop, waking from a timer, waits that long behind it.
+    """
+    finished = False
+    while not (finished and reader.empty):
+        tsm.read_from(reader)
+        _, finished = tsm.write_to(writer)
+        time.sleep(0)
+    finished = False
+    while not finished:
+        _, finished = tsm.flush_to(writer)
+    tsm.clear()

@@ -174,7 +174,8 @@ def _listen(host: str, port: int) -> socket.socket:
         sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as e:
         hint = " (is another server running? pick another --port)" if port else ""
-        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}{hint}") from None
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise UsageError(f"cannot listen on {host}:{port}: {why}{hint}") from None
     sock.set_inheritable(True)  # --workers processes inherit it
     return sock
 

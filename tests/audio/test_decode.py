@@ -140,9 +140,12 @@ def test_envelope_is_fast_for_a_30_s_clip() -> None:
     rng = np.random.default_rng(1)
     samples = rng.integers(-20000, 20000, size=(48000 * 30, 2), dtype=np.int16)
     audio = DecodedAudio(samples, 48000, 2, 30.0)
-    start = time.perf_counter()
-    peaks = envelope(audio, 200)
-    assert time.perf_counter() - start < 0.2
+    best = float("inf")
+    for _ in range(3):  # best of three: other test workers share the CPU
+        start = time.perf_counter()
+        peaks = envelope(audio, 200)
+        best = min(best, time.perf_counter() - start)
+    assert best < 0.05  # about 1.5 ms on an idle machine
     assert len(peaks) == 200 and max(peaks) == 1.0 and min(peaks) > 0.9
 
 

@@ -175,3 +175,24 @@ def test_caller_thread_cost_stays_under_a_millisecond(player: NullPlayer) -> Non
             costs[name].append(time.perf_counter() - start)
     for name, samples in costs.items():
         assert statistics.median(samples) < 0.0005, name
+
+
+@pytest.mark.parametrize(
+    ("choice", "words"),
+    [
+        ("none", "audio off"),
+        ("relay", "not available yet"),
+        ("loudspeaker", "unknown audio backend 'loudspeaker'"),
+    ],
+)
+def test_open_player_choices_that_cannot_play_are_muted_with_a_reason(
+    choice: str, words: str
+) -> None:
+    from annotator.audio import open_player
+
+    player, reason = open_player(choice)
+    try:
+        assert player.name == "none"
+        assert words in reason
+    finally:
+        player.close()

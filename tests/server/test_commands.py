@@ -122,6 +122,7 @@ def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = run("serve", "--port", str(port), home=tmp_path, timeout=30)
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert "serving on" not in done.stdout
+    assert "pick another --port" in done.stderr
     assert "Traceback" not in done.stderr

@@ -17,26 +17,21 @@ CLAIMERS = 100
 
 def _claim_all_at_once(server: LiveServer, count: int) -> list[dict]:
     tokens = server.new_tokens([f"ann{i:03d}" for i in range(CLAIMERS)])
-    clients = [
-        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {t}"}, timeout=30)
-        for t in tokens
-    ]
-    for c in clients:  # open the connections first, so the claims themselves race
-        c.get("/v1/health").raise_for_status()
     barrier = threading.Barrier(CLAIMERS)
+    # One thread-safe client with a connection per claimer (a client each would spend seconds
+    # building SSL contexts); each request carries its own annotator's token.
+    limits = httpx.Limits(max_connections=CLAIMERS, max_keepalive_connections=CLAIMERS)
+    with httpx.Client(base_url=server.url, timeout=30, limits=limits) as http:
 
-    def claim(client: httpx.Client) -> list[dict]:
-        barrier.wait()
-        r = client.post("/v1/leases", json={"count": count})
-        assert r.status_code == 200, r.text
-        return r.json()["leases"]
+        def claim(token: str) -> list[dict]:
+            headers = {"Authorization": f"Bearer {token}"}
+            barrier.wait()
+            r = http.post("/v1/leases", json={"count": count}, headers=headers)
+            assert r.status_code == 200, r.text
+            return r.json()["leases"]
 
-    try:
         with ThreadPoolExecutor(CLAIMERS) as pool:
-            results = list(pool.map(claim, clients))
-    finally:
-        for c in clients:
-            c.close()
+            results = list(pool.map(claim, tokens))
     return [lease for leases in results for lease in leases]
 
 

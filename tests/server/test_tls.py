@@ -107,5 +107,5 @@ def test_https_with_a_private_ca(make_live_server, tmp_path: Path, test_wavs) ->
     assert trusted.audio(lease.lease_id)
 
     untrusted = QueueClient(server.url, server.annotator_token)
-    with pytest.raises(OfflineError, match="(?i)certificate"):
+    with pytest.raises(OfflineError, match=r"(?i)certificate"):
         untrusted.health()

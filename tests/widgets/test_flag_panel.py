@@ -69,9 +69,11 @@ async def test_reset_and_unknown_flag() -> None:
     async with app.run_test(size=SIZE) as pilot:
         panel = app.query_one(FlagPanel)
         panel.toggle("distress")
-        panel.note = "help"
         await pilot.pause()
         before = len(app.of_type(FlagPanel.Changed))
+        panel.note = "restored from a draft"
+        await pilot.pause()
+        assert len(app.of_type(FlagPanel.Changed)) == before
         panel.reset()
         await pilot.pause()
         assert panel.flags == frozenset() and panel.note == ""

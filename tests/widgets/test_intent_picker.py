@@ -85,7 +85,10 @@ async def test_unfiltered_list_starts_with_numbered_recent_intents() -> None:
         picker = app.query_one(IntentPicker)
         await pilot.pause()
         assert picker.highlighted == RECENT[0]
-        assert picker.remember("alarm_set") == ["alarm_set", *[r for r in RECENT if r != "alarm_set"]]
+        assert picker.remember("alarm_set") == [
+            "alarm_set",
+            *[r for r in RECENT if r != "alarm_set"],
+        ]
         assert picker.highlighted == "alarm_set"
 
 

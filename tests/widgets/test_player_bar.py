@@ -17,7 +17,12 @@ def text(strip: Strip) -> str:
 
 
 def test_formatters() -> None:
-    assert [clock(0), clock(7.49), clock(83.26), clock(-1)] == ["0:00.0", "0:07.4", "1:23.2", "0:00.0"]
+    assert [clock(0), clock(7.49), clock(83.26), clock(-1)] == [
+        "0:00.0",
+        "0:07.4",
+        "1:23.2",
+        "0:00.0",
+    ]
     assert [speed(1.0), speed(1.25), speed(0.5), speed(2)] == ["1×", "1.25×", "0.5×", "2×"]
 
 
@@ -42,7 +47,7 @@ async def test_info_line_shows_state_time_speed_and_status() -> None:
         bar.speed = 0.5
         bar.status = ""
         info = text(bar.render_line(2))
-        assert info.rstrip() == "⏸ 0:07.5 / 0:07.5  0.5×"
+        assert info.rstrip() == "‖ 0:07.5 / 0:07.5  0.5×"
         decoding = app.query_one("#decoding", PlayerBar)
         assert "decoding…" in text(decoding.render_line(2))
 
