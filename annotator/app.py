@@ -117,8 +117,9 @@ class AnnotatorApp(App[int]):
         self._too_small: TooSmallScreen | None = None
         self.set_keymap(services.keymap.bindings)
 
-    def on_mount(self) -> None:
-        self.push_screen(AnnotateScreen(self.services))
+    async def on_mount(self) -> None:
+        # Awaited, so the size guard below lands on top of it rather than under it.
+        await self.push_screen(AnnotateScreen(self.services))
         for notice in self.services.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
         self._check_size()

@@ -22,8 +22,15 @@ def _server(quick: bool) -> list[Figure]:
     return figs
 
 
+def _audio(quick: bool) -> list[Figure]:
+    from bench import audio_start
+
+    return audio_start.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
+    "audio": _audio,
 }
 
 

@@ -107,9 +107,9 @@ class AnnotateScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield ClipHeader(id="header")
         yield PlayerBar(id="player")
-        yield Static("", id="banner")
+        yield Static("", id="banner", markup=False)
         yield TranscriptField(lint=self.index.lint_transcript, id="transcript")
-        yield Static("", id="form-error")
+        yield Static("", id="form-error", markup=False)
         with Horizontal(id="lower"):
             yield IntentPicker(self.services.taxonomy.intents, id="intent")
             yield FlagPanel(self.services.taxonomy.flags, id="flags")

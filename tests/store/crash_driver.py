@@ -5,8 +5,8 @@
 ANNOTATOR_HOME must point at the test's directory. Every line on stdout is a promise the test
 checks after SIGKILL: "DRAFT <lease> <words>" is printed only after `save_draft` returned (so
 that many words must be on disk), "SUBMITTED <key> <clip> <lease>" only after `submit` returned
-(so the outbox row and history row must exist). With a server, leases come from it and a SyncEngine sends the
-outbox in its thread, so kills also land mid-request.
+(so the outbox row and history row must exist). With a server, leases come from it and a
+SyncEngine sends the outbox in its thread, so kills also land mid-request.
 """
 
 from __future__ import annotations
