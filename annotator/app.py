@@ -9,6 +9,7 @@ naming the token setting).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -69,6 +70,8 @@ class Services:
     cache: ClipCache | None = None
     prefetch_events: EventRelay = field(default_factory=EventRelay)
     sync_events: EventRelay = field(default_factory=EventRelay)
+    #: Monotonic seconds, for the pace figures (tests freeze it so snapshots do not drift).
+    clock: Callable[[], float] = time.monotonic
     #: Shown once at start (e.g. the store moved a corrupt file aside).
     startup_notices: list[str] = field(default_factory=list)
     _started: bool = False
@@ -80,12 +83,13 @@ class Services:
         self._started = True
         from datetime import UTC, datetime
 
-        current = self.store.current_lease_id()
-        leases = self.store.live_leases(datetime.now(UTC))
-        leases.sort(key=lambda lease: lease.lease_id != current)
         self.prefetcher.set_listener(self.prefetch_events)
-        self.prefetcher.adopt(leases)
-        self.prefetcher.start()
+        if not self.prefetcher.started:
+            current = self.store.current_lease_id()
+            leases = self.store.live_leases(datetime.now(UTC))
+            leases.sort(key=lambda lease: lease.lease_id != current)
+            self.prefetcher.adopt(leases)
+            self.prefetcher.start()
         if self.sync is not None:
             self.sync.start()
 
@@ -115,11 +119,13 @@ class AnnotatorApp(App[int]):
         super().__init__()
         self.services = services
         self._too_small: TooSmallScreen | None = None
+        self._size_guard = False  # the first Resize comes before the annotate screen exists
         self.set_keymap(services.keymap.bindings)
 
     async def on_mount(self) -> None:
         # Awaited, so the size guard below lands on top of it rather than under it.
         await self.push_screen(AnnotateScreen(self.services))
+        self._size_guard = True
         for notice in self.services.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
         self._check_size()
@@ -130,6 +136,8 @@ class AnnotatorApp(App[int]):
         self._check_size()
 
     def _check_size(self) -> None:
+        if not self._size_guard:
+            return
         small = too_small(self.size.width, self.size.height)
         if small and self._too_small is None:
             self._too_small = TooSmallScreen()

@@ -118,6 +118,8 @@ class ClipSource(Protocol):
     lost: deque[str]
 
     def set_listener(self, on_change: Callable[[], None] | None) -> None: ...
+    @property
+    def started(self) -> bool: ...
     def start(self) -> None: ...
     def take(self) -> ReadyClip | None: ...
     def request(self) -> None: ...
@@ -175,6 +177,10 @@ class Prefetcher:
     def set_listener(self, on_change: Callable[[], None] | None) -> None:
         """Called from the prefetch thread when clips arrive, leases are lost or state changes."""
         self._on_change = on_change
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> None:
         if self._thread is None:
@@ -320,7 +326,7 @@ class Prefetcher:
             return True
         if now < self._backoff_until:
             return False
-        return bool(self._adopt) or self._wanted_locked() > 0
+        return self._wanted_locked() > 0
 
     def _wanted_locked(self) -> int:
         return max(self.depth, self._demand) - len(self._ready)
@@ -401,9 +407,10 @@ class Prefetcher:
         with self._cond:
             if time.monotonic() < self._backoff_until:
                 return
-            adopt = list(self._adopt)
-            self._adopt.clear()
             wanted = self._wanted_locked()
+            # Leases we already hold come first, but only as many as are wanted: a checkout of a
+            # hundred clips must not sit decoded in memory all at once.
+            adopt = [self._adopt.popleft() for _ in range(min(max(wanted, 0), len(self._adopt)))]
         for lease in adopt:
             self._download(lease)
         if wanted <= 0 or adopt:
@@ -455,7 +462,7 @@ class Prefetcher:
             return
         except (OfflineError, ServerError) as e:
             with self._cond:
-                self._adopt.append(lease)  # keep the lease; fetch its audio when we are back
+                self._adopt.appendleft(lease)  # keep the lease; fetch its audio when we are back
             self._enter_backoff(PrefetchState.OFFLINE, str(e))
             return
         clip = prepare_clip(lease, data, buckets=self._buckets)

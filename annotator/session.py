@@ -17,6 +17,8 @@ from api.models import Timings
 
 #: A gap between keypresses longer than this is a break, not work (for active_seconds).
 IDLE_AFTER_S = 60.0
+#: Below this much sitting time a measured rate is noise (one clip in 5 s is not 720/h).
+MIN_RATE_WINDOW_S = 120.0
 #: How many recent clip durations the median is taken over.
 MEDIAN_WINDOW = 200
 
@@ -108,8 +110,12 @@ class Session:
         self.server_median = median
 
     def pace(self) -> Pace:
-        hours = max((self._now() - self.started) / 3600, 1e-9)
-        rate = self.done / hours if self.done else (self.server_clips_per_hour or 0.0)
+        elapsed = self._now() - self.started
+        hours = max(elapsed / 3600, 1e-9)
+        if self.done and elapsed >= MIN_RATE_WINDOW_S:
+            rate = self.done / hours
+        else:
+            rate = self.server_clips_per_hour or 0.0
         median = statistics.median(self._durations) if self._durations else self.server_median
         today = self.today_base + self._done_since_base
         # The straight line from the start of this sitting to the target at the end of the shift.

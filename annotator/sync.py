@@ -180,8 +180,9 @@ class SyncEngine:
         """Send now (called after each submit); returns at once."""
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread. Unsent work stays in the outbox for the next start."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread. Unsent work stays in the outbox for the next start, so quitting never
+        waits on the network for longer than `timeout`."""
         self._stopping.set()
         self._wake.set()
         thread = self._thread
@@ -215,9 +216,11 @@ class SyncEngine:
         while not self._stopping.is_set():
             try:
                 self._tick()
-            except Exception:  # the thread must outlive any one bad round
+                wait = self._sleep_for()
+            except Exception:  # the thread must outlive any one bad round (a busy disk, say)
                 log.exception("sync round failed")
-            self._wake.wait(self._sleep_for())
+                wait = IDLE_POLL_S
+            self._wake.wait(wait)
             self._wake.clear()
 
     def _tick(self) -> None:
@@ -239,15 +242,20 @@ class SyncEngine:
         due = self.store.next_due_at()
         wait = IDLE_POLL_S if due is None else due - now
         if not self.online:
-            wait = min(wait, self._retry_at - now)
+            # Offline, nothing leaves before the backoff ends (a wake() after a submit still
+            # tries that one item at once: a keypress is a cheap probe).
+            backoff = self._retry_at - now
+            wait = backoff if due is None else max(wait, backoff)
         return max(0.0, min(wait, IDLE_POLL_S))
 
     def _probe(self) -> None:
         try:
             self._get_client().health()
+        except _Transient as failure:
+            self._failed(failure)
+            return
         except ApiError as e:
-            t = _classify(e) or _Transient(str(e), offline=False)
-            self._failed(t)
+            self._failed(_classify(e) or _Transient(str(e), offline=False))
             return
         self._answered()
 
@@ -284,12 +292,21 @@ class SyncEngine:
 
     def _get_client(self) -> QueueClient:
         if self._client is None:
-            self._client = self._client_factory()
+            try:
+                self._client = self._client_factory()
+            except Exception as e:  # a config problem must never reject queued work
+                raise _Transient(f"cannot create the client: {e}", offline=False) from e
         return self._client
 
     def _round(self, *, force: bool, deadline: float | None = None) -> SyncSummary:
         total = SyncSummary()
         with self._send_lock:
+            try:
+                self._get_client()
+            except _Transient as t:
+                self._failed(t)
+                total.error = str(t)
+                return total
             for kind in (OutboxKind.SUBMIT, OutboxKind.AMEND):
                 while not (self._stopping.is_set() and not force):
                     if deadline is not None and time.monotonic() >= deadline:

@@ -9,6 +9,7 @@ its own thread, so a slow network can never stall the event loop.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,11 +147,16 @@ class QueueClient:
                 "would cross the network unencrypted. Use https://, or pass --insecure if you must."
             )
         self.base_url = base_url.rstrip("/")
+        if isinstance(verify, str):
+            # A private CA bundle: httpx wants an SSLContext (a path is deprecated).
+            verify_arg: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify)
+        else:
+            verify_arg = verify
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": "annotator"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            verify=verify,
+            verify=verify_arg,
             transport=transport,
             follow_redirects=False,
         )

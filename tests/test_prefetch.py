@@ -211,3 +211,30 @@ def test_leases_are_renewed_before_they_expire(
         assert probe.renewals.count(in_use.lease_id) == count  # finished: no longer renewed
     finally:
         p.close()
+
+
+def test_adopted_leases_play_from_local_audio_with_the_server_gone(queued: LiveServer) -> None:
+    """Offline checkout / crash recovery: held leases whose audio is on disk need no network."""
+    with QueueClient(queued.url, queued.annotator_token) as client:
+        leases = client.lease(count=2, ttl_seconds=600).leases
+        audio = {lease.clip.clip_id: client.audio(lease.lease_id) for lease in leases}
+    url = queued.url
+    queued.stop()
+    p = Prefetcher(
+        lambda: QueueClient(url, queued.annotator_token, timeout=0.5),
+        depth=1,
+        local_audio=audio.get,
+    )
+    p.adopt(leases)
+    p.start()
+    try:
+        wait_for(lambda: p.status.ready == 1)
+        first = p.take()
+        assert first is not None and first.lease_id == leases[0].lease_id
+        assert first.audio is not None
+        wait_for(lambda: p.status.ready == 1)  # only as many as wanted are decoded at once
+        second = p.take()
+        assert second is not None and second.lease_id == leases[1].lease_id
+        wait_for(lambda: p.status.state is PrefetchState.OFFLINE)
+    finally:
+        p.close(release_unused=False)

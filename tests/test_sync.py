@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from annotator.store import ClipCache, LocalStore, OutboxKind, OutboxState, load_cache_key
 from annotator.sync import Backoff, SyncEngine, SyncEvent
+from api.client import InsecureServerError, QueueClient
 from tests.fixtures.server import ClockedServer, LiveServer
 from tests.store.sync_support import (
     LostResponses,
@@ -222,3 +225,60 @@ def test_amendment_whose_window_closed_is_rejected_visibly(
     (r,) = store.rejected()
     assert r.kind is OutboxKind.AMEND
     assert "amendment refused" in (store.history()[0].error or "")
+
+
+def test_a_client_that_cannot_be_built_never_rejects_work(
+    server: LiveServer, store: LocalStore
+) -> None:
+    leases = lease_many(server.url, server.annotator_token, 3)
+    submit_all(store, leases)
+
+    def broken() -> QueueClient:
+        raise InsecureServerError("refusing plain http:// to example.org")
+
+    engine = SyncEngine(store, broken, backoff=FAST)
+    summary = engine.flush(5)
+    assert summary.sent == 0 and summary.rejected == 0 and summary.pending == 3
+    assert "cannot create the client" in (summary.error or "")
+    assert store.rejected() == [] and not engine.online
+
+
+def test_wake_sends_at_once(server: LiveServer, store: LocalStore) -> None:
+    (lease,) = lease_many(server.url, server.annotator_token, 1)
+    engine = SyncEngine(store, client_factory(server.url, server.annotator_token))
+    engine.start()
+    try:
+        time.sleep(0.2)  # the engine is idle, waiting for work
+        store.submit(annotation_for(lease), clip_id=lease.clip.clip_id)
+        started = time.monotonic()
+        engine.wake()
+        wait_until(lambda: store.outbox_count() == 0, 5, step=0.005)
+        assert time.monotonic() - started < 1.0
+    finally:
+        engine.stop()
+
+
+class _ProxyErrorsFirst(httpx.BaseTransport):
+    """A reverse proxy that answers 503 (and then 429) before letting requests through."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.faults = [503, 429]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.faults and request.url.path.startswith("/v1/annotations"):
+            return httpx.Response(self.faults.pop(0), text="upstream busy")
+        return self.inner.handle_request(request)
+
+
+def test_proxy_errors_are_retried_not_rejected(server: LiveServer, store: LocalStore) -> None:
+    leases = lease_many(server.url, server.annotator_token, 5)
+    submit_all(store, leases)
+    engine = SyncEngine(
+        store, client_factory(server.url, server.annotator_token, _ProxyErrorsFirst()), backoff=FAST
+    )
+    assert engine.flush(5).error is not None  # 503
+    assert engine.flush(5).error is not None  # 429
+    summary = engine.flush(5)
+    assert summary.accepted == 5 and summary.pending == 0 and store.rejected() == []
+    assert_exactly_once(export(server.url, server.admin_token), [le.clip.clip_id for le in leases])

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 #: The playhead's refresh rate: smooth to the eye, a rounding error of CPU.
 PLAYHEAD_HZ = 15
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
+#: Clips the "go offline" action checks out (about an hour of work at the target pace).
+GO_OFFLINE_CLIPS = 100
 
 
 class PrefetchChanged(Message):
@@ -74,12 +76,14 @@ class AnnotateScreen(Screen[None]):
     }
     AnnotateScreen #banner.-shown { display: block; }
     AnnotateScreen #banner.-error { background: $error 25%; color: $text-error; }
-    AnnotateScreen TranscriptField { height: 1fr; min-height: 4; }
+    AnnotateScreen TranscriptField { height: 2fr; min-height: 4; max-height: 14; }
     AnnotateScreen #form-error {
         height: auto; padding: 0 1; display: none; color: $text-error; text-style: bold;
     }
     AnnotateScreen #form-error.-shown { display: block; }
-    AnnotateScreen #lower { height: auto; }
+    AnnotateScreen #lower { height: 3fr; min-height: 9; }
+    AnnotateScreen #intent { height: 1fr; }
+    AnnotateScreen #intent > OptionList { height: 1fr; min-height: 3; }
     AnnotateScreen .-invalid { border-left: thick $error; }
     """
 
@@ -92,7 +96,9 @@ class AnnotateScreen(Screen[None]):
         )
         self.index = TaxonomyIndex(services.taxonomy)
         settings = services.settings
-        self.session = Session(daily_target=settings.daily_target, shift_hours=settings.shift_hours)
+        self.session = Session(
+            daily_target=settings.daily_target, shift_hours=settings.shift_hours, now=services.clock
+        )
         self.current: ReadyClip | None = None
         self.clock: ClipClock | None = None
         self._previous: ReadyClip | None = None  # the last submitted clip, for undo's audio
@@ -229,11 +235,20 @@ class AnnotateScreen(Screen[None]):
         self, clip: ReadyClip, *, clock: ClipClock | None = None, count: bool = True
     ) -> None:
         s = self.services
+        # Sound first: the time from the submit key to the next clip's first frame at the device
+        # is the figure that matters, and nothing below is needed for it.
+        if clip.audio is not None:
+            s.player.load(clip.audio)
+            s.player.play()
+        else:
+            s.player.stop()
         self.current = clip
         lease = clip.lease
-        self.clock = clock or (self.session.clip_shown() if count else ClipClock())
-        s.store.remember_lease(lease)
-        s.store.set_current(lease.lease_id)
+        self.clock = clock or (
+            self.session.clip_shown() if count else ClipClock(self.services.clock)
+        )
+        if clip.audio is not None:
+            self.clock.played()
         self._show_header(lease)
         bar = self.player_bar
         duration = clip.audio.duration_s if clip.audio is not None else lease.clip.duration_s
@@ -246,7 +261,6 @@ class AnnotateScreen(Screen[None]):
         else:
             self._reset_form(lease.clip.asr_hint or "")
         if clip.audio is None:
-            s.player.stop()
             bar.status = f"broken audio: {clip.error}"
             self.notify(
                 f"{clip.error}\nFlag it unintelligible and submit, or skip it as broken audio.",
@@ -254,12 +268,17 @@ class AnnotateScreen(Screen[None]):
                 severity="warning",
                 timeout=8,
             )
-        else:
-            s.player.load(clip.audio)
-            s.player.play()
-            self.clock.played()
-        self.stats.prefetched = s.prefetcher.status.ready
         self.transcript.focus()
+        # Crash bookkeeping (reopen on this clip after kill -9) right after the first frame.
+        self.call_later(self._remember_current, lease)
+
+    def _remember_current(self, lease: Lease) -> None:
+        if self.current is None or self.current.lease_id != lease.lease_id:
+            return
+        store = self.services.store
+        store.remember_lease(lease)
+        store.set_current(lease.lease_id)
+        self.stats.prefetched = self.services.prefetcher.status.ready
 
     def _show_header(self, lease: Lease, *, amending: bool = False) -> None:
         late = lease.expires_at <= datetime.now(UTC)
@@ -474,22 +493,26 @@ class AnnotateScreen(Screen[None]):
         except AlreadySubmitted as e:
             self.notify(str(e), severity="warning")
             return
-        if s.sync is not None:
-            s.sync.wake()
         s.prefetcher.finish(clip.lease_id)
         assert self.clock is not None
         self.session.clip_done(self.clock)
-        self.intent.remember(annotation.intent)
         self._previous = clip
         self.current = None
-        escalated = set(annotation.flags) & self.index.escalation_flags
-        self._update_stats()
-        if escalated:
-            self.services.player.stop()
+        # The rest waits until the next clip is playing: waking the sync thread now would have it
+        # take the store's lock just as the next clip's bookkeeping wants it.
+        self.call_later(self._after_submit, annotation.intent)
+        if set(annotation.flags) & self.index.escalation_flags:
+            s.player.stop()
             self._hold_advance = True
             self.app.push_screen(WellbeingScreen(), self._after_wellbeing)
             return
         self.advance()
+
+    def _after_submit(self, intent: str) -> None:
+        if self.services.sync is not None:
+            self.services.sync.wake()
+        self.intent.remember(intent)
+        self._update_stats()
 
     def _after_wellbeing(self, _result: None) -> None:
         self._hold_advance = False
@@ -539,7 +562,7 @@ class AnnotateScreen(Screen[None]):
         if previous is not None and previous.lease_id != item.lease_id:
             previous = None
         self.current = None
-        self.clock = ClipClock()
+        self.clock = ClipClock(self.services.clock)
         a = item.annotation
         bar = self.player_bar
         if previous is not None:
@@ -672,23 +695,47 @@ class AnnotateScreen(Screen[None]):
         self.app.action_command_palette()
 
     def action_go_offline(self) -> None:
-        self.notify("Checking out clips for offline work…", timeout=3)
-        self.go_offline()
+        if self.services.client_factory is None or self.services.cache is None:
+            self.notify("Offline checkout needs a server and the clip cache.", severity="warning")
+            return
+        self.notify(f"Checking out {GO_OFFLINE_CLIPS} clips for offline work…", timeout=3)
+        self.go_offline(GO_OFFLINE_CLIPS)
 
     @work(thread=True, exclusive=True, group="checkout", exit_on_error=False)
-    def go_offline(self) -> None:
-        from annotator import sync as sync_module
+    def go_offline(self, count: int) -> None:
+        """Lease clips for the server's longest lease, keep their audio in the encrypted cache and
+        hand the leases to the prefetcher, which reads the cache first: no network needed after.
+        Same order as `annotator checkout`: audio cached before the lease is remembered."""
+        import hashlib
 
-        checkout = getattr(sync_module, "checkout_clips", None)
-        if checkout is None:
-            self.app.call_from_thread(
-                self.notify,
-                "Offline checkout is not available in this build: run `annotator checkout`.",
-                severity="warning",
-            )
-            return
-        count = checkout(self.services)  # pragma: no cover - depends on the sync part
-        self.app.call_from_thread(self.notify, f"{count} clips checked out for offline work.")
+        from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS
+
+        s = self.services
+        assert s.client_factory is not None and s.cache is not None
+        got: list[Lease] = []
+        with s.client_factory() as client:
+            while len(got) < count:
+                leases = client.lease(min(MAX_LEASE_COUNT, count - len(got)), MAX_TTL_SECONDS)
+                if not leases.leases:
+                    break
+                for lease in leases.leases:
+                    data = client.audio(lease.lease_id)
+                    if hashlib.sha256(data).hexdigest() != lease.clip.sha256:
+                        client.release(lease.lease_id, ReleaseReason.BROKEN_AUDIO, "checkout")
+                        continue
+                    s.cache.put(lease.clip.clip_id, data)
+                    got.append(lease)
+        self.app.call_from_thread(self._checked_out, got)
+
+    def _checked_out(self, leases: list[Lease]) -> None:
+        for lease in leases:
+            self.services.store.remember_lease(lease)
+        self.services.prefetcher.adopt(leases)
+        self.notify(
+            f"{len(leases)} clips are on this machine: you can keep working without a network.",
+            title="Ready to go offline",
+            timeout=6,
+        )
 
     def action_quit(self) -> None:
         self._flush_draft()

@@ -37,6 +37,7 @@ from api.client import new_idempotency_key
 from api.models import AnnotationIn, AnnotationPatch, Lease, Receipt
 
 DB_NAME = "local.db"
+HISTORY_KEEP_S = 7 * 86400
 _CURRENT = "current_lease"
 
 _OUTBOX_COLS = (
@@ -190,7 +191,8 @@ class LocalStore:
 
     def sweep_expired(self, now: datetime | float | None = None) -> list[str]:
         """Forget leases that expired unsubmitted (and their drafts); their clip ids, whose cached
-        audio must now go. Bookkeeping rows of finished leases older than a day are dropped too."""
+        audio must now go. Old bookkeeping (finished leases, week-old acknowledged history) goes
+        too. The sync engine calls this every minute."""
         at = _ts(now)
         with self._tx() as c:
             rows = c.execute(
@@ -201,6 +203,13 @@ class LocalStore:
             c.executemany("DELETE FROM drafts WHERE lease_id = ?", ids)
             c.executemany("UPDATE leases SET state = 'expired' WHERE lease_id = ?", ids)
             c.execute("DELETE FROM leases WHERE state != 'live' AND expires_at <= ?", (at - 86400,))
+            # Acknowledged transcripts are the server's now; keep a week for the review list,
+            # not forever (they quote strangers).
+            c.execute(
+                "DELETE FROM history WHERE state = ? AND submitted_at <= ? AND key NOT IN"
+                " (SELECT target_key FROM outbox WHERE target_key IS NOT NULL)",
+                (OutboxState.SENT, at - HISTORY_KEEP_S),
+            )
         return [str(r[1]) for r in rows]
 
     def live_clip_ids(self, now: datetime | float | None = None) -> set[str]:

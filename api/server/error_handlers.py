@@ -82,8 +82,10 @@ def validation_error_body(exc: ValidationError, prefix: str | None = None) -> Er
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_rejection(_: Request, exc: Exception) -> Response:
+    async def on_rejection(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Rejection)
+        if exc.status_code >= 500:
+            log.error("%s on %s %s", exc.reason, request.method, request.url.path)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return error_response(exc.status_code, exc.body(), headers)
 

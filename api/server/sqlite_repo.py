@@ -26,6 +26,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,6 +194,35 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write to finish.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, and here a sleep stalls a
+    server process's whole event loop, while writes (`--workers N` share the lock) hold it for
+    ~0.1-0.3 ms. So the wait is ours: tries start 50 µs apart, doubling to 2 ms, up to the
+    same overall timeout.
+    """
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        delay = 50e-6
+        deadline = 0.0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + BUSY_TIMEOUT_MS / 1000
+                if now > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2e-3)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
 def _private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
@@ -252,7 +282,7 @@ class SqliteRepository:
         if durable:
             conn.execute("PRAGMA synchronous = FULL")
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             try:
                 yield conn
             except BaseException:

@@ -165,3 +165,20 @@ def test_stats_from_active_seconds_and_gaps(clocked_server: ClockedServer, two, 
     clocked_server.clock.advance(24 * 3600)
     later = alice.my_stats()
     assert later.today == 0 and later.total == 4 and later.median_seconds is None
+
+
+def test_an_amendment_never_takes_an_escalation_off_the_list(
+    clocked_server: ClockedServer, two, test_wavs
+) -> None:
+    alice, _ = two
+    supervisor = QueueClient(clocked_server.url, clocked_server.token("sue", "supervisor"))
+    clocked_server.ingest(test_wavs(1))
+    lease = alice.lease().leases[0]
+    receipt = alice.submit(
+        annotation(lease, flags=["self_harm"], note="says they want to end it"),
+        new_idempotency_key(),
+    )
+    alice.amend(receipt.annotation_id, AnnotationPatch(flags=[], note=None))
+    listed = supervisor.escalations().escalations
+    assert [x.annotation_id for x in listed] == [receipt.annotation_id]
+    assert listed[0].flags == []  # the current content, still on the list

@@ -298,3 +298,11 @@ def test_two_threads_share_the_store(store: LocalStore) -> None:
         t.join()
     assert errors == []
     assert store.outbox_count() == 0 and len(store.history(100)) == 50
+
+
+def test_sweep_prunes_week_old_acknowledged_history(store: LocalStore) -> None:
+    old = store.submit(make_annotation(make_lease(1)), clip_id="clip0001")
+    store.mark_sent(old.key, _receipt("clip0001"))
+    waiting = store.submit(make_annotation(make_lease(2)), clip_id="clip0002")
+    store.sweep_expired(time.time() + 8 * 86400)
+    assert [h.key for h in store.history()] == [waiting.key]

@@ -216,3 +216,43 @@ async def test_prefetch_keeps_three_ready(server: LiveServer, services: Services
         await annotate(pilot, screen, "hello there", "general_greet")
         await wait_until(pilot, lambda: services.prefetcher.status.ready >= 3)
         await wait_until(pilot, lambda: screen.stats.prefetched >= 3)
+
+
+async def test_restart_reopens_the_same_clip_with_its_draft(server: LiveServer) -> None:
+    services = services_for(server)
+    services.start()
+    app = AnnotatorApp(services)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_for_clip(pilot, app)
+            assert screen.current is not None
+            lease_id = screen.current.lease_id
+            await type_text(pilot, "half way through")
+            await pilot.press("ctrl+l")
+            await type_text(pilot, "qafactoid")
+            await pilot.press("enter")
+            # No quit key: the draft must already be on disk, as after a kill -9.
+            await wait_until(
+                pilot,
+                lambda: (
+                    (d := services.store.load_draft(lease_id)) is not None
+                    and d.intent == "qa_factoid"
+                ),
+                timeout=3,
+            )
+    finally:
+        services.shutdown()
+
+    services = services_for(server)
+    services.start()
+    app = AnnotatorApp(services)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_for_clip(pilot, app)
+            assert screen.current is not None
+            assert screen.current.lease_id == lease_id
+            assert screen.transcript.text == "half way through"
+            assert screen.intent.value == "qa_factoid"
+            assert screen.transcript.editor.cursor_location == (0, len("half way through"))
+    finally:
+        services.shutdown()

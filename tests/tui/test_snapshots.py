@@ -80,6 +80,10 @@ class FixedSource:
     def set_listener(self, on_change: Callable[[], None] | None) -> None:
         pass
 
+    @property
+    def started(self) -> bool:
+        return False
+
     def start(self) -> None:
         pass
 
@@ -145,6 +149,7 @@ def make_app(tmp_path: Path, clips: list[ReadyClip], **kw: Any) -> AnnotatorApp:
         player_reason="audio off (--audio none): muted",
         store=LocalStore.open(tmp_path / "local.db"),
         prefetcher=FixedSource(clips, **kw),
+        clock=lambda: 1000.0,
     )
     return AnnotatorApp(services)
 
@@ -257,3 +262,13 @@ def test_tiny_terminal(snap_compare: Any, tmp_path: Path) -> None:
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(60, 20), run_before=run_before)
+
+
+def test_minimum_size(snap_compare: Any, tmp_path: Path) -> None:
+    """80×24 is the smallest supported terminal: everything must still be usable there."""
+    app = make_app(tmp_path, [ready_clip(1, hint="what's the weather in leeds")])
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,164 @@
+"""`RelayPlayer`: the Player the TUI uses when the sound card is on the annotator's laptop.
+
+It is the shared BasePlayer (clock, WSOLA renders, device thread) with a network "device": each
+segment the base publishes becomes a PLAY of that render from its start frame, streamed by the
+link thread. The playhead is the base's wall clock, so it moves on while the tunnel is down (the
+TUI works on, muted); the relay's position reports pull it back when the laptop is behind, e.g.
+because PCM arrived late over a slow tunnel.
+
+Configuration: ANNOTATOR_RELAY=host:port and ANNOTATOR_RELAY_SECRET (or the `relay` and
+`relay_secret` settings passed in). The secret never leaves this process: only HMAC proofs do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from annotator.audio.decode import DecodedAudio
+from annotator.audio.player import BackendUnavailableError, BasePlayer, Segment
+from annotator.relay import protocol as p
+from annotator.relay.link import Link, Preload, Started, Wanted
+
+# Correct the playhead only past this: smaller differences are report jitter, and a playhead
+# that twitches is worse than one 50 ms off.
+_RESYNC_S = 0.06
+
+_HOST_PORT = re.compile(r"^\[?(?P<host>[^\[\]]+?)\]?:(?P<port>\d{1,5})$")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    match = _HOST_PORT.match(address.strip())
+    if match is None or not 0 < int(match.group("port")) < 65536:
+        raise BackendUnavailableError(
+            f"relay address {address!r} is not host:port (e.g. 127.0.0.1:{p.DEFAULT_PORT})"
+        )
+    return match.group("host"), int(match.group("port"))
+
+
+class RelayPlayer(BasePlayer):
+    name = "relay"
+
+    def __init__(self, address: str, secret: str) -> None:
+        host, port = parse_address(address)
+        try:
+            key = p.secret_key(secret)
+        except ValueError as exc:
+            raise BackendUnavailableError(str(exc)) from exc
+        self.address = f"{host}:{port}"
+        self._link = Link(
+            host,
+            port,
+            key,
+            on_connected=self._republish,
+            on_started=self._started,
+            on_position=self._follow_relay,
+        )
+        self._last_started: Started | None = None
+        self._relay_playing = False
+        super().__init__()
+
+    # ----- what the TUI shows -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def status(self) -> str:
+        """One line for the banner/status bar: where the sound goes, or why it is muted."""
+        return self._link.status
+
+    @property
+    def last_started(self) -> Started | None:
+        """The latest device start the relay reported (bench and tests measure latency with it)."""
+        return self._last_started
+
+    # ----- the Player protocol (the rest is the base's) -----------------------------------------
+
+    def load(self, audio: DecodedAudio) -> None:
+        super().load(audio)
+        with self._lock:
+            load_id = self._load_id
+            self._last_started = None
+        # Push the clip to the laptop now, so play finds it there.
+        self._link.preload(Preload(load_id, audio.samples, audio.sample_rate, audio.channels))
+
+    # ----- device hooks (the base's device thread) ----------------------------------------------
+
+    def _device_play(self, segment: Segment) -> None:
+        self._relay_playing = True
+        self._link.want(
+            Wanted(
+                generation=segment.generation,
+                load_id=segment.load_id,
+                speed=segment.speed,
+                samples=segment.samples,
+                rate=segment.sample_rate,
+                channels=segment.channels,
+                start=segment.start_frame,
+            )
+        )
+
+    def _device_stop(self) -> None:
+        self._relay_playing = False
+        self._link.want(None)
+
+    def _device_close(self) -> None:
+        self._link.close()
+
+    def _device_drained(self) -> bool:
+        return not (self._relay_playing and self._link.connected)
+
+    # ----- link callbacks (link threads) ----------------------------------------------------------
+
+    def _republish(self) -> None:
+        """Connected (again): send what should play now, from the playhead's current position."""
+        with self._lock:
+            self._position_locked(time.monotonic())
+            self._publish_locked()
+
+    def _started(self, started: Started) -> None:
+        with self._lock:
+            if started.load_id != self._load_id:
+                return
+            self._last_started = started
+            if self._first_frame_at is None:
+                self._first_frame_at = started.estimated_at
+
+    def _follow_relay(self, load_id: int, speed: float, relay_pos: float, playing: bool) -> None:
+        if not playing:
+            self._relay_playing = False
+            return
+        with self._lock:
+            if load_id != self._load_id or speed != self._audible_speed or not self._playing:
+                return
+            now = time.monotonic()
+            if abs(self._position_locked(now) - relay_pos) > _RESYNC_S:
+                self._anchor_pos, self._anchor_t = relay_pos, now
+
+
+def relay_configured(address: str | None = None) -> bool:
+    """True when a relay address is given or set in ANNOTATOR_RELAY (`--audio auto` uses it)."""
+    return bool(address or os.environ.get(p.ADDRESS_ENV))
+
+
+def open_relay_player(address: str | None = None, secret: str | None = None) -> RelayPlayer:
+    """A RelayPlayer for `address`/`secret`, else ANNOTATOR_RELAY/ANNOTATOR_RELAY_SECRET.
+
+    Does not connect: the link connects on the first clip and keeps reconnecting by itself.
+    Raises BackendUnavailableError saying what is missing.
+    """
+    address = address or os.environ.get(p.ADDRESS_ENV)
+    secret = secret or os.environ.get(p.SECRET_ENV)
+    if not address:
+        raise BackendUnavailableError(
+            f"no relay configured: set {p.ADDRESS_ENV}=127.0.0.1:{p.DEFAULT_PORT} (the remote end "
+            f"of `ssh -R {p.DEFAULT_PORT}:127.0.0.1:{p.DEFAULT_PORT}`) or relay in config.toml"
+        )
+    if not secret:
+        raise BackendUnavailableError(
+            f"no relay pairing secret: set {p.SECRET_ENV} to the secret `annotator relay` printed"
+        )
+    return RelayPlayer(address, secret)

@@ -1,0 +1,157 @@
+"""The relay's wire format and pairing handshake.
+
+Frames: a 4-byte big-endian payload length, a 1-byte message type, the payload. Everything else
+is fixed-layout `struct` fields; PCM is raw interleaved int16 little-endian (what every device
+here takes, and what the clip decoder produces), so neither side converts anything.
+
+Pairing is a mutual challenge-response over HMAC-SHA256; the secret never crosses the wire:
+
+    relay  -> HELLO   magic, relay nonce
+    client -> AUTH    client nonce, HMAC(k, "client" | relay nonce | client nonce)
+    relay  -> WELCOME HMAC(k, "relay" | relay nonce | client nonce), what the relay plays on
+           or REFUSED code, reason (and closes)
+
+The client checks the relay's proof before sending any audio: on a shared host another user
+could listen on the forwarded port first, and must not receive the recordings.
+
+The link itself is plain TCP: it only ever runs over loopback and the SSH tunnel, which encrypts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import socket
+import struct
+from enum import IntEnum
+from typing import Any
+
+MAGIC = b"ANRELAY1"
+NONCE_BYTES = 32
+MAC_BYTES = 32
+# A PCM chunk is ~100 ms (19 kB at 48 kHz stereo); anything much larger is not ours.
+MAX_PAYLOAD = 1 << 20
+DEFAULT_PORT = 47001
+SECRET_ENV = "ANNOTATOR_RELAY_SECRET"  # noqa: S105 - a variable name
+ADDRESS_ENV = "ANNOTATOR_RELAY"
+BYE_REPLACED = "replaced"
+
+_HEADER = struct.Struct("!IB")
+HELLO = struct.Struct(f"!{len(MAGIC)}s{NONCE_BYTES}s")
+AUTH = struct.Struct(f"!{NONCE_BYTES}s{MAC_BYTES}s")
+LOAD = struct.Struct("!IIBI")  # render id, sample rate, channels, frames
+PCM = struct.Struct("!II")  # render id, first frame; int16 frames follow
+PLAY = struct.Struct("!III")  # generation, render id, start frame
+STOP = struct.Struct("!I")  # generation
+DROP = struct.Struct("!I")  # render id
+PING = struct.Struct("!d")  # sender's clock, echoed back in PONG
+STARTED = struct.Struct("!Idd")  # generation, relay first_frame_at, relay delay (s)
+POSITION = struct.Struct("!IIB")  # generation, render frame, playing
+REFUSED = struct.Struct("!B")  # code; a UTF-8 reason follows
+
+
+class Msg(IntEnum):
+    HELLO = 1
+    AUTH = 2
+    WELCOME = 3
+    REFUSED = 4
+    BYE = 5
+    LOAD = 10
+    PCM = 11
+    PLAY = 12
+    STOP = 13
+    DROP = 14
+    PING = 15
+    PONG = 16
+    STARTED = 20
+    POSITION = 21
+
+
+class Refusal(IntEnum):
+    BAD_SECRET = 1
+    RATE_LIMITED = 2
+    PROTOCOL = 3
+
+
+class ProtocolViolation(Exception):
+    """The peer sent something that is not this protocol; the connection is dropped."""
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection (or the tunnel went away)."""
+
+
+def send_frame(sock: socket.socket, kind: Msg, payload: bytes = b"") -> None:
+    sock.sendall(_HEADER.pack(len(payload), kind) + payload)
+
+
+def send_pcm(sock: socket.socket, render_id: int, first_frame: int, data: memoryview) -> None:
+    # Header and payload in one sendmsg: no copy of the PCM, one segment on the wire.
+    head = _HEADER.pack(PCM.size + len(data), Msg.PCM) + PCM.pack(render_id, first_frame)
+    total = len(head) + len(data)
+    sent = sock.sendmsg([head, data])
+    if sent < total:
+        rest = (head + bytes(data))[sent:]
+        sock.sendall(rest)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:], size - got)
+        if n == 0:
+            raise ConnectionClosed("the other side closed the connection")
+        got += n
+    return bytes(buf)
+
+
+def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """The next (type, payload). Unknown types are returned as is: the caller decides."""
+    length, kind = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+    if length > MAX_PAYLOAD:
+        raise ProtocolViolation(f"frame of {length} bytes is larger than any relay message")
+    return kind, _recv_exact(sock, length) if length else b""
+
+
+def unpack(layout: struct.Struct, payload: bytes) -> tuple[Any, ...]:
+    if len(payload) < layout.size:
+        raise ProtocolViolation(f"message too short ({len(payload)} < {layout.size} bytes)")
+    return layout.unpack_from(payload)
+
+
+# ----- pairing ----------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """128 random bits as 26 base32 characters in dash-separated groups, easy to read aloud."""
+    text = base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
+    return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key for a pairing secret; dashes, spaces and case do not matter."""
+    normalised = re.sub(r"[\s-]+", "", secret).lower()
+    if not normalised:
+        raise ValueError("the relay pairing secret is empty")
+    return hashlib.sha256(b"annotator-relay-v1\0" + normalised.encode()).digest()
+
+
+def new_nonce() -> bytes:
+    return secrets.token_bytes(NONCE_BYTES)
+
+
+def client_proof(key: bytes, relay_nonce: bytes, client_nonce: bytes) -> bytes:
+    return hmac.new(key, b"client" + relay_nonce + client_nonce, hashlib.sha256).digest()
+
+
+def relay_proof(key: bytes, relay_nonce: bytes, client_nonce: bytes) -> bytes:
+    return hmac.new(key, b"relay" + relay_nonce + client_nonce, hashlib.sha256).digest()
+
+
+def proofs_match(expected: bytes, got: bytes) -> bool:
+    return hmac.compare_digest(expected, got)

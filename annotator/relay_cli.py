@@ -1,0 +1,107 @@
+"""`annotator relay`: run on the laptop, play what the remote annotation terminal sends.
+
+The banner (pairing secret, the ssh and annotator commands) goes to stdout; the log (pairings,
+refusals, disconnects) to stderr. Neither ever contains audio, and nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import signal
+import sys
+import threading
+from types import FrameType
+
+from annotator.relay import protocol as p
+from annotator.relay.server import NotLoopbackError, RelayServer, loopback_address
+
+
+def relay(args: argparse.Namespace) -> int:
+    host = str(getattr(args, "host", None) or "127.0.0.1")
+    port = int(getattr(args, "port", None) or p.DEFAULT_PORT)
+    audio = str(getattr(args, "audio", None) or "auto")
+    try:
+        host = loopback_address(host)
+    except NotLoopbackError as exc:
+        _err(f"annotator relay: {exc}")
+        return 2
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s relay: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # A core dump would put the clips in memory on disk.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    from annotator.audio.backends import open_player
+
+    player, reason = open_player(audio)
+    if player.name == "none" and audio != "none":
+        player.close()
+        _err(
+            f"annotator relay: no sound here: {reason}.\n"
+            "Run `annotator doctor` on this laptop, or pick a backend with --audio."
+        )
+        return 1
+
+    fixed_secret = os.environ.get(p.SECRET_ENV)
+    secret = fixed_secret or p.new_secret()
+    server = RelayServer(player, secret, host, port)
+    try:
+        port = server.bind()
+    except OSError as exc:
+        player.close()
+        _err(
+            f"annotator relay: cannot listen on {host}:{port}: {exc.strerror or exc}"
+            " (another relay already running? pick another --port)"
+        )
+        return 1
+
+    shown = f"(from {p.SECRET_ENV})" if fixed_secret else secret
+    addr = f"[{host}]" if ":" in host else host
+    _out(
+        f"annotator relay: playing on {reason}\n"
+        f"listening on {addr}:{port} (loopback only; one annotator at a time: a newly paired "
+        "connection replaces the previous one)\n"
+        f"pairing secret, valid until this relay stops: {shown}\n"
+        "\n"
+        "1. from this laptop, log in to the host with the tunnel:\n"
+        f"     ssh -R {port}:127.0.0.1:{port} you@host\n"
+        "2. there, start the annotator with:\n"
+        f"     ANNOTATOR_RELAY=127.0.0.1:{port} ANNOTATOR_RELAY_SECRET={shown} "
+        "annotator --audio relay\n"
+        "\n"
+        "Ctrl-C stops the relay."
+    )
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    serving = threading.Thread(target=server.serve_forever, name="relay-accept", daemon=True)
+    serving.start()
+    while not stop.wait(0.5):
+        if not serving.is_alive():
+            _err("annotator relay: the listener stopped unexpectedly")
+            server.shutdown()
+            return 1
+    server.shutdown()
+    logging.getLogger("annotator.relay").info("stopped")
+    return 0
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

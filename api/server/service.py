@@ -1,0 +1,214 @@
+"""The request-level rules the storage layer does not hold: taxonomy checks, TTL caps, request
+hashing for idempotency, the batch envelope, and shaping stored records into API models.
+
+Kept free of HTTP routing so the rules read in one place; `app.py` maps routes onto it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from api.models import (
+    MAX_BATCH_ITEMS,
+    Annotation,
+    AnnotationIn,
+    AnnotationPatch,
+    BatchItem,
+    BatchItemResult,
+    Lease,
+    Receipt,
+    Taxonomy,
+)
+from api.server.clock import Clock
+from api.server.error_handlers import validation_error_body
+from api.server.errors import Rejection, not_found
+from api.server.repository import (
+    AnnotationContent,
+    LeaseGrant,
+    Principal,
+    Repository,
+    StoredAnnotation,
+    Submission,
+)
+from api.server.settings import ServerSettings
+from api.taxonomy import TaxonomyIndex, load_taxonomy
+
+#: A token that authenticated is trusted this long without another database read. There is no
+#: revocation command yet; when there is, it must also bump a generation this cache checks.
+TOKEN_CACHE_SECONDS = 60.0
+
+
+def lease_model(g: LeaseGrant) -> Lease:
+    c = g.clip
+    return Lease.model_validate(
+        {
+            "lease_id": g.lease_id,
+            "fence": g.fence,
+            "expires_at": g.expires_at,
+            "clip": {
+                "clip_id": c.clip_id,
+                "duration_s": c.duration_s,
+                "sample_rate": c.sample_rate,
+                "channels": c.channels,
+                "locale": c.locale,
+                "sha256": c.sha256,
+                "asr_hint": c.asr_hint,
+            },
+        }
+    )
+
+
+class QueueService:
+    """The request-level rules the storage layer does not hold: taxonomy checks, TTL caps,
+    request hashing, and shaping stored records into API models."""
+
+    def __init__(self, settings: ServerSettings, clock: Clock, repo: Repository) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.repo = repo
+        self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
+        self.index = TaxonomyIndex(self.taxonomy)
+        self.taxonomy_json = self.taxonomy.model_dump_json().encode()
+        self.amend_window = timedelta(seconds=settings.amend_window_s)
+        self._tokens: dict[str, tuple[Principal, float]] = {}
+
+    # -- auth
+
+    def authenticate(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        cached = self._tokens.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        principal = self.repo.principal_for_token(token)
+        if principal is None:
+            raise Rejection(401, "bad_token", "unknown token: ask an admin for one")
+        self._tokens[digest] = (principal, now + TOKEN_CACHE_SECONDS)
+        return principal
+
+    # -- annotations
+
+    def ttl(self, requested: int | None) -> int:
+        return min(requested or self.settings.default_ttl_s, self.settings.max_ttl_s)
+
+    def check(
+        self, transcript: str, intent: str, flags: list[str], note: str | None
+    ) -> AnnotationContent:
+        problems = self.index.check_annotation(
+            transcript=transcript, intent=intent, flags=flags, note=note
+        )
+        if problems:
+            field, reason, message = problems[0]
+            raise Rejection(422, reason, f"{field}: {message}", field=field)
+        return AnnotationContent(
+            transcript=transcript,
+            intent=intent,
+            flags=tuple(flags),
+            note=note,
+            escalated=bool(self.index.escalation_flags.intersection(flags)),
+        )
+
+    def submit(self, who: Principal, key: str, body: AnnotationIn) -> tuple[int, Receipt]:
+        content = self.check(body.transcript, body.intent, body.flags, body.note)
+        canonical = orjson.dumps(
+            body.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
+        )
+        submission = Submission(
+            lease_id=body.lease_id,
+            fence=body.fence,
+            idempotency_key=key,
+            request_hash=hashlib.sha256(canonical).hexdigest(),
+            body_json=canonical.decode(),
+            content=content,
+            active_seconds=body.timings.active_seconds if body.timings else None,
+            taxonomy_version=self.taxonomy.version,
+        )
+        result = self.repo.submit(who.name, submission, self.clock.now())
+        a = result.annotation
+        receipt = Receipt(
+            annotation_id=a.annotation_id,
+            clip_id=a.clip_id,
+            status=a.status,
+            amend_until=a.created_at + self.amend_window,
+        )
+        return (200 if result.replayed else 201), receipt
+
+    def annotation_model(self, a: StoredAnnotation) -> Annotation:
+        return Annotation(
+            annotation_id=a.annotation_id,
+            clip_id=a.clip_id,
+            transcript=a.content.transcript,
+            intent=a.content.intent,
+            flags=list(a.content.flags),
+            note=a.content.note,
+            status=a.status,
+            created_at=a.created_at,
+            amended_at=a.amended_at,
+            amend_until=a.created_at + self.amend_window,
+        )
+
+    def amend(self, who: Principal, annotation_id: str, patch: AnnotationPatch) -> Annotation:
+        current = self.repo.get_annotation(annotation_id)
+        if current is None:
+            raise not_found("annotation")
+        if current.annotator != who.name:
+            raise Rejection(403, "not_author", "only its author may amend an annotation")
+        c = current.content
+        given = patch.model_fields_set
+        content = self.check(
+            patch.transcript if patch.transcript is not None else c.transcript,
+            patch.intent if patch.intent is not None else c.intent,
+            patch.flags if patch.flags is not None else list(c.flags),
+            patch.note if "note" in given else c.note,
+        )
+        updated = self.repo.amend(
+            annotation_id, who.name, content, self.clock.now(), self.settings.amend_window_s
+        )
+        return self.annotation_model(updated)
+
+    def batch_item(self, who: Principal, index: int, raw: Any) -> BatchItemResult:
+        key = raw.get("idempotency_key") if isinstance(raw, dict) else None
+        shown_key = key if isinstance(key, str) else ""
+        try:
+            item = BatchItem.model_validate(raw)
+        except ValidationError as e:
+            error = validation_error_body(e, prefix=f"items.{index}")
+            return BatchItemResult(idempotency_key=shown_key[:128], status_code=422, error=error)
+        try:
+            status, receipt = self.submit(who, item.idempotency_key, item.annotation)
+        except Rejection as r:
+            return BatchItemResult(
+                idempotency_key=item.idempotency_key, status_code=r.status_code, error=r.body()
+            )
+        return BatchItemResult(
+            idempotency_key=item.idempotency_key, status_code=status, receipt=receipt
+        )
+
+
+def batch_items(raw: bytes) -> list[Any]:
+    """The batch envelope, checked by hand so one bad item fails alone instead of the batch."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        message = f"the body is not valid JSON: {e}"
+        raise Rejection(422, "malformed_json", message, field="body") from e
+    if not isinstance(data, dict):
+        message = "the body must be an object {items: [...]}"
+        raise Rejection(422, "validation", message, field="body")
+    extra = sorted(set(data) - {"items"})
+    if extra:
+        raise Rejection(422, "unknown_field", f"{extra[0]}: unknown field", field=extra[0])
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise Rejection(422, "validation", "items: must be a list", field="items")
+    if not 1 <= len(items) <= MAX_BATCH_ITEMS:
+        raise Rejection(
+            422, "validation", f"items: send between 1 and {MAX_BATCH_ITEMS} items", field="items"
+        )
+    return items

@@ -1,0 +1,169 @@
+"""The contractor's setup for real: a relay on the "laptop", an OpenSSH server as the "host",
+and the remote side reaching the relay only through `ssh -R`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from annotator.audio.decode import decode
+from tests.audio.clips import encode, sweep, tone
+from tests.fixtures.audio import AlsaFileSink
+from tests.fixtures.server import REPO_ROOT
+from tests.relay.sshd import Sshd
+from tests.relay.support import SECRET, RelayProcess, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def write_clips(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    first = directory / "first.flac"
+    first.write_bytes(encode(sweep(1.2, 16000), 16000, "FLAC"))
+    second = directory / "second.wav"
+    second.write_bytes(encode(tone(330.0, 0.8, 22050), 22050, "WAV", "PCM_16"))
+    return [first, second]
+
+
+def test_two_clips_through_the_tunnel_play_exactly_their_audio_on_the_laptop(
+    sshd: Sshd,
+    make_alsa_file_sink: Callable[..., AlsaFileSink],
+    tmp_path: Path,
+) -> None:
+    sink = make_alsa_file_sink()
+    relay = RelayProcess(free_port(), sink, audio="simpleaudio").start()
+    try:
+        clips = write_clips(tmp_path / "host-clips")
+        remote_port = free_port()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "ANNOTATOR_RELAY": f"127.0.0.1:{remote_port}",
+            "ANNOTATOR_RELAY_SECRET": SECRET,
+            "ANNOTATOR_HOME": str(tmp_path / "remote-home"),
+        }
+        remote = f"cd {REPO_ROOT} && .venv/bin/python -m tests.relay.remote_play " + " ".join(
+            str(c) for c in clips
+        )
+        cmd = sshd.ssh_command(remote, forward=f"{remote_port}:127.0.0.1:{relay.port}")
+        assert SECRET not in " ".join(cmd)
+        results = play_remotely(cmd, env, clips, sink, relay)
+        assert [r["drained"] for r in results] == [True, True], results
+        assert all(r["connected"] for r in results), results
+        assert "annotator connected from 127.0.0.1" in relay.log
+        assert SECRET not in relay.log
+        print(
+            "ssh tunnel first frame (estimated, ms):", [round(r["started_ms"], 2) for r in results]
+        )
+    finally:
+        relay.stop()
+
+
+def play_remotely(
+    cmd: list[str],
+    env: dict[str, str],
+    clips: list[Path],
+    sink: AlsaFileSink,
+    relay: RelayProcess,
+) -> list[dict[str, Any]]:
+    """Run the remote player; after each clip, the laptop's device got exactly that clip.
+
+    ALSA's file plugin rewrites its file for every stream, so each clip is checked before the
+    remote side is told to go on.
+    """
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    results = []
+    try:
+        for clip in clips:
+            line = proc.stdout.readline()
+            assert line.startswith("{"), line + (proc.stderr.read() if proc.stderr else "")
+            results.append(json.loads(line))
+            expected = decode(clip.read_bytes()).samples.tobytes()
+            assert wait_for(lambda e=expected: len(sink.read()) >= len(e), 10), relay.output
+            assert sink.read() == expected, clip.name
+            proc.stdin.write("next\n")
+            proc.stdin.flush()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return results
+
+
+def open_tunnel(sshd: Sshd, remote_port: int, relay_port: int) -> subprocess.Popen[bytes]:
+    """`ssh -N -R`, retried while sshd still holds the port from the previous tunnel."""
+    for _ in range(20):
+        proc = subprocess.Popen(
+            sshd.ssh_command(forward=f"{remote_port}:127.0.0.1:{relay_port}", no_command=True),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if wait_for(lambda: tunnel_up(remote_port), 3):
+            return proc
+        proc.kill()
+        proc.wait()
+    raise AssertionError("the ssh tunnel did not come up")
+
+
+def tunnel_up(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_tunnel_dropped_mid_clip_mutes_then_recovers_by_itself(
+    sshd: Sshd, make_alsa_file_sink: Callable[..., AlsaFileSink]
+) -> None:
+    # The TUI lives on the host (in tmux, say) and outlives the ssh connection: here it is this
+    # process, reaching the laptop's relay only through sshd's forwarded port.
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip
+
+    first_sink = make_alsa_file_sink()
+    relay = RelayProcess(free_port(), first_sink, audio="simpleaudio").start()
+    remote_port = free_port()
+    tunnel = open_tunnel(sshd, remote_port, relay.port)
+    player = RelayPlayer(f"127.0.0.1:{remote_port}", SECRET)
+    try:
+        audio = clip(8.0)
+        player.load(audio)
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 10), player.status
+
+        tunnel.kill()
+        tunnel.wait()
+        assert wait_for(lambda: not player.connected, 8), player.status
+        position = player.position
+        assert wait_for(lambda: player.position > position + 0.2, 2)
+        assert player.playing
+
+        tunnel = open_tunnel(sshd, remote_port, relay.port)
+        assert wait_for(lambda: player.connected, 10), player.status
+        assert relay.log.count("annotator connected") == 2, relay.output
+        # simpleaudio rewrote the capture for the resumed stream: the rest of the clip.
+        resumed_at = player.position
+        full = audio.samples.tobytes()
+        assert wait_for(lambda: 0 < len(first_sink.read()) < len(full) * 0.9, 5)
+        got = first_sink.read()
+        assert full.endswith(got)
+        assert abs((len(full) - len(got)) / 2 / audio.sample_rate - resumed_at) < 0.3
+    finally:
+        player.close()
+        tunnel.kill()
+        tunnel.wait()
+        relay.stop()

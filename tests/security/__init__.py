@@ -1,0 +1,1 @@
+"""The security sweep: authorization matrix, response shapes, fuzzing, secrets in logs."""
