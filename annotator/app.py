@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -109,6 +111,10 @@ class Services:
                 log.warning("shutdown: closing the %s failed", what, exc_info=True)
 
 
+class _ReleaseKeys(Message):
+    """Queued behind the keys held meanwhile, so they are replayed in the order they came."""
+
+
 class AnnotatorApp(App[int]):
     TITLE = "annotator"
     COMMANDS: ClassVar = App.COMMANDS | {ActionCommands}
@@ -120,6 +126,8 @@ class AnnotatorApp(App[int]):
         self.services = services
         self._too_small: TooSmallScreen | None = None
         self._size_guard = False  # the first Resize comes before the annotate screen exists
+        #: Keys that arrived while an ordered action waited for earlier input; None: keys flow.
+        self._held_keys: deque[events.Key] | None = None
         self.set_keymap(services.keymap.bindings)
 
     async def on_mount(self) -> None:
@@ -129,6 +137,41 @@ class AnnotatorApp(App[int]):
         for notice in self.services.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
         self._check_size()
+
+    # -- type-ahead: keys after submit belong to the next clip
+
+    def hold_keys(self) -> None:
+        """Hold incoming keys until `release_keys` (see AnnotateScreen._ordered).
+
+        A priority binding (submit, clear, a tag) runs as soon as its key arrives, while keys
+        typed just before it may still sit in a widget's queue, and keys typed just after it
+        would be routed before it has acted. Holding and replaying keeps the order typed."""
+        if self._held_keys is None:
+            self._held_keys = deque()
+
+    @property
+    def holding_keys(self) -> bool:
+        return self._held_keys is not None
+
+    def release_keys(self) -> None:
+        self.post_message(_ReleaseKeys())
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and self._held_keys is not None and not event.is_forwarded:
+            self._held_keys.append(event)
+            return
+        await super().on_event(event)
+
+    @on(_ReleaseKeys)
+    async def _replay_keys(self) -> None:
+        held, self._held_keys = self._held_keys, None
+        while held:
+            key = held.popleft()
+            await super().on_event(events.Key(key.key, key.character))
+            if self.holding_keys:  # that key was another ordered action: wait again
+                assert self._held_keys is not None
+                self._held_keys.extendleft(reversed(held))
+                return
 
     # -- minimum size
 
@@ -191,7 +234,11 @@ class AnnotatorApp(App[int]):
         # Our own actions come from ActionCommands; keep Textual's theme/keys/quit entries.
         yield from super().get_system_commands(screen)
 
-    def action_quit_app(self) -> None:
+    async def action_quit(self) -> None:
+        # Textual's own quit binding lands here: keep the last keystrokes of the draft first.
+        screen = self._annotate_screen()
+        if screen is not None:
+            screen.flush()
         self.exit(0)
 
 

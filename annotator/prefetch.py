@@ -46,6 +46,10 @@ RENEW_AT_FRACTION = 0.5
 #: Empty queue or unreachable server: poll again after this, doubling up to the cap.
 BACKOFF_FIRST_S = 0.5
 BACKOFF_CAP_S = 15.0
+REFUSED_MESSAGE = (
+    "the server refused your token: set ANNOTATOR_TOKEN (or token in config.toml) to a valid "
+    "token and restart"
+)
 
 
 class PrefetchState(StrEnum):
@@ -376,7 +380,7 @@ class Prefetcher:
                 state = self._client.renew(lease_id, self._ttl_seconds)
             except (Gone, NotFound, RequestRejected) as e:
                 if isinstance(e, Unauthorized):
-                    self._set_state(PrefetchState.FAILED, str(e))
+                    self._set_state(PrefetchState.FAILED, REFUSED_MESSAGE)
                     return
                 self._drop_lost(lease_id)
                 continue
@@ -423,6 +427,9 @@ class Prefetcher:
         except ServerError as e:
             self._enter_backoff(PrefetchState.OFFLINE, str(e))
             return
+        except Unauthorized:
+            self._enter_backoff(PrefetchState.FAILED, REFUSED_MESSAGE)
+            return
         except RequestRejected as e:
             self._enter_backoff(PrefetchState.FAILED, str(e))
             return
@@ -457,7 +464,7 @@ class Prefetcher:
             data = self._cached_audio(lease) or self._client.audio(lease.lease_id)
         except (Gone, NotFound, RequestRejected) as e:
             if isinstance(e, Unauthorized):
-                self._set_state(PrefetchState.FAILED, str(e))
+                self._set_state(PrefetchState.FAILED, REFUSED_MESSAGE)
             self._drop_lost(lease.lease_id)
             return
         except (OfflineError, ServerError) as e:

@@ -97,7 +97,7 @@ class Link:
         port: int,
         key: bytes,
         *,
-        on_connected: Callable[[], None],
+        on_connected: Callable[[], tuple[int, Wanted | None]],
         on_started: Callable[[Started], None],
         on_position: Callable[[int, float, float, bool], None],
     ) -> None:
@@ -108,6 +108,7 @@ class Link:
         self._on_position = on_position
         self._cond = threading.Condition()
         self._wanted: Wanted | None = None
+        self._generation = -1
         self._preload: Preload | None = None
         self._dirty = False
         self._closed = False
@@ -120,8 +121,14 @@ class Link:
 
     # ----- called by the player (any thread; never blocks) --------------------------------------
 
-    def want(self, wanted: Wanted | None) -> None:
+    def want(self, generation: int, wanted: Wanted | None) -> None:
+        """Play `wanted` (None: silence). Older generations than one already seen are stale."""
         with self._cond:
+            if generation < self._generation:
+                return
+            if generation == self._generation and (wanted is None) == (self._wanted is None):
+                return
+            self._generation = generation
             self._wanted, self._dirty = wanted, True
             self._cond.notify_all()
         self._ensure_started()
@@ -244,15 +251,18 @@ class Link:
 
     def _serve(self, session: _Session) -> None:
         sock = session.sock
+        # What was wanted while disconnected started from a stale position: ask the player for
+        # what should be heard now (it takes the player's lock: never call it under ours).
+        generation, wanted = self._on_connected()
         with self._cond:
             if self._closed:
                 return
             self._sock = sock
-            # What was wanted while disconnected is stale; the player republishes from its clock.
-            self._wanted, self._dirty = None, self._preload is not None
+            if generation >= self._generation:
+                self._generation, self._wanted = generation, wanted
+            self._dirty = True
         self._set_status(True, f"relay {self.host}:{self.port}: playing on {self.relay_info}")
         log.info("relay connected: %s", self.relay_info)
-        self._on_connected()
         session.run()
 
 

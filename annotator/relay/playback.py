@@ -74,6 +74,7 @@ class RelayPlayback:
         self._player = player
         self._whole_tail = player.name not in _STREAMING_BACKENDS
         self._lock = threading.Lock()
+        self._device_lock = threading.Lock()
         self._renders: OrderedDict[int, _Render] = OrderedDict()
         self._pending: _Play | None = None
         self._current: _Play | None = None
@@ -119,11 +120,12 @@ class RelayPlayback:
         self._try_start()
 
     def stop(self, generation: int) -> None:
-        with self._lock:
-            self._pending = None
-            self._current = None
-            self._awaiting_stamp = None
-        self._player.stop()
+        with self._device_lock:
+            with self._lock:
+                self._pending = None
+                self._current = None
+                self._awaiting_stamp = None
+            self._player.stop()
         self.on_change()
 
     def drop(self, render_id: int) -> None:
@@ -172,27 +174,31 @@ class RelayPlayback:
     # ----- internals --------------------------------------------------------------------------
 
     def _try_start(self) -> None:
-        with self._lock:
-            play = self._pending
-            render = self._renders.get(play.render_id) if play else None
-            if play is None or render is None:
-                return
-            start = min(max(0, play.start), render.frames)
-            need_end = render.frames
-            if not self._whole_tail:
-                need_end = min(render.frames, start + round(PREBUFFER_S * render.rate))
-            if not render.received.covers(start, need_end):
-                return
-            self._pending = None
-            self._current = play
-            self._awaiting_stamp = play
-        audio = DecodedAudio(
-            samples=render.samples,
-            sample_rate=render.rate,
-            channels=render.channels,
-            duration_s=render.frames / render.rate,
-        )
-        self._player.load(audio)
-        self._player.seek(start / render.rate)
-        self._player.play()
+        # One start at a time, and a stop never interleaves with one: the reports must not see
+        # the player between load() and seek() (it would read as "at 0").
+        with self._device_lock:
+            with self._lock:
+                play = self._pending
+                render = self._renders.get(play.render_id) if play else None
+                if play is None or render is None:
+                    return
+                start = min(max(0, play.start), render.frames)
+                need_end = render.frames
+                if not self._whole_tail:
+                    need_end = min(render.frames, start + round(PREBUFFER_S * render.rate))
+                if not render.received.covers(start, need_end):
+                    return
+                self._pending = None
+                self._current = self._awaiting_stamp = None
+            audio = DecodedAudio(
+                samples=render.samples,
+                sample_rate=render.rate,
+                channels=render.channels,
+                duration_s=render.frames / render.rate,
+            )
+            self._player.load(audio)
+            self._player.seek(start / render.rate)
+            self._player.play()
+            with self._lock:
+                self._current = self._awaiting_stamp = play
         self.on_change()

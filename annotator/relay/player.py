@@ -24,6 +24,8 @@ from annotator.relay.link import Link, Preload, Started, Wanted
 # Correct the playhead only past this: smaller differences are report jitter, and a playhead
 # that twitches is worse than one 50 ms off.
 _RESYNC_S = 0.06
+# A play pressed this recently when the link comes up starts from where it was pressed.
+_JUST_PRESSED_S = 0.25
 
 _HOST_PORT = re.compile(r"^\[?(?P<host>[^\[\]]+?)\]?:(?P<port>\d{1,5})$")
 
@@ -87,23 +89,15 @@ class RelayPlayer(BasePlayer):
 
     # ----- device hooks (the base's device thread) ----------------------------------------------
 
+    # The hooks ignore the segment they are handed and send the player's state as it is now:
+    # a reconnection may have republished a newer state meanwhile (see `_republish`), and the
+    # link drops anything older than the newest generation it has seen.
+
     def _device_play(self, segment: Segment) -> None:
-        self._relay_playing = True
-        self._link.want(
-            Wanted(
-                generation=segment.generation,
-                load_id=segment.load_id,
-                speed=segment.speed,
-                samples=segment.samples,
-                rate=segment.sample_rate,
-                channels=segment.channels,
-                start=segment.start_frame,
-            )
-        )
+        self._send_state()
 
     def _device_stop(self) -> None:
-        self._relay_playing = False
-        self._link.want(None)
+        self._send_state()
 
     def _device_close(self) -> None:
         self._link.close()
@@ -111,13 +105,46 @@ class RelayPlayer(BasePlayer):
     def _device_drained(self) -> bool:
         return not (self._relay_playing and self._link.connected)
 
+    def _send_state(self) -> None:
+        with self._lock:
+            generation, wanted = self._generation, self._wanted_locked()
+        self._relay_playing = wanted is not None
+        self._link.want(generation, wanted)
+
+    def _wanted_locked(self) -> Wanted | None:
+        audio = self._audio
+        if audio is None or not self._playing or self._closed:
+            return None
+        render = self._renders[self._audible_speed]
+        start = round(self._anchor_pos * audio.sample_rate / self._audible_speed)
+        if start >= render.shape[0]:
+            return None
+        return Wanted(
+            generation=self._generation,
+            load_id=self._load_id,
+            speed=self._audible_speed,
+            samples=render,
+            rate=audio.sample_rate,
+            channels=audio.channels,
+            start=max(0, start),
+        )
+
     # ----- link callbacks (link threads) ----------------------------------------------------------
 
-    def _republish(self) -> None:
-        """Connected (again): send what should play now, from the playhead's current position."""
+    def _republish(self) -> tuple[int, Wanted | None]:
+        """Connected (again): what should play now, from where the playhead is now."""
         with self._lock:
-            self._position_locked(time.monotonic())
-            self._publish_locked()
+            now = time.monotonic()
+            if self._playing and now - self._anchor_t < _JUST_PRESSED_S:
+                # Play was pressed while the link was coming up: start where it was pressed
+                # rather than clip the first syllable; the playhead waits for the sound.
+                self._anchor_t = now
+            else:
+                self._anchor_pos, self._anchor_t = self._position_locked(now), now
+            self._generation += 1
+            wanted = self._wanted_locked()
+            self._relay_playing = wanted is not None
+            return self._generation, wanted
 
     def _started(self, started: Started) -> None:
         with self._lock:

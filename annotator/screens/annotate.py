@@ -8,9 +8,10 @@ thread, or a named thread worker whose errors the App handles in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,7 +20,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from annotator.actions import app_bindings
 from annotator.screens.help import HelpScreen
@@ -56,6 +57,24 @@ class PrefetchChanged(Message):
 
 class SyncChanged(Message):
     """Posted (thread-safely) by the sync thread: the outbox moved or the server came or went."""
+
+
+@runtime_checkable
+class KeyGate(Protocol):
+    """What the App offers to keep typed order across priority bindings (AnnotatorApp)."""
+
+    def hold_keys(self) -> None: ...
+    def release_keys(self) -> None: ...
+
+
+class _Settle(Message):
+    """A barrier: posted to the focused widget, it reaches this screen only after every key and
+    message queued before it along the way has been handled (see `_after_pending_input`)."""
+
+    def __init__(self, rounds: int, then: Callable[[], None]) -> None:
+        super().__init__()
+        self.rounds = rounds
+        self.then = then
 
 
 @dataclass
@@ -268,7 +287,7 @@ class AnnotateScreen(Screen[None]):
                 severity="warning",
                 timeout=8,
             )
-        self.transcript.focus()
+        self.focus_transcript()
         # Crash bookkeeping (reopen on this clip after kill -9) right after the first frame.
         self.call_later(self._remember_current, lease)
 
@@ -395,7 +414,7 @@ class AnnotateScreen(Screen[None]):
             self._clear_errors()
         panel = self.flag_panel
         if isinstance(event, FlagPanel.Changed) and panel.note_required and not panel.note.strip():
-            panel.focus_note()
+            self.focus_note()
 
     def _flush_draft(self) -> None:
         """Debounced draft save (at most one commit per interval, only when something changed)."""
@@ -465,16 +484,73 @@ class AnnotateScreen(Screen[None]):
         error.add_class("-shown")
         first = problems[0][0]
         if first == "intent":
-            self.intent.focus()
+            self.focus_intent()
         elif first == "note":
-            self.flag_panel.focus_note()
+            self.focus_note()
         else:
-            self.transcript.focus()
+            self.focus_transcript()
         self.notify(problems[0][2], title="Cannot submit yet", severity="warning", timeout=4)
 
     # ------------------------------------------------------------------ actions: form
 
+    def _ordered(self, action: Callable[[], None]) -> None:
+        """Run a form action in the order its key was typed relative to the keys around it."""
+        gate = self.app if isinstance(self.app, KeyGate) else None
+        if gate is not None:
+            gate.hold_keys()
+
+        def run() -> None:
+            try:
+                action()
+            finally:
+                if gate is not None:
+                    gate.release_keys()
+
+        self._after_pending_input(run)
+
+    # Form actions wait for the keys typed before them (see _ordered); transport does not.
+
     def action_form_submit(self) -> None:
+        self._ordered(self._submit)
+
+    def action_form_skip(self) -> None:
+        self._ordered(self._skip)
+
+    def action_form_undo(self) -> None:
+        self._ordered(self._undo)
+
+    def action_form_clear_transcript(self) -> None:
+        self._ordered(self._clear_transcript)
+
+    def action_toggle_flag(self, flag_id: str) -> None:
+        self._ordered(lambda: self._toggle_flag(flag_id))
+
+    def action_insert_tag(self, tag: str) -> None:
+        self._ordered(lambda: self._insert_tag(tag))
+
+    def _after_pending_input(self, then: Callable[[], None]) -> None:
+        """Run `then` once the keys typed before this one have reached the form.
+
+        Submit is a priority binding, handled by the App as the key arrives, while earlier keys
+        may still wait in the focused widget's queue (a fast "weather⏎ ctrl+s" while the intent
+        list re-ranks). A barrier message through that queue, bubbling back here, orders them;
+        a second round covers messages those keys post in turn (Enter → Submitted → Picked)."""
+        focused = self.focused
+        if focused is None:
+            then()
+            return
+        focused.post_message(_Settle(2, then))
+
+    @on(_Settle)
+    def _settled(self, event: _Settle) -> None:
+        event.stop()
+        focused = self.focused
+        if event.rounds > 1 and focused is not None:
+            focused.post_message(_Settle(event.rounds - 1, event.then))
+            return
+        event.then()
+
+    def _submit(self) -> None:
         if self._amending is not None:
             self._submit_amendment(self._amending)
             return
@@ -518,7 +594,7 @@ class AnnotateScreen(Screen[None]):
         self._hold_advance = False
         self.advance()
 
-    def action_form_skip(self) -> None:
+    def _skip(self) -> None:
         if self._amending is not None:
             self._end_amendment()
             return
@@ -531,7 +607,7 @@ class AnnotateScreen(Screen[None]):
     def _skip_chosen(self, reason: ReleaseReason | None) -> None:
         clip = self.current
         if reason is None or clip is None:
-            self.transcript.focus()
+            self.focus_transcript()
             return
         s = self.services
         s.player.stop()
@@ -540,7 +616,7 @@ class AnnotateScreen(Screen[None]):
         self.current = None
         self.advance()
 
-    def action_form_undo(self) -> None:
+    def _undo(self) -> None:
         if self._amending is not None:
             self.notify("Already amending: submit (or skip to cancel) first.", timeout=3)
             return
@@ -579,7 +655,7 @@ class AnnotateScreen(Screen[None]):
             bar.status = "audio no longer in memory"
         self._fill_form(a.transcript, a.intent, a.flags, a.note, cursor=None)
         self.notify("Reopened your last submission. Submit to amend it; skip to cancel.", timeout=4)
-        self.transcript.focus()
+        self.focus_transcript()
 
     def _submit_amendment(self, amending: _Amending) -> None:
         item = amending.item
@@ -620,34 +696,50 @@ class AnnotateScreen(Screen[None]):
         else:
             self.advance()
 
-    def action_form_clear_transcript(self) -> None:
+    def _clear_transcript(self) -> None:
         self.transcript.clear_text()
-        self.transcript.focus()
+        self.focus_transcript()
 
-    def action_toggle_flag(self, flag_id: str) -> None:
+    def _toggle_flag(self, flag_id: str) -> None:
         try:
             self.flag_panel.toggle(flag_id)
         except ValueError:
             self.notify(f"This server's taxonomy has no flag {flag_id!r}.", severity="warning")
 
-    def action_insert_tag(self, tag: str) -> None:
+    def _insert_tag(self, tag: str) -> None:
         self.transcript.insert_tag(tag)
-        self.transcript.focus()
+        self.focus_transcript()
+
+    # ------------------------------------------------------------------ focus
+
+    # Widget.focus() is deferred (call_later): keys a fast typist has already sent — ctrl+l then
+    # "weather" within a frame, or type-ahead right after submit — would still land in the old
+    # field. Screen.set_focus moves focus before the next queued key is dispatched.
+
+    def focus_transcript(self) -> None:
+        self.set_focus(self.transcript.editor)
+
+    def focus_intent(self) -> None:
+        self.set_focus(self.intent.query_one(Input))
+
+    def focus_note(self) -> None:
+        self.flag_panel.focus_note()  # also shows the note row
+        self.set_focus(self.flag_panel.query_one(Input))
 
     # ------------------------------------------------------------------ actions: focus
 
     def action_focus_transcript(self) -> None:
-        self.transcript.focus()
+        self._ordered(self.focus_transcript)
 
     def action_focus_intent(self) -> None:
-        self.intent.focus()
+        self._ordered(self.focus_intent)
 
     def action_focus_flags(self) -> None:
         # The panel takes no focus (flags toggle by key); its only focusable part is the note.
-        self.flag_panel.focus_note()
+        self._ordered(self.focus_note)
 
     def action_focus_note(self) -> None:
-        self.flag_panel.focus_note()
+        self._ordered(self.focus_note)
 
     # ------------------------------------------------------------------ actions: player
 

@@ -119,3 +119,17 @@ def _pump(stream: object, sink: list[str]) -> None:
     assert hasattr(stream, "readline")
     for line in iter(stream.readline, ""):
         sink.append(line)
+
+
+def settled_capture(sink: AlsaFileSink, timeout: float = 10.0, quiet: float = 0.3) -> bytes:
+    """The capture once the device has stopped writing to it (non-empty, unchanged for `quiet`)."""
+    deadline = time.monotonic() + timeout
+    last, since = b"", time.monotonic()
+    while time.monotonic() < deadline:
+        got = sink.read()
+        if got != last:
+            last, since = got, time.monotonic()
+        elif got and time.monotonic() - since >= quiet:
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f"the capture did not settle ({len(last)} bytes)")

@@ -17,7 +17,14 @@ from annotator.relay import protocol as p
 from annotator.relay.player import RelayPlayer
 from tests.fixtures.audio import AlsaFileSink
 from tests.fixtures.server import REPO_ROOT, annotator_command
-from tests.relay.support import SECRET, RelayProcess, clip, free_port, wait_for
+from tests.relay.support import (
+    SECRET,
+    RelayProcess,
+    clip,
+    free_port,
+    settled_capture,
+    wait_for,
+)
 
 BACKENDS = ["simpleaudio", "miniaudio"]
 # What a keypress may add on loopback before the laptop's device has the first frame.
@@ -227,8 +234,7 @@ def test_relay_killed_mid_clip_then_back_resumes_where_the_playhead_is(
     resumed_at = player.position
     assert resumed_at < audio.duration_s - 1.0, "the test clip is too short for this machine"
     full = audio.samples.tobytes()
-    assert wait_for(lambda: len(second_sink.read()) > 0, 5)
-    got = second_sink.read()
+    got = settled_capture(second_sink)
     # The laptop plays the rest of the clip from where the playhead was at reconnection.
     assert full.endswith(got)
     start_s = (len(full) - len(got)) / 2 / audio.sample_rate

@@ -11,6 +11,7 @@ Bounded: 25 examples per operation per role.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -84,20 +85,29 @@ SETTINGS = settings(
 BATCH = "/v1/annotations/batch"
 
 
-def _check(case: schemathesis.Case) -> None:
+def _check(case: schemathesis.Case[Any], token: str) -> None:
     checks = CHECKS
     if case.path == BATCH:
         checks = [c for c in CHECKS if c is not negative_data_rejection]
-    case.call_and_validate(checks=checks)
+    response = case.call_and_validate(checks=checks)
+    # Guard against a silently unauthenticated run (every answer a conforming 401): a request
+    # that carried the real token must get past authentication. (The coverage phase also sends
+    # requests without the header, on purpose; those may be 401.)
+    if response.request.headers.get("Authorization") == f"Bearer {token}":
+        assert response.status_code != 401, response.text
 
 
 @admin.parametrize()
 @SETTINGS
-def test_admin_responses_conform(case: schemathesis.Case) -> None:
-    _check(case)
+def test_admin_responses_conform(
+    case: schemathesis.Case[Any], conformance_server: LiveServer
+) -> None:
+    _check(case, conformance_server.admin_token)
 
 
 @annotator.parametrize()
 @SETTINGS
-def test_annotator_responses_conform(case: schemathesis.Case) -> None:
-    _check(case)
+def test_annotator_responses_conform(
+    case: schemathesis.Case[Any], conformance_server: LiveServer
+) -> None:
+    _check(case, conformance_server.annotator_token)

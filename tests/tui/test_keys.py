@@ -1,0 +1,69 @@
+"""Transport, tag and help keys on fixed data (no server): each key reaches its action even while
+the transcript editor has focus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from annotator.actions import ACTIONS
+from annotator.keymap import load_keymap
+from annotator.screens.annotate import AnnotateScreen
+from annotator.screens.help import HelpScreen, key_rows
+from tests.tui.fakes import FrozenPlayer, make_app, ready_clip
+from tests.tui.helpers import type_text
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNOTATOR_HOME", str(tmp_path / "home"))
+
+
+async def test_transport_keys_while_typing(tmp_path: Path) -> None:
+    app = make_app(tmp_path, [ready_clip(1)])
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        player = app.services.player
+        assert isinstance(player, FrozenPlayer)
+        await type_text(pilot, "hello")
+        assert player.playing
+        await pilot.press("f5")
+        assert not player.playing
+        await pilot.press("alt+k")
+        assert player.playing
+        player.position = 1.5
+        await pilot.press("alt+left")
+        assert player.position == 0.0  # 2 s back from 1.5 s, clamped at the start
+        player.position = 0.5
+        await pilot.press("f3")
+        assert player.position == pytest.approx(2.5)
+        await pilot.press("alt+up", "alt+up")
+        assert player.speed == pytest.approx(1.5)
+        for _ in range(10):
+            await pilot.press("alt+down")
+        assert player.speed == pytest.approx(0.5)  # clamped
+        await pilot.press("f4")
+        assert player.position == 0.0 and player.playing
+        await pilot.press("alt+n")
+        assert screen.transcript.text == "hello [noise]"
+        assert app.focused is screen.transcript.editor  # typing never lost focus
+        await pilot.press("alt+shift+c")
+        assert screen.transcript.text == ""
+
+
+async def test_help_overlay_lists_every_key(tmp_path: Path) -> None:
+    rows = key_rows(load_keymap("pedal", {}))
+    assert len(rows) == len(ACTIONS)
+    assert all(keys != "—" for _, keys, _ in rows)
+    app = make_app(tmp_path, [ready_clip(1)])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AnnotateScreen)
