@@ -35,7 +35,7 @@ def _config_path_text() -> str:
         from annotator.paths import config_file
 
         return str(config_file())
-    except Exception:  # the help text must never fail
+    except Exception:  # noqa: BLE001 - the help text must never fail
         return "(platformdirs user config dir)/config.toml"
 
 

@@ -143,8 +143,9 @@ class QueueClient:
     ) -> None:
         if urlsplit(base_url).scheme == "http" and not insecure and not is_loopback_url(base_url):
             raise InsecureServerError(
-                f"refusing plain http:// to {urlsplit(base_url).hostname}: recordings and your token "
-                "would cross the network unencrypted. Use https://, or pass --insecure if you must."
+                f"refusing plain http:// to {urlsplit(base_url).hostname}: recordings and your "
+                "token would cross the network unencrypted. Use https://, or pass --insecure "
+                "if you must."
             )
         self.base_url = base_url.rstrip("/")
         if isinstance(verify, str):
@@ -206,7 +207,9 @@ class QueueClient:
         try:
             error = ErrorBody.model_validate_json(resp.content)
         except ValidationError:
-            error = ErrorBody(reason=f"http_{resp.status_code}", message=resp.text[:200] or resp.reason_phrase)
+            error = ErrorBody(
+                reason=f"http_{resp.status_code}", message=resp.text[:200] or resp.reason_phrase
+            )
         if resp.status_code >= 500:
             raise ServerError(resp.status_code, error.message)
         raise _BY_STATUS.get(resp.status_code, RequestRejected)(resp.status_code, error)
@@ -251,7 +254,8 @@ class QueueClient:
 
     def audio(self, lease_id: str) -> bytes:
         """The clip's encoded audio, exactly as ingested (verify it against `Clip.sha256`)."""
-        with self._transport_errors(), self._http.stream("GET", f"/v1/leases/{lease_id}/audio") as r:
+        path = f"/v1/leases/{lease_id}/audio"
+        with self._transport_errors(), self._http.stream("GET", path) as r:
             if r.status_code >= 400:
                 r.read()
                 self._raise_for_status(r)

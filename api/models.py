@@ -24,11 +24,13 @@ MAX_TRANSCRIPT_CHARS = 5_000
 MAX_NOTE_CHARS = 2_000
 MAX_FLAGS = 16
 MAX_BATCH_ITEMS = 500
-#: Idempotency keys are client-made (UUID4 hex or similar); bounded so they can be stored and indexed.
+#: Idempotency keys are client-made (UUID4 hex or similar); bounded so they can be indexed.
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 ]
-OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+OpaqueId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
 TaxonomyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 Locale = Annotated[str, StringConstraints(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9-]+$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

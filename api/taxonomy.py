@@ -81,12 +81,16 @@ class TaxonomyIndex:
                     if not _TAG_SHAPE.match(tag)
                     else "known tags: " + " ".join(sorted(self.tags))
                 )
-                issues.append(LintIssue(m.start(), m.end(), "unknown_tag", f"unknown tag {tag}: {hint}"))
+                issues.append(
+                    LintIssue(m.start(), m.end(), "unknown_tag", f"unknown tag {tag}: {hint}")
+                )
         stripped = _BRACKETED.sub(lambda m: " " * len(m.group(0)), text)
         for i, ch in enumerate(stripped):
             if ch in "[]":
                 issues.append(
-                    LintIssue(i, i + 1, "unbalanced_bracket", f"unmatched '{ch}': tags look like [noise]")
+                    LintIssue(
+                        i, i + 1, "unbalanced_bracket", f"unmatched '{ch}': tags look like [noise]"
+                    )
                 )
         for m in _CONTROL.finditer(text):
             issues.append(
@@ -101,7 +105,9 @@ class TaxonomyIndex:
             trail = len(text) - len(text.rstrip())
             if trail:
                 issues.append(
-                    LintIssue(len(text) - trail, len(text), "edge_space", "transcript ends with blanks")
+                    LintIssue(
+                        len(text) - trail, len(text), "edge_space", "transcript ends with blanks"
+                    )
                 )
         issues.sort(key=lambda i: (i.start, i.end))
         return issues

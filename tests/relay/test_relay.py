@@ -95,9 +95,7 @@ def test_clip_reaches_the_laptop_device_byte_for_byte(
     assert player.first_frame_at is not None
     assert_device_got(sink, backend, audio.samples.tobytes())
     last = player.last_started
-    assert last is not None
-    # Same machine, same CLOCK_MONOTONIC: the relay's stamp is directly comparable.
-    assert last.relay_at - started < LATENCY_BUDGET_S, relay.output
+    assert last is not None and last.relay_at > started
 
 
 def test_seek_and_speed_play_exactly_the_rendered_audio(
@@ -123,13 +121,16 @@ def test_seek_and_speed_play_exactly_the_rendered_audio(
     assert player.audible_speed == 1.5
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_latency_keypress_to_laptop_device(
+    backend: str,
     make_alsa_file_sink: Callable[..., AlsaFileSink],
     relays: Callable[..., RelayProcess],
     players: Callable[..., RelayPlayer],
 ) -> None:
+    """play() here → the relay's device has the first frame, on one machine's monotonic clock."""
     sink = make_alsa_file_sink()
-    relay = relays(sink, audio="simpleaudio")
+    relay = relays(sink, audio=backend)
     player = players(relay.port)
     samples: list[float] = []
     for i in range(15):
@@ -146,7 +147,8 @@ def test_latency_keypress_to_laptop_device(
         player.stop()
     p50 = statistics.median(samples)
     print(
-        f"relay keypress→device on loopback: p50 {p50 * 1000:.2f} ms, max {max(samples) * 1000:.2f} ms"
+        f"relay keypress→device on loopback ({backend}): "
+        f"p50 {p50 * 1000:.2f} ms, max {max(samples) * 1000:.2f} ms"
     )
     assert p50 < LATENCY_BUDGET_S
     assert max(samples) < 3 * LATENCY_BUDGET_S
@@ -258,6 +260,25 @@ def test_a_newer_session_takes_over_and_the_old_one_stays_muted(
     assert "replaces" in relay.log
 
 
+def call_times(player: RelayPlayer) -> list[float]:
+    audio = clip(1.0)
+    calls: list[Callable[[], object]] = [
+        lambda: player.load(audio),
+        player.play,
+        lambda: player.seek(0.5),
+        lambda: player.set_speed(1.25),
+        player.toggle,
+        player.toggle,
+        lambda: player.position,
+    ]
+    times = []
+    for call in calls:
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def test_player_never_blocks_on_a_dead_or_silent_relay(
     players: Callable[..., RelayPlayer],
 ) -> None:
@@ -267,21 +288,8 @@ def test_player_never_blocks_on_a_dead_or_silent_relay(
         silent.listen(8)
         for port in (free_port(), int(silent.getsockname()[1])):
             player = players(port)
-            audio = clip(1.0)
-            calls: list[float] = []
-            for call in (
-                lambda: player.load(audio),
-                player.play,
-                lambda: player.seek(0.5),
-                lambda: player.set_speed(1.25),
-                player.toggle,
-                player.toggle,
-                lambda: player.position,
-            ):
-                t0 = time.perf_counter()
-                call()
-                calls.append(time.perf_counter() - t0)
-            assert max(calls) < 0.005, calls
+            times = call_times(player)
+            assert max(times) < 0.005, times
             assert player.playing
             before = player.position
             time.sleep(0.2)
