@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -63,22 +61,15 @@ class _ConfigError(Exception):
 
 
 def _connection(args: argparse.Namespace) -> _Connection:
-    """Server and token from annotator.config when it exists, else flags and ANNOTATOR_* env."""
+    """Server and token from flags, ANNOTATOR_* env and config.toml (annotator.config)."""
+    from annotator.config import ConfigError, load_settings
+
     try:
-        config = importlib.import_module("annotator.config")
-    except ModuleNotFoundError as e:
-        if e.name != "annotator.config":
-            raise
-        config = None
-    if config is not None and hasattr(config, "load_settings"):
-        s = config.load_settings(args)
-        token = s.token.get_secret_value() if s.token is not None else ""
-        server, ca, insecure = s.server, s.ca_bundle, bool(s.insecure)
-    else:  # TODO: drop once annotator.config.load_settings is everywhere
-        server = getattr(args, "server", None) or os.environ.get("ANNOTATOR_SERVER", "")
-        token = getattr(args, "token", None) or os.environ.get("ANNOTATOR_TOKEN", "")
-        ca = getattr(args, "ca_bundle", None) or os.environ.get("ANNOTATOR_CA_BUNDLE")
-        insecure = bool(getattr(args, "insecure", False))
+        s = load_settings(args)
+    except ConfigError as e:
+        raise _ConfigError(str(e)) from None
+    token = s.token.get_secret_value() if s.token is not None else ""
+    server, ca, insecure = s.server, s.ca_bundle, bool(s.insecure)
     if not server:
         raise _ConfigError("no server configured: set ANNOTATOR_SERVER or pass --server URL")
     if not token:

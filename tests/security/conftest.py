@@ -14,7 +14,7 @@ from tests.security.support import World
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("security")
     server = start_live_server(root)
-    server.ingest(write_wavs(root / "wavs", 80))
+    server.ingest(write_wavs(root / "wavs", 120))
     yield server
     server.stop()
 
