@@ -259,7 +259,10 @@ class QueueClient:
             if r.status_code >= 400:
                 r.read()
                 self._raise_for_status(r)
-            declared = int(r.headers.get("Content-Length") or 0)
+            try:
+                declared = int(r.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise ProtocolError("the audio's Content-Length is not a number") from None
             if declared > MAX_AUDIO_BYTES:
                 raise ProtocolError(f"audio of {declared} bytes is larger than any clip should be")
             chunks: list[bytes] = []

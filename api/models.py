@@ -39,13 +39,15 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 class _In(BaseModel):
     """Request bodies: unknown fields are an error, so a typo never silently drops data."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=False, frozen=True, allow_inf_nan=False
+    )
 
 
 class _Out(BaseModel):
     """Response bodies: the client ignores fields it does not know, so servers can grow."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 class Role(StrEnum):
