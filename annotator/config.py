@@ -20,6 +20,7 @@ import argparse
 import difflib
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,14 +56,37 @@ AudioChoice = Literal["auto", "simpleaudio", "miniaudio", "relay", "pulse", "non
 _CLI_FIELDS = ("server", "token", "ca_bundle", "insecure", "audio", "keymap")
 _SECRET_FIELDS = frozenset({"token", "relay_secret"})
 _HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+#: A config.toml is a few hundred bytes; anything over this is not one (or never ends: /dev/zero).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class ConfigError(Exception):
     """Settings that cannot be used; the message names the source, the field and the fix."""
 
 
+def _path_problem(exc: OSError | RuntimeError | ValueError) -> str:
+    """Why a path cannot be used, without echoing the (possibly huge) path itself."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+def _shown(path: object, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def _expand_user(value: object) -> object:
-    return Path(value).expanduser() if isinstance(value, str) and value else value
+    """`~/x` and `~user/x` expanded; a path the OS cannot even look up is a ValueError (which
+    becomes a normal config error naming the source) instead of a RuntimeError or OSError."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        path = Path(value).expanduser()
+        path.is_file()  # probe: an over-long name or a NUL raises here, not in pydantic's check
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"cannot be used as a path: {_path_problem(exc)}") from None
+    return path
 
 
 def _flatten_keys(value: object) -> object:
@@ -243,14 +267,32 @@ def cli_overrides(args: argparse.Namespace | None) -> dict[str, Any]:
 
 
 def _read_config_file(path: Path, explicit: bool) -> tuple[str, dict[str, Any]]:
+    """The file's text and TOML; ("", {}) when the default file does not exist.
+
+    Only a regular file of at most MAX_CONFIG_BYTES is read: `--config /dev/zero`, a FIFO or a
+    huge file is refused instead of being read into memory. A path the OS cannot look up raises
+    OSError / RuntimeError / ValueError, which `load_settings` turns into a ConfigError.
+    """
     if not path.exists():
         if explicit:
-            raise ConfigError(f"{path}: config file not found (given with --config)")
+            raise ConfigError(f"{_shown(path)}: config file not found (given with --config)")
         return "", {}
+    how = "given with --config" if explicit else "the default config file"
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ConfigError(
+            f"{_shown(path)}: not a regular file ({how}) — point --config at a config.toml"
+        )
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{_shown(path)}: larger than {MAX_CONFIG_BYTES // 1024} KiB, so not a config "
+                f"file ({how}) — point --config at a config.toml"
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
+        raise ConfigError(f"{_shown(path)}: cannot read the config file: {exc}") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -309,9 +351,20 @@ def _describe(
 
 def load_settings(args: argparse.Namespace | None = None) -> Settings:
     """Settings from flags (`args`), environment, config file and defaults. Raises ConfigError."""
-    path = config_path(args)
     explicit = args is not None and bool(getattr(args, "config", None))
-    text, file_data = _read_config_file(path, explicit)
+    path: Path | None = None
+    try:
+        path = config_path(args)
+        text, file_data = _read_config_file(path, explicit)
+    except (OSError, RuntimeError, ValueError) as exc:
+        given = getattr(args, "config", None) if explicit else path
+        where = f"{'--config ' if explicit else ''}{_shown(given)!r}" if given else "config file"
+        fix = (
+            "give --config the path of an existing config.toml"
+            if explicit
+            else "check ANNOTATOR_HOME and the config directory"
+        )
+        raise ConfigError(f"{where}: cannot be used: {_path_problem(exc)} — {fix}") from None
     lines = toml_key_lines(text)
     _check_unknown_keys(path, file_data, lines)
     flags = cli_overrides(args)

@@ -31,7 +31,7 @@ from keymaps import keymap_dir, shipped_keymap_names
 
 DEFAULT_KEYMAP = "default"
 _TOP_LEVEL = ("name", "description", "extends", "bindings")
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_EXTENDS = 8
 
 
@@ -196,10 +196,19 @@ def _find_named(name: str) -> Path:
     from annotator.paths import config_dir  # only needed for user keymaps
 
     if not _NAME.match(name):
-        raise KeymapError(f"keymap {name!r}: not a keymap name; give a name or a path to a .toml")
+        raise KeymapError(
+            f"keymap {_shown(name)!r}: not a keymap name (1-64 letters, digits, _ or -); "
+            "give a name or a path to a .toml"
+        )
     for directory in (keymap_dir(), config_dir() / "keymaps"):
         candidate = directory / f"{name}.toml"
-        if candidate.is_file():
+        try:
+            found = candidate.is_file()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise KeymapError(
+                f"keymap {name!r}: cannot look in {_shown(directory)}: {_path_problem(exc)}"
+            ) from None
+        if found:
             return candidate
     shipped = shipped_keymap_names()
     raise KeymapError(
@@ -208,13 +217,33 @@ def _find_named(name: str) -> Path:
     )
 
 
+def _shown(value: object, limit: int = 120) -> str:
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _path_problem(exc: OSError | RuntimeError | ValueError) -> str:
+    """Why a path cannot be used, without echoing the (possibly huge) path itself."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
 def _locate(name_or_path: str, relative_to: Path | None) -> Path:
     if name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path:
-        path = Path(name_or_path).expanduser()
-        if relative_to is not None and not path.is_absolute():
-            path = relative_to / path
-        if not path.is_file():
-            raise KeymapError(f"{path}: keymap file not found")
+        where = f"`extends` in {_shown(relative_to)}/: " if relative_to is not None else ""
+        try:
+            path = Path(name_or_path).expanduser()
+            if relative_to is not None and not path.is_absolute():
+                path = relative_to / path
+            found = path.is_file()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise KeymapError(
+                f"{where}keymap file {_shown(name_or_path)!r} cannot be used: "
+                f"{_path_problem(exc)} — give the path of an existing .toml file"
+            ) from None
+        if not found:
+            raise KeymapError(f"{_shown(path)}: keymap file not found")
         return path
     return _find_named(name_or_path)
 

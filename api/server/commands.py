@@ -3,6 +3,14 @@
 Each takes the argparse Namespace built in `annotator/cli.py` and returns an exit code: 0 done,
 1 done with problems (e.g. files skipped by ingest), 2 bad usage or unusable input. Errors are one
 line on stderr naming the problem and the fix, never a traceback.
+
+Environment:
+
+ANNOTATOR_SERVER_LOG_LEVEL
+    `serve`'s log level: debug, info, warning or error (any case). Unset, the server's own
+    messages log at info and uvicorn's at warning; set, both log at that level. Even at debug
+    nothing logs a request body, a header or a token: uvicorn's access log stays off, its debug
+    lines name connections only, and the app logs the route and exception type of errors.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("annotator.server")
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+LOG_LEVEL_ENV = "ANNOTATOR_SERVER_LOG_LEVEL"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class UsageError(Exception):
@@ -122,6 +133,18 @@ def _check_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return cert, key
 
 
+def _log_levels() -> tuple[int, str]:
+    """(the root logger's level, uvicorn's `log_level`) from ANNOTATOR_SERVER_LOG_LEVEL."""
+    raw = os.environ.get(LOG_LEVEL_ENV, "").strip().lower()
+    if not raw:
+        return logging.INFO, "warning"
+    if raw not in LOG_LEVELS:
+        raise UsageError(
+            f"{LOG_LEVEL_ENV}={raw[:20]!r}: give one of {', '.join(LOG_LEVELS)}, or unset it"
+        )
+    return logging.getLevelNamesMapping()[raw.upper()], raw
+
+
 def _serve(args: argparse.Namespace) -> int:
     from api.server.app import SETTINGS_ENV, create_app
 
@@ -133,7 +156,8 @@ def _serve(args: argparse.Namespace) -> int:
     port = int(args.port)
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: not a TCP port (0 picks a free one)")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    root_level, uvicorn_level = _log_levels()
+    logging.basicConfig(level=root_level, format="%(levelname)s %(name)s: %(message)s")
 
     # Build the app once here: a bad taxonomy or an unwritable database fails now, with a clear
     # message, instead of inside every worker; it also runs the schema migration once.
@@ -142,6 +166,13 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ValidationError) as e:
         raise UsageError(f"cannot start the server: {e}") from None
     scheme = "https" if cert else "http"
+    log.debug(
+        "starting: %s, %d worker(s), database %s, log level %s",
+        scheme,
+        workers,
+        settings.db_path,
+        logging.getLevelName(root_level).lower(),
+    )
     common: dict[str, Any] = {
         "host": args.host,
         "port": port,
@@ -149,7 +180,8 @@ def _serve(args: argparse.Namespace) -> int:
         "ssl_keyfile": key,
         # Off for speed and privacy; errors still go to the log.
         "access_log": False,
-        "log_level": "warning",
+        # Never "trace": uvicorn's trace level logs the ASGI messages, bodies included.
+        "log_level": uvicorn_level,
         "timeout_graceful_shutdown": 5,
         "server_header": False,
     }

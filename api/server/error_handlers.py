@@ -3,6 +3,10 @@
 FastAPI's own validation answer (a list of pydantic errors) is replaced by the first problem, named
 by its field path (`transcript`, `timings.active_seconds`, `Idempotency-Key`), so a client can put
 the message next to the right input. Nothing here logs a request body: bodies hold transcripts.
+
+FastAPI parses the body before the route's dependencies run, so a body it cannot parse would be
+refused (422) before the token is checked. For a route that needs a token, the handlers below check
+it first and answer 401 without it: a caller without a valid token learns nothing of the body rules.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -81,6 +89,38 @@ def validation_error_body(exc: ValidationError, prefix: str | None = None) -> Er
     return first_error(exc.errors(include_url=False, include_input=False), prefix)
 
 
+def _uses_security(dependant: Dependant) -> bool:
+    return any(
+        isinstance(dep.call, SecurityBase) or _uses_security(dep) for dep in dependant.dependencies
+    )
+
+
+def _needs_token(request: Request) -> bool:
+    """Whether the matched route takes a credential (every route but /v1/health and the docs)."""
+    route = request.scope.get("route")
+    return isinstance(route, APIRoute) and _uses_security(route.dependant)
+
+
+def _refuse_without_token(request: Request) -> Response | None:
+    """The 401 the route's auth dependency would have given, had FastAPI got that far; else None.
+
+    Only the token is checked (as `api.server.app._principal` does), not the role: a caller with a
+    valid token may learn why its body is wrong.
+    """
+    if not _needs_token(request):
+        return None
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    try:
+        if scheme.lower() != "bearer" or not token:
+            raise Rejection(401, "missing_token", "send Authorization: Bearer <your token>")
+        request.app.state.service.authenticate(token)
+    except Rejection as exc:
+        if exc.status_code != 401:
+            raise
+        return error_response(401, exc.body(), {"WWW-Authenticate": "Bearer"})
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_rejection(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Rejection)
@@ -89,12 +129,29 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return error_response(exc.status_code, exc.body(), headers)
 
-    async def on_validation(_: Request, exc: Exception) -> Response:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        refused = _refuse_without_token(request)
+        if refused is not None:
+            return refused
         return error_response(422, first_error(exc.errors()))
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body": a body that is not UTF-8. The contract's answer
+            # for a body that cannot be read as JSON is 422 malformed_json (after the token check).
+            refused = _refuse_without_token(request)
+            if refused is not None:
+                return refused
+            return error_response(
+                422,
+                ErrorBody(
+                    reason="malformed_json",
+                    message="the body is not valid JSON: not UTF-8",
+                    field="body",
+                ),
+            )
         reasons = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         reason = reasons.get(exc.status_code, f"http_{exc.status_code}")
         message = str(exc.detail)

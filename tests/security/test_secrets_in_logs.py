@@ -10,8 +10,9 @@ every non-database file under the server's root and the client's home is searche
 and each distinctive transcript. Tokens must not be in any file at all, databases included (they
 are stored hashed); transcripts belong in the databases and the export, nowhere else.
 
-The server has no log-level flag, so the subprocess logs at its default (INFO); a second test runs
-the same app in-process with every logger at DEBUG and inspects the records.
+The subprocess server runs at DEBUG (ANNOTATOR_SERVER_LOG_LEVEL=debug: its own and uvicorn's
+loggers); a second test runs the same app in-process with every logger at DEBUG and inspects the
+records.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import pytest
 
 from api.client import ApiError, QueueClient, RequestRejected, Unauthorized
 from api.models import AnnotationIn, AnnotationPatch, BatchItem, Role
+from api.server.commands import LOG_LEVEL_ENV
 from tests.fixtures.server import ClockedServer, LiveServer, annotator_command, write_wavs
 from tests.security.support import key
 
@@ -133,6 +135,17 @@ def _client_env(home: Path, server: LiveServer, token: str) -> dict[str, str]:
         "ANNOTATOR_TOKEN": token,
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.fixture
+def live_server(
+    make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> LiveServer:
+    """`annotator serve` logging at DEBUG: the most it can be made to log."""
+    monkeypatch.setenv(LOG_LEVEL_ENV, "debug")
+    server = make_live_server()
+    monkeypatch.delenv(LOG_LEVEL_ENV)  # only the server; not the client commands
+    return server
 
 
 def _expect_rejected(call: Any) -> RequestRejected:
@@ -375,6 +388,7 @@ def test_no_secret_in_any_log_or_argv(
     # ---- logs and files
     server_log = server.log_path.read_bytes()
     assert b"internal error" in server_log, f"the server log is not where we think: {server_log!r}"
+    assert b"DEBUG" in server_log, f"the server did not log at DEBUG: {server_log[-2000:]!r}"
     texts: list[tuple[str, bytes]] = [("server log", server_log), *watch.outputs]
     any_files: list[Path] = []
     for path in _files(server.root, home, tmp_path / "admin-home"):
