@@ -28,9 +28,23 @@ def _audio(quick: bool) -> list[Figure]:
     return audio_start.figures(quick)
 
 
+def _sync(quick: bool) -> list[Figure]:
+    from bench import sync_bench
+
+    return sync_bench.figures(quick)
+
+
+def _offline(quick: bool) -> list[Figure]:
+    from bench import offline_bench
+
+    return offline_bench.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
     "audio": _audio,
+    "sync": _sync,
+    "offline": _offline,
 }
 
 
