@@ -2,6 +2,26 @@
 
 The banner (pairing secret, the ssh and annotator commands) goes to stdout; the log (pairings,
 refusals, disconnects) to stderr. Neither ever contains audio, and nothing is written to disk.
+
+Working over SSH (the README section, in short):
+
+    laptop$ annotator relay                      # prints a one-time pairing secret
+    laptop$ ssh -R 47001:127.0.0.1:47001 you@host
+    host$   export ANNOTATOR_RELAY=127.0.0.1:47001
+    host$   read -rs ANNOTATOR_RELAY_SECRET && export ANNOTATOR_RELAY_SECRET   # paste it
+    host$   annotator --audio relay              # or audio = "relay" in config.toml
+
+The relay listens on loopback only; the SSH tunnel carries (and encrypts) the stream. Both sides
+prove the secret by HMAC challenge-response; it never crosses the wire. If the tunnel drops, the
+annotator keeps working muted with a banner and reconnects by itself when the relay is back. A
+newly paired session replaces the previous one (the old one stays muted: no tug of war).
+`annotator doctor` on the host plays a 200 ms tone through the relay to check the whole path.
+
+The PulseAudio/PipeWire route works too, for those who prefer it:
+
+    laptop$ pactl load-module module-native-protocol-tcp port=4713 auth-ip-acl=127.0.0.1
+    laptop$ ssh -R 24713:localhost:4713 you@host
+    host$   PULSE_SERVER=tcp:localhost:24713 annotator --audio miniaudio
 """
 
 from __future__ import annotations
@@ -61,7 +81,7 @@ def relay(args: argparse.Namespace) -> int:
         )
         return 1
 
-    shown = f"(from {p.SECRET_ENV})" if fixed_secret else secret
+    shown = f"<the value of {p.SECRET_ENV} here>" if fixed_secret else secret
     addr = f"[{host}]" if ":" in host else host
     _out(
         f"annotator relay: playing on {reason}\n"

@@ -7,6 +7,7 @@ opening ALSA's default PCM non-blocking, miniaudio by opening (not starting) a d
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +19,7 @@ from annotator.audio.decode import DecodedAudio
 from annotator.audio.null_player import NullPlayer
 from annotator.audio.player import BackendUnavailableError, BasePlayer, Player
 
-CHOICES = ("auto", "simpleaudio", "miniaudio", "none")
-_LATER = ("relay", "pulse")
+CHOICES = ("auto", "simpleaudio", "miniaudio", "relay", "pulse", "none")
 DOCTOR_HINT = "see `annotator doctor`"
 
 
@@ -47,27 +47,48 @@ def _open_miniaudio() -> BasePlayer:
     return MiniaudioPlayer()
 
 
+def _open_pulse() -> BasePlayer:
+    from annotator.audio.miniaudio_player import MiniaudioPlayer, import_miniaudio, open_device
+
+    ma = import_miniaudio()
+    open_device(ma, 48000, 2, pulse=True).close()
+    return MiniaudioPlayer(pulse=True)
+
+
 _OPENERS: dict[str, Callable[[], BasePlayer]] = {
     "simpleaudio": _open_simpleaudio,
     "miniaudio": _open_miniaudio,
+    "pulse": _open_pulse,
 }
 
 
-def open_player(choice: str) -> tuple[Player, str]:
+def open_player(
+    choice: str, *, relay: str | None = None, relay_secret: str | None = None
+) -> tuple[Player, str]:
     """The player for `--audio choice` and a one-line reason for the status bar.
 
-    Never raises: anything that cannot play yields a NullPlayer (muted, playhead still moves).
+    `auto` picks the SSH relay when one is configured (here or in ANNOTATOR_RELAY), else a working
+    local device, else none. Never raises: anything that cannot play yields a NullPlayer (muted,
+    playhead still moves).
     """
-    return _open(choice)
+    return _open(choice, relay=relay, relay_secret=relay_secret)
 
 
-def _open(choice: str) -> tuple[BasePlayer, str]:
+def _open(
+    choice: str, *, relay: str | None = None, relay_secret: str | None = None
+) -> tuple[BasePlayer, str]:
     silence_alsa_errors()
     key = (choice or "auto").strip().lower()
     if key == "none":
         return NullPlayer(), "audio off (--audio none): muted"
-    if key in _LATER:
-        return NullPlayer(), f"audio backend {key!r} is not available yet: muted; {DOCTOR_HINT}"
+    from annotator.relay.player import open_relay_player, relay_configured
+
+    if key == "relay" or (key == "auto" and relay_configured(relay)):
+        try:
+            rp = open_relay_player(relay, relay_secret)
+        except BackendUnavailableError as exc:
+            return NullPlayer(), f"relay: {exc}: muted; {DOCTOR_HINT}"
+        return rp, f"relay to {rp.address} (your laptop's `annotator relay`)"
     if key not in CHOICES:
         return NullPlayer(), (
             f"unknown audio backend {choice!r} (choose one of {', '.join(CHOICES)}): muted"
@@ -80,6 +101,9 @@ def _open(choice: str) -> tuple[BasePlayer, str]:
         except BackendUnavailableError as exc:
             failures.append(f"{name}: {exc}")
             continue
+        if name == "pulse":
+            server = os.environ.get("PULSE_SERVER", "the local PulseAudio/PipeWire server")
+            return player, f"pulse via {server}"
         return player, f"{name} on the default output device"
     return NullPlayer(), f"no audio device ({'; '.join(failures)}): muted; {DOCTOR_HINT}"
 

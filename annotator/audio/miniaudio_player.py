@@ -39,7 +39,12 @@ def import_miniaudio() -> ModuleType:
 
 
 def open_device(
-    ma: ModuleType, sample_rate: int, channels: int, period_ms: int = DEFAULT_PERIOD_MS
+    ma: ModuleType,
+    sample_rate: int,
+    channels: int,
+    period_ms: int = DEFAULT_PERIOD_MS,
+    *,
+    pulse: bool = False,
 ) -> Any:
     """Open a real playback device or raise BackendUnavailableError (miniaudio's null backend
     "plays" into the void, which would hide a missing sound card)."""
@@ -51,10 +56,13 @@ def open_device(
             sample_rate=sample_rate,
             buffersize_msec=period_ms,
             app_name="annotator",
+            # PulseAudio/PipeWire only, e.g. PULSE_SERVER=tcp:localhost:24713 over an SSH tunnel.
+            backends=[ma.Backend.PULSEAUDIO] if pulse else None,
         )
     except ma.MiniaudioError as exc:
+        where = "a PulseAudio server (is PULSE_SERVER set and reachable?)" if pulse else ""
         raise BackendUnavailableError(
-            f"miniaudio cannot open a playback device ({_describe(exc)})"
+            f"miniaudio cannot open {where or 'a playback device'} ({_describe(exc)})"
         ) from exc
     if str(device.backend).lower() == "null":
         device.close()
@@ -73,9 +81,12 @@ def _describe(exc: Exception) -> str:
 class MiniaudioPlayer(BasePlayer):
     name = "miniaudio"
 
-    def __init__(self, period_ms: int = DEFAULT_PERIOD_MS) -> None:
+    def __init__(self, period_ms: int = DEFAULT_PERIOD_MS, *, pulse: bool = False) -> None:
         self._ma = import_miniaudio()
         self._period_ms = period_ms
+        self._pulse = pulse
+        if pulse:
+            self.name = "pulse"
         self._device: Any = None
         self._format: tuple[int, int] | None = None
         self._running = False
@@ -95,7 +106,7 @@ class MiniaudioPlayer(BasePlayer):
         self._device_stop()
         if fmt != self._format:
             self._close_device()
-            self._device = open_device(self._ma, *fmt, period_ms=self._period_ms)
+            self._device = open_device(self._ma, *fmt, period_ms=self._period_ms, pulse=self._pulse)
             self._format = fmt
         with self._feed_lock:
             self._feed, self._cursor, self._feeding = segment, segment.start_frame, True

@@ -86,6 +86,10 @@ class _Dead(Exception):
     """The current connection is unusable; reconnect."""
 
 
+class _RateLimited(_Dead):
+    """The relay refuses pairings for a while after failed ones."""
+
+
 class _GiveUp(Exception):
     """Retrying cannot help (wrong secret); the message says what to do."""
 
@@ -170,12 +174,16 @@ class Link:
                 return
             except (OSError, p.ConnectionClosed, p.ProtocolViolation, _Dead) as exc:
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)] * random.uniform(0.8, 1.2)
-                if isinstance(exc, _Dead) and "too many" in str(exc):
+                if isinstance(exc, _RateLimited):
                     delay = RATE_LIMITED_WAIT_S
                 failures += 1
+                why = _why(exc)
+                if isinstance(exc, p.ConnectionClosed):
+                    # sshd accepts on the host's end, then finds nothing on the laptop's.
+                    why = "the tunnel is up but no relay answers behind it"
                 self._set_status(
                     False,
-                    f"relay {self.host}:{self.port} unreachable ({_why(exc)}): muted, "
+                    f"relay {self.host}:{self.port} unreachable ({why}): muted, "
                     "retrying — is `annotator relay` running and the ssh -R tunnel up?",
                 )
                 self._sleep(delay)
@@ -217,7 +225,8 @@ class Link:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             kind, payload = p.recv_frame(sock)
             if kind == p.Msg.REFUSED:
-                raise _Dead(_refusal_text(payload))
+                refused = _RateLimited if payload[:1] == bytes([p.Refusal.RATE_LIMITED]) else _Dead
+                raise refused(_refusal_text(payload))
             if kind != p.Msg.HELLO:
                 raise p.ProtocolViolation("the port does not answer like `annotator relay`")
             magic, relay_nonce = p.unpack(p.HELLO, payload)
@@ -235,6 +244,8 @@ class Link:
                         "the relay refused the pairing secret: muted. Set ANNOTATOR_RELAY_SECRET "
                         "to the secret `annotator relay` printed on your laptop and restart"
                     )
+                if code == p.Refusal.RATE_LIMITED:
+                    raise _RateLimited(_refusal_text(payload))
                 raise _Dead(_refusal_text(payload))
             if kind != p.Msg.WELCOME or len(payload) < p.MAC_BYTES:
                 raise p.ProtocolViolation("unexpected answer to the pairing")
@@ -330,9 +341,9 @@ class _Session:
                 del self._renders[key]
                 p.send_frame(self._sock, p.Msg.DROP, p.DROP.pack(sent.render_id))
         if wanted is None:
-            if self._playing is not None:
-                p.send_frame(self._sock, p.Msg.STOP, p.STOP.pack(self._playing.generation))
-                self._playing = None
+            playing, self._playing = self._playing, None
+            if playing is not None:
+                p.send_frame(self._sock, p.Msg.STOP, p.STOP.pack(playing.generation))
             return
         sent = self._render(
             wanted.load_id, wanted.speed, wanted.samples, wanted.rate, wanted.channels
@@ -342,11 +353,11 @@ class _Session:
         while gap is not None:
             self._send_pcm(sent, *gap)
             gap = sent.ranges.first_gap(gap[1], first_end)
-        self._play_sent_at = time.monotonic()
+        # Recorded before sending: on loopback the STARTED answer can beat the next line.
+        self._playing, self._play_sent_at = wanted, time.monotonic()
         p.send_frame(
             self._sock, p.Msg.PLAY, p.PLAY.pack(wanted.generation, sent.render_id, wanted.start)
         )
-        self._playing = wanted
 
     def _render(
         self, load_id: int, speed: float, samples: Int16Frames, rate: int, channels: int

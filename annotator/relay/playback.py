@@ -155,6 +155,11 @@ class RelayPlayback:
             self._awaiting_stamp = None
         return StartReport(play.generation, stamp, stamp - play.received_at)
 
+    def device_error(self) -> str | None:
+        """The local player's latest failure, if it keeps one (the shared base does)."""
+        error = getattr(self._player, "last_error", None)
+        return error if isinstance(error, str) else None
+
     @property
     def awaiting_stamp(self) -> bool:
         return self._awaiting_stamp is not None

@@ -73,6 +73,11 @@ class RelayPlayer(BasePlayer):
         return self._link.status
 
     @property
+    def relay_info(self) -> str:
+        """What the relay plays on, e.g. "miniaudio on laptop" (empty until paired)."""
+        return self._link.relay_info
+
+    @property
     def last_started(self) -> Started | None:
         """The latest device start the relay reported (bench and tests measure latency with it)."""
         return self._last_started

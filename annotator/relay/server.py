@@ -30,6 +30,7 @@ HANDSHAKE_TIMEOUT_S = 5.0
 # Without PINGs (every second from a live client) for this long the client is gone.
 IDLE_TIMEOUT_S = 15.0
 POSITION_EVERY_S = 0.25
+MAX_PAIRING = 4
 STAMP_POLL_S = 0.001
 
 
@@ -108,6 +109,7 @@ class RelayServer:
         self._session: _Session | None = None
         self._listener: socket.socket | None = None
         self._stopped = threading.Event()
+        self._pairing_slots = threading.BoundedSemaphore(MAX_PAIRING)
 
     def bind(self) -> int:
         """Listen; returns the port (useful with port 0). Raises OSError when taken."""
@@ -163,12 +165,19 @@ class RelayServer:
 
     def _handle(self, conn: socket.socket, where: str) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Unpaired connections cost a thread for up to HANDSHAKE_TIMEOUT_S: cap how many.
+        if not self._pairing_slots.acquire(blocking=False):
+            log.warning("refused connection from %s: too many connections pairing at once", where)
+            conn.close()
+            return
         try:
-            if not self._pair(conn, where):
-                conn.close()
-                return
+            paired = self._pair(conn, where)
         except (OSError, p.ConnectionClosed, p.ProtocolViolation) as exc:
             log.warning("connection from %s dropped during pairing: %s", where, exc)
+            paired = False
+        finally:
+            self._pairing_slots.release()
+        if not paired:
             conn.close()
             return
         session = _Session(conn, where, self._playback)
@@ -310,6 +319,7 @@ class _Session:
     def _report(self) -> None:
         """Device start stamps as soon as they exist; the playhead a few times a second."""
         last_position = 0.0
+        last_error = self._playback.device_error()
         while True:
             with self._wake:
                 fast = self._playback.awaiting_stamp
@@ -320,6 +330,10 @@ class _Session:
                 self._kicked = False
                 if self._closed:
                     return
+            error = self._playback.device_error()
+            if error != last_error:
+                last_error = error
+                log.warning("the sound device failed: %s (playing muted)", error)
             try:
                 report = self._playback.take_start_report()
                 if report is not None:

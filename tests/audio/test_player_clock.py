@@ -181,7 +181,8 @@ def test_caller_thread_cost_stays_under_a_millisecond(player: NullPlayer) -> Non
     ("choice", "words"),
     [
         ("none", "audio off"),
-        ("relay", "not available yet"),
+        ("relay", "no relay configured"),
+        ("pulse", "PulseAudio"),
         ("loudspeaker", "unknown audio backend 'loudspeaker'"),
     ],
 )

@@ -94,3 +94,28 @@ def test_oversized_frames_are_rejected() -> None:
         a.sendall(b"\xff\xff\xff\xff\x0b")
         with pytest.raises(p.ProtocolViolation):
             p.recv_frame(b)
+
+
+def test_playhead_follows_the_relay_when_the_laptop_lags() -> None:
+    """Position reports pull the playhead back to what the laptop plays (e.g. late PCM)."""
+    import time
+
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip, free_port
+
+    player = RelayPlayer(f"127.0.0.1:{free_port()}", "secret")
+    try:
+        player.load(clip(5.0))
+        player.seek(2.0)
+        player.play()
+        load_id = player._load_id
+        player._follow_relay(load_id, 1.0, 1.5, True)  # the laptop is 0.5 s behind
+        assert abs(player.position - 1.5) < 0.05
+        player._follow_relay(load_id, 1.0, player.position + 0.02, True)  # jitter: ignored
+        assert abs(player.position - 1.5) < 0.05
+        player._follow_relay(load_id + 1, 1.0, 4.0, True)  # a report about another clip
+        assert player.position < 2.0
+        time.sleep(0.05)
+        assert player.playing
+    finally:
+        player.close()

@@ -60,10 +60,8 @@ def relays() -> Iterator[Callable[..., RelayProcess]]:
 
 
 def assert_device_got(sink: AlsaFileSink, backend: str, expected: bytes) -> None:
-    assert wait_for(lambda: len(sink.read()) >= len(expected), 10), (
-        f"the device got {len(sink.read())} of {len(expected)} bytes"
-    )
-    got = sink.read()
+    got = settled_capture(sink)
+    assert len(got) >= len(expected), f"the device got {len(got)} of {len(expected)} bytes"
     if backend == "simpleaudio":
         assert got == expected
     else:
@@ -112,6 +110,7 @@ def test_seek_and_speed_play_exactly_the_rendered_audio(
     player.seek(0.5)
     player.play()
     assert_device_got(sink, "simpleaudio", audio.samples[8000:].tobytes())
+    sink.capture.unlink()
 
     player.load(audio)
     player.set_speed(1.5)
@@ -140,7 +139,9 @@ def test_latency_keypress_to_laptop_device(
         time.sleep(0.05)  # the next clip arrives a moment before its auto-play
         started = time.monotonic()
         player.play()
-        assert wait_for(lambda: player.last_started is not None, 5, step=0.0005)
+        assert wait_for(lambda: player.last_started is not None, 5, step=0.0005), (
+            f"play #{i}: {player.status}\n{relay.output}"
+        )
         last = player.last_started
         assert last is not None
         samples.append(last.relay_at - started)
@@ -257,7 +258,7 @@ def test_a_newer_session_takes_over_and_the_old_one_stays_muted(
     assert wait_for(lambda: "another annotator session" in old.status, 5), old.status
     time.sleep(1.0)
     assert new.connected and not old.connected  # no tug of war
-    assert "replaces" in relay.log
+    assert wait_for(lambda: "replaces" in relay.log, 5), relay.output
 
 
 def call_times(player: RelayPlayer) -> list[float]:
@@ -289,7 +290,10 @@ def test_player_never_blocks_on_a_dead_or_silent_relay(
         for port in (free_port(), int(silent.getsockname()[1])):
             player = players(port)
             times = call_times(player)
-            assert max(times) < 0.005, times
+            # Nothing waits on the network (that would be seconds: connect and HELLO time
+            # out at 3 s); the bound leaves room for a busy CI machine's scheduler.
+            assert statistics.median(times) < 0.001, times
+            assert max(times) < 0.05, times
             assert player.playing
             before = player.position
             time.sleep(0.2)

