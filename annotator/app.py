@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The longest keys wait behind an ordered action (normally well under a millisecond).
+HOLD_TIMEOUT_S = 1.0
+
 
 class EventRelay:
     """A callback that can be built before the App exists and pointed at it later.
@@ -128,6 +131,7 @@ class AnnotatorApp(App[int]):
         self._size_guard = False  # the first Resize comes before the annotate screen exists
         #: Keys that arrived while an ordered action waited for earlier input; None: keys flow.
         self._held_keys: deque[events.Key] | None = None
+        self._hold_generation = 0
         self.set_keymap(services.keymap.bindings)
 
     async def on_mount(self) -> None:
@@ -148,6 +152,15 @@ class AnnotatorApp(App[int]):
         would be routed before it has acted. Holding and replaying keeps the order typed."""
         if self._held_keys is None:
             self._held_keys = deque()
+            self._hold_generation += 1
+            generation = self._hold_generation
+            # Should the barrier ever be lost (its widget removed mid-flight), never freeze input.
+            self.set_timer(HOLD_TIMEOUT_S, lambda: self._hold_expired(generation))
+
+    def _hold_expired(self, generation: int) -> None:
+        if self.holding_keys and generation == self._hold_generation:
+            log.warning("keys were held for %.1f s: releasing them", HOLD_TIMEOUT_S)
+            self.release_keys()
 
     @property
     def holding_keys(self) -> bool:
@@ -169,9 +182,12 @@ class AnnotatorApp(App[int]):
             key = held.popleft()
             await super().on_event(events.Key(key.key, key.character))
             if self.holding_keys:  # that key was another ordered action: wait again
-                assert self._held_keys is not None
-                self._held_keys.extendleft(reversed(held))
+                self._hold_first(held)
                 return
+
+    def _hold_first(self, keys: deque[events.Key]) -> None:
+        if self._held_keys is not None:
+            self._held_keys.extendleft(reversed(keys))
 
     # -- minimum size
 

@@ -409,15 +409,23 @@ class Prefetcher:
     def _do_fill(self) -> None:
         assert self._client is not None
         with self._cond:
-            if time.monotonic() < self._backoff_until:
-                return
+            backing_off = time.monotonic() < self._backoff_until
             wanted = self._wanted_locked()
-            # Leases we already hold come first, but only as many as are wanted: a checkout of a
-            # hundred clips must not sit decoded in memory all at once.
-            adopt = [self._adopt.popleft() for _ in range(min(max(wanted, 0), len(self._adopt)))]
-        for lease in adopt:
-            self._download(lease)
-        if wanted <= 0 or adopt:
+        # Leases we already hold come first, but only as many as are wanted: a checkout of a
+        # hundred clips must not sit decoded in memory all at once. While the server is away,
+        # those whose audio is on disk (offline checkout) still flow.
+        took = 0
+        while took < wanted:
+            with self._cond:
+                if not self._adopt:
+                    break
+                lease = self._adopt.popleft()
+            if not self._download(lease, local_only=backing_off):
+                with self._cond:
+                    self._adopt.appendleft(lease)
+                break
+            took += 1
+        if wanted <= 0 or took or backing_off:
             return
         try:
             leases = self._client.lease(count=min(wanted, 50), ttl_seconds=self._ttl_seconds).leases
@@ -443,8 +451,11 @@ class Prefetcher:
                 self._held[lease.lease_id] = _Held(
                     lease, time.monotonic() + ttl * RENEW_AT_FRACTION, ttl
                 )
-        for lease in leases:
-            self._download(lease)
+        for i, lease in enumerate(leases):
+            if not self._download(lease):
+                with self._cond:  # keep the rest; their audio comes when the server is back
+                    self._adopt.extendleft(reversed(leases[i:]))
+                return
 
     def _cached_audio(self, lease: Lease) -> bytes | None:
         if self._local_audio is None:
@@ -455,30 +466,38 @@ class Prefetcher:
             log.info("cached audio for %s unreadable", lease.clip.clip_id, exc_info=True)
             return None
 
-    def _download(self, lease: Lease) -> None:
+    def _download(self, lease: Lease, *, local_only: bool = False) -> bool:
+        """Fetch (cache first), verify and decode one clip. False: it must wait for the network
+        (the caller keeps the lease for later); True: done with it, ready or dropped."""
         assert self._client is not None
         with self._cond:
             if self._stop:
-                return
-        try:
-            data = self._cached_audio(lease) or self._client.audio(lease.lease_id)
-        except (Gone, NotFound, RequestRejected) as e:
-            if isinstance(e, Unauthorized):
+                return False
+        data = self._cached_audio(lease)
+        from_network = data is None
+        if data is None:
+            if local_only:
+                return False
+            try:
+                data = self._client.audio(lease.lease_id)
+            except Unauthorized:
                 self._set_state(PrefetchState.FAILED, REFUSED_MESSAGE)
-            self._drop_lost(lease.lease_id)
-            return
-        except (OfflineError, ServerError) as e:
-            with self._cond:
-                self._adopt.appendleft(lease)  # keep the lease; fetch its audio when we are back
-            self._enter_backoff(PrefetchState.OFFLINE, str(e))
-            return
+                return False
+            except (Gone, NotFound, RequestRejected):
+                self._drop_lost(lease.lease_id)
+                return True
+            except (OfflineError, ServerError) as e:
+                self._enter_backoff(PrefetchState.OFFLINE, str(e))
+                return False
         clip = prepare_clip(lease, data, buckets=self._buckets)
         with self._cond:
             held = self._held.get(lease.lease_id)
             if held is None:  # released while we were downloading
-                return
+                return True
             if held.renew_at == 0.0:
                 held.renew_at = time.monotonic() + held.ttl_s * RENEW_AT_FRACTION
             self._ready.append(clip)
-        self._set_state(PrefetchState.OK)
+        if from_network:
+            self._set_state(PrefetchState.OK)
         self._notify_ui()
+        return True

@@ -8,10 +8,9 @@ thread, or a named thread worker whose errors the App handles in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,10 +19,13 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from annotator.actions import app_bindings
+from annotator.screens.checkout import checkout_to_cache
 from annotator.screens.help import HelpScreen
+from annotator.screens.ordering import OrderedActions
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import ClipClock, Session
@@ -59,24 +61,6 @@ class SyncChanged(Message):
     """Posted (thread-safely) by the sync thread: the outbox moved or the server came or went."""
 
 
-@runtime_checkable
-class KeyGate(Protocol):
-    """What the App offers to keep typed order across priority bindings (AnnotatorApp)."""
-
-    def hold_keys(self) -> None: ...
-    def release_keys(self) -> None: ...
-
-
-class _Settle(Message):
-    """A barrier: posted to the focused widget, it reaches this screen only after every key and
-    message queued before it along the way has been handled (see `_after_pending_input`)."""
-
-    def __init__(self, rounds: int, then: Callable[[], None]) -> None:
-        super().__init__()
-        self.rounds = rounds
-        self.then = then
-
-
 @dataclass
 class _Amending:
     """Undo in progress: the reopened submission, and the clip put aside to come back to."""
@@ -86,7 +70,7 @@ class _Amending:
     parked_clock: ClipClock | None
 
 
-class AnnotateScreen(Screen[None]):
+class AnnotateScreen(OrderedActions, Screen[None]):
     DEFAULT_CSS = """
     AnnotateScreen { layout: vertical; }
     AnnotateScreen #banner {
@@ -179,8 +163,7 @@ class AnnotateScreen(Screen[None]):
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
         stats.backend = s.player.name
-        if s.player.name == "none":
-            self.show_banner(f"{s.player_reason} — run `annotator doctor` to check audio")
+        self.show_banner(self._resting_banner())
         # Threads call these from outside the event loop; post_message is thread-safe.
         s.prefetch_events.target = self._post_prefetch_changed
         s.sync_events.target = self._post_sync_changed
@@ -205,6 +188,13 @@ class AnnotateScreen(Screen[None]):
 
     # ------------------------------------------------------------------ banners
 
+    def _resting_banner(self) -> str:
+        """What the banner says when nothing is wrong with the network: muted, or nothing."""
+        s = self.services
+        if s.player.name == "none":
+            return f"{s.player_reason} — run `annotator doctor` to check audio"
+        return ""
+
     def show_banner(self, text: str, *, error: bool = False) -> None:
         banner = self.query_one("#banner", Static)
         banner.update(text)
@@ -222,8 +212,11 @@ class AnnotateScreen(Screen[None]):
                 "submissions are saved and sent when the server answers."
             )
         elif was:
-            self.show_banner("")
+            self.show_banner(self._resting_banner())
+            # Whichever thread saw the server first, the other need not wait out its backoff.
             self.services.prefetcher.wake()
+            if self.services.sync is not None:
+                self.services.sync.wake()
             self.refresh_stats()
 
     # ------------------------------------------------------------------ clips
@@ -493,62 +486,25 @@ class AnnotateScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: form
 
-    def _ordered(self, action: Callable[[], None]) -> None:
-        """Run a form action in the order its key was typed relative to the keys around it."""
-        gate = self.app if isinstance(self.app, KeyGate) else None
-        if gate is not None:
-            gate.hold_keys()
-
-        def run() -> None:
-            try:
-                action()
-            finally:
-                if gate is not None:
-                    gate.release_keys()
-
-        self._after_pending_input(run)
-
-    # Form actions wait for the keys typed before them (see _ordered); transport does not.
+    # Form actions wait for the keys typed before them (see ordering.py); transport does not.
 
     def action_form_submit(self) -> None:
-        self._ordered(self._submit)
+        self.ordered(self._submit)
 
     def action_form_skip(self) -> None:
-        self._ordered(self._skip)
+        self.ordered(self._skip)
 
     def action_form_undo(self) -> None:
-        self._ordered(self._undo)
+        self.ordered(self._undo)
 
     def action_form_clear_transcript(self) -> None:
-        self._ordered(self._clear_transcript)
+        self.ordered(self._clear_transcript)
 
     def action_toggle_flag(self, flag_id: str) -> None:
-        self._ordered(lambda: self._toggle_flag(flag_id))
+        self.ordered(lambda: self._toggle_flag(flag_id))
 
     def action_insert_tag(self, tag: str) -> None:
-        self._ordered(lambda: self._insert_tag(tag))
-
-    def _after_pending_input(self, then: Callable[[], None]) -> None:
-        """Run `then` once the keys typed before this one have reached the form.
-
-        Submit is a priority binding, handled by the App as the key arrives, while earlier keys
-        may still wait in the focused widget's queue (a fast "weather⏎ ctrl+s" while the intent
-        list re-ranks). A barrier message through that queue, bubbling back here, orders them;
-        a second round covers messages those keys post in turn (Enter → Submitted → Picked)."""
-        focused = self.focused
-        if focused is None:
-            then()
-            return
-        focused.post_message(_Settle(2, then))
-
-    @on(_Settle)
-    def _settled(self, event: _Settle) -> None:
-        event.stop()
-        focused = self.focused
-        if event.rounds > 1 and focused is not None:
-            focused.post_message(_Settle(event.rounds - 1, event.then))
-            return
-        event.then()
+        self.ordered(lambda: self._insert_tag(tag))
 
     def _submit(self) -> None:
         if self._amending is not None:
@@ -710,6 +666,11 @@ class AnnotateScreen(Screen[None]):
         self.transcript.insert_tag(tag)
         self.focus_transcript()
 
+    def settle_rounds(self, focused: Widget) -> int:
+        # Only the intent filter turns a key into a message that turns into another (Enter →
+        # Submitted → Picked); elsewhere one round through the queues is enough.
+        return 2 if self.intent in focused.ancestors_with_self else 1
+
     # ------------------------------------------------------------------ focus
 
     # Widget.focus() is deferred (call_later): keys a fast typist has already sent — ctrl+l then
@@ -729,17 +690,17 @@ class AnnotateScreen(Screen[None]):
     # ------------------------------------------------------------------ actions: focus
 
     def action_focus_transcript(self) -> None:
-        self._ordered(self.focus_transcript)
+        self.ordered(self.focus_transcript)
 
     def action_focus_intent(self) -> None:
-        self._ordered(self.focus_intent)
+        self.ordered(self.focus_intent)
 
     def action_focus_flags(self) -> None:
         # The panel takes no focus (flags toggle by key); its only focusable part is the note.
-        self._ordered(self.focus_note)
+        self.ordered(self.focus_note)
 
     def action_focus_note(self) -> None:
-        self._ordered(self.focus_note)
+        self.ordered(self.focus_note)
 
     # ------------------------------------------------------------------ actions: player
 
@@ -795,29 +756,10 @@ class AnnotateScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="checkout", exit_on_error=False)
     def go_offline(self, count: int) -> None:
-        """Lease clips for the server's longest lease, keep their audio in the encrypted cache and
-        hand the leases to the prefetcher, which reads the cache first: no network needed after.
-        Same order as `annotator checkout`: audio cached before the lease is remembered."""
-        import hashlib
-
-        from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS
-
         s = self.services
         assert s.client_factory is not None and s.cache is not None
-        got: list[Lease] = []
-        with s.client_factory() as client:
-            while len(got) < count:
-                leases = client.lease(min(MAX_LEASE_COUNT, count - len(got)), MAX_TTL_SECONDS)
-                if not leases.leases:
-                    break
-                for lease in leases.leases:
-                    data = client.audio(lease.lease_id)
-                    if hashlib.sha256(data).hexdigest() != lease.clip.sha256:
-                        client.release(lease.lease_id, ReleaseReason.BROKEN_AUDIO, "checkout")
-                        continue
-                    s.cache.put(lease.clip.clip_id, data)
-                    got.append(lease)
-        self.app.call_from_thread(self._checked_out, got)
+        leases = checkout_to_cache(s.client_factory, s.cache, count)
+        self.app.call_from_thread(self._checked_out, leases)
 
     def _checked_out(self, leases: list[Lease]) -> None:
         for lease in leases:

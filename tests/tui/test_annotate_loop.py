@@ -256,3 +256,32 @@ async def test_restart_reopens_the_same_clip_with_its_draft(server: LiveServer) 
             assert screen.transcript.editor.cursor_location == (0, len("half way through"))
     finally:
         services.shutdown()
+
+
+@pytest.mark.slow
+async def test_go_offline_then_work_with_the_server_down(server: LiveServer) -> None:
+    services = services_for(server)
+    services.start()
+    app = AnnotatorApp(services)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_for_clip(pilot, app)
+            await pilot.press("alt+o")
+            # The 4 clips not yet prefetched (1 on screen + 3 ready) are leased to us and cached,
+            # encrypted; the store remembers them with the one on screen.
+            assert services.cache is not None
+            await wait_until(pilot, lambda: len(services.cache.entries()) == 4, timeout=15)
+            await wait_until(pilot, lambda: len(services.store.live_leases()) == 5)
+            server.stop()
+            done = []
+            for n in range(6):
+                await wait_until(pilot, lambda: screen.current is not None, timeout=15)
+                done.append(await annotate(pilot, screen, f"offline {n}", "general_greet"))
+            await wait_until(pilot, lambda: not screen.stats.online, timeout=15)
+            assert services.store.outbox_count() >= 1
+            server.start()
+            rows = await wait_for_export(server, 6, timeout=60)
+    finally:
+        services.shutdown()
+    assert sorted(r["transcript"] for r in rows) == [f"offline {n}" for n in range(6)]
+    assert {r["clip_id"] for r in rows} == set(done)

@@ -67,3 +67,39 @@ async def test_help_overlay_lists_every_key(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, AnnotateScreen)
+
+
+async def test_type_ahead_keeps_the_order_keys_were_typed(tmp_path: Path) -> None:
+    """Keys arriving faster than the form handles them (a fast typist, a loaded machine): submit
+    and the other priority keys act exactly where they were typed, and keys typed after submit
+    land on the next clip."""
+    from textual import events
+
+    app = make_app(tmp_path, [ready_clip(i, hint=f"hint {i}") for i in range(1, 5)])
+
+    def typed(text: str) -> list[events.Key]:
+        return [events.Key("space" if ch == " " else ch, ch) for ch in text]
+
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        burst: list[events.Key] = []
+        for n in (1, 2):
+            burst += [events.Key("alt+shift+c", "C"), *typed(f"hello {n}")]
+            burst += [events.Key("alt+n", "n"), events.Key("ctrl+l", None)]
+            burst += [*typed("generalgreet"), events.Key("enter", "\r")]
+            burst += [events.Key("ctrl+s", None)]
+        burst += typed("next")
+        for key in burst:  # all at once, without waiting for the app to catch up
+            app.post_message(key)
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if screen.session.done == 2 and screen.transcript.text.endswith("next"):
+                break
+        history = app.services.store.history(5)
+        assert [(h.annotation.transcript, h.annotation.intent) for h in history] == [
+            ("hello 2 [noise]", "general_greet"),
+            ("hello 1 [noise]", "general_greet"),
+        ]
+        assert screen.transcript.text == "hint 3next"

@@ -62,13 +62,16 @@ class Tmux:
         )
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+def wait_for(
+    predicate: Callable[[], bool], what: str, timeout: float = 30.0, screen: Tmux | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    shown = f"; the screen:\n{screen.screen()}" if screen is not None else ""
+    raise AssertionError(f"timed out waiting for {what}{shown}")
 
 
 @pytest.fixture
@@ -115,10 +118,9 @@ def test_demo_three_clips_by_keys_only(tmux: Tmux, tmp_path: Path) -> None:
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
     wait_for(state_file.exists, "the demo server", timeout=60)
     state = json.loads(state_file.read_text())
-    wait_for(lambda: "#1  clip" in tmux.screen(), "the first clip on screen")
+    wait_for(lambda: "#1  clip" in tmux.screen(), "the first clip on screen", screen=tmux)
 
     for n, (transcript, filter_text, _intent, flags) in enumerate(CLIPS, start=1):
-        assert f"#{n}  clip" in tmux.screen()
         tmux.keys("M-C")  # clear the ASR hint
         tmux.text(transcript)
         tmux.keys("C-l")
@@ -126,12 +128,11 @@ def test_demo_three_clips_by_keys_only(tmux: Tmux, tmp_path: Path) -> None:
         tmux.keys("Enter")
         for flag in flags:
             tmux.keys(FLAG_KEYS[flag])
-        wait_for(lambda t=transcript: t in tmux.screen(), "the typed transcript")
+        wait_for(lambda t=transcript: t in tmux.screen(), "the typed transcript", screen=tmux)
         tmux.keys("C-s")
-        wait_for(lambda n=n: f"#{n + 1}  clip" in tmux.screen(), f"clip #{n + 1}")
+        wait_for(lambda n=n: f"#{n + 1}  clip" in tmux.screen(), f"clip #{n + 1}", screen=tmux)
 
-    screen = tmux.screen()
-    assert "3 this session" in screen
+    wait_for(lambda: "3 this session" in tmux.screen(), "the session count", screen=tmux)
     wait_for(lambda: len(export(state)) == 3, "three annotations on the server", timeout=20)
     rows = export(state)
     got = sorted((r["transcript"], r["intent"], sorted(r["flags"])) for r in rows)
