@@ -124,6 +124,14 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+def tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """A verifying TLS context for a private CA bundle (PEM); raises ApiError if unreadable."""
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as e:
+        raise ApiError(f"cannot use the CA bundle {ca_bundle}: {e}") from e
+
+
 def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
@@ -137,7 +145,7 @@ class QueueClient:
         token: str,
         *,
         timeout: float = 10.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         insecure: bool = False,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -148,11 +156,9 @@ class QueueClient:
                 "if you must."
             )
         self.base_url = base_url.rstrip("/")
-        if isinstance(verify, str):
-            # A private CA bundle: httpx wants an SSLContext (a path is deprecated).
-            verify_arg: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify)
-        else:
-            verify_arg = verify
+        # A private CA bundle's path becomes an SSLContext (httpx deprecates paths); callers that
+        # make many clients pass one context, so the bundle is loaded once.
+        verify_arg = tls_context(verify) if isinstance(verify, str) else verify
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": "annotator"},
