@@ -21,7 +21,7 @@ The PulseAudio/PipeWire route works too, for those who prefer it:
 
     laptop$ pactl load-module module-native-protocol-tcp port=4713 auth-ip-acl=127.0.0.1
     laptop$ ssh -R 24713:localhost:4713 you@host
-    host$   PULSE_SERVER=tcp:localhost:24713 annotator --audio miniaudio
+    host$   PULSE_SERVER=tcp:localhost:24713 annotator --audio pulse
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def relay(args: argparse.Namespace) -> int:
 
     from annotator.audio.backends import open_player
 
+    # The relay plays locally: `auto` must never pick the relay backend and send to itself.
+    os.environ.pop(p.ADDRESS_ENV, None)
     player, reason = open_player(audio)
     if player.name == "none" and audio != "none":
         player.close()
