@@ -88,8 +88,12 @@ def _connect(path: Path) -> sqlite3.Connection:
         migrate(conn)
         return conn
     except SchemaTooNew as e:
+        # A newer annotator's store is not damaged: moving it aside would strand its outbox.
         _close(conn)
-        raise _Damaged(str(e)) from None
+        raise StoreError(
+            f"local database {path} was written by a newer annotator ({e}); upgrade annotator "
+            "to use it - the file was left untouched"
+        ) from None
     except sqlite3.DatabaseError as e:
         _close(conn)
         code = getattr(e, "sqlite_errorcode", None)
