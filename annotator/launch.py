@@ -9,6 +9,7 @@ and uvicorn must never be on this path (the demo runs the server as a separate p
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import socket
@@ -98,7 +99,12 @@ def build_services(args: argparse.Namespace) -> Services:
     from annotator.store.cache import ClipCache
     from annotator.store.db import LocalStore
 
-    store = LocalStore.open()
+    from annotator.store.recovery import StoreError
+
+    try:
+        store = LocalStore.open()
+    except StoreError as e:
+        raise LaunchError(str(e)) from None
     cache: list[ClipCache] = []  # opened below; the prefetch thread only reads it later
     prefetcher = Prefetcher(
         client_factory,
@@ -111,6 +117,11 @@ def build_services(args: argparse.Namespace) -> Services:
     current = store.current_lease_id()
     leases = sorted(store.live_leases(datetime.now(UTC)), key=lambda le: le.lease_id != current)
     prefetcher.adopt(leases)
+    # The prefetch thread imports annotator.audio.decode for its first clip while this thread
+    # imports annotator.audio.backends below: two threads initialising one package at once can
+    # trip Python's import locks (an ImportError or _DeadlockError at start, seen under the
+    # crash test). Import the package here first; the prefetch thread needs it anyway.
+    importlib.import_module("annotator.audio")
     prefetcher.start()
     try:
         cache.append(ClipCache.open_default())
@@ -118,7 +129,12 @@ def build_services(args: argparse.Namespace) -> Services:
         from annotator.audio.backends import open_player
         from annotator.sync import SyncEngine
 
-        player, player_reason = open_player(settings.audio)
+        secret = settings.relay_secret
+        player, player_reason = open_player(
+            settings.audio,
+            relay=settings.relay,
+            relay_secret=secret.get_secret_value() if secret is not None else None,
+        )
     except BaseException:
         prefetcher.close(release_unused=True)
         store.close()
