@@ -58,6 +58,7 @@ def _fixed_actions() -> list[ActionSpec]:
         spec("app.help", "show_help", "Keys", "App", show=True),
         spec("app.command-palette", "command_palette", "Commands", "App", show=False),
         spec("app.go-offline", "go_offline", "Go offline", "App", show=False),
+        spec("app.conflicts", "show_conflicts", "Show conflicts", "App", show=False),
         spec("app.quit", "quit", "Quit", "App", show=False),
     ]
 

@@ -98,7 +98,6 @@ def build_services(args: argparse.Namespace) -> Services:
     from annotator.prefetch import Prefetcher
     from annotator.store.cache import ClipCache
     from annotator.store.db import LocalStore
-
     from annotator.store.recovery import StoreError
 
     try:

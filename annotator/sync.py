@@ -164,6 +164,8 @@ class SyncEngine:
         self._last_housekeeping = 0.0
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
+        #: Set by `wake(force=True)`: the next pass ignores the backoff schedule, once.
+        self._force_next = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -176,8 +178,14 @@ class SyncEngine:
         self._thread = threading.Thread(target=self._run, name="annotator-sync", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """Send now (called after each submit); returns at once."""
+    def wake(self, force: bool = False) -> None:
+        """Send now (called after each submit); returns at once.
+
+        With `force`, the next pass ignores the due times of backoff, once: the TUI calls it when
+        the server answers again (another thread saw it), so work that sat out a retry delay
+        leaves at once instead of up to the backoff cap later."""
+        if force:
+            self._force_next.set()
         self._wake.set()
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -226,13 +234,20 @@ class SyncEngine:
     def _tick(self) -> None:
         now = time.time()
         was_online = self.online
-        summary = self._round(force=False)
-        if summary.requests == 0 and not self.online and now >= self._retry_at:
+        force = self._force_next.is_set()
+        self._force_next.clear()
+        if force and not self.online:
+            # Someone saw the server answer: one cheap probe checks it before anything is
+            # claimed. Its success makes every waiting item due (`_answered`); its failure leaves
+            # the schedule as it was, so a wrong tip never lengthens the backoff.
+            self._probe(counted=False)
+        summary = self._round(force=force and self.online, stoppable=True)
+        if summary.requests == 0 and not self.online and not force and now >= self._retry_at:
             self._probe()
         if now - self._last_housekeeping >= HOUSEKEEPING_EVERY_S:
             self._last_housekeeping = now
             self._housekeeping()
-        if summary.requests or was_online != self.online:
+        if summary.requests or was_online != self.online or (force and not self.online):
             self._emit(summary, was_online)
 
     def _sleep_for(self) -> float:
@@ -248,16 +263,23 @@ class SyncEngine:
             wait = backoff if due is None else max(wait, backoff)
         return max(0.0, min(wait, IDLE_POLL_S))
 
-    def _probe(self) -> None:
+    def _probe(self, *, counted: bool = True) -> None:
+        """Ask the server for its health; `counted=False`: a failure does not add to backoff."""
         try:
             self._get_client().health()
         except _Transient as failure:
-            self._failed(failure)
+            self._probe_failed(failure, counted)
             return
         except ApiError as e:
-            self._failed(_classify(e) or _Transient(str(e), offline=False))
+            self._probe_failed(_classify(e) or _Transient(str(e), offline=False), counted)
             return
         self._answered()
+
+    def _probe_failed(self, failure: _Transient, counted: bool) -> None:
+        if counted:
+            self._failed(failure)
+        else:
+            self.last_error = str(failure)
 
     def _housekeeping(self) -> None:
         if self.cache is None:
@@ -298,7 +320,12 @@ class SyncEngine:
                 raise _Transient(f"cannot create the client: {e}", offline=False) from e
         return self._client
 
-    def _round(self, *, force: bool, deadline: float | None = None) -> SyncSummary:
+    def _round(
+        self, *, force: bool, deadline: float | None = None, stoppable: bool | None = None
+    ) -> SyncSummary:
+        """One pass over what is due (everything, with `force`). `stoppable` (default: not
+        `force`) ends the pass when `stop()` is called; an explicit flush finishes its work."""
+        stoppable = not force if stoppable is None else stoppable
         total = SyncSummary()
         with self._send_lock:
             try:
@@ -308,7 +335,7 @@ class SyncEngine:
                 total.error = str(t)
                 return total
             for kind in (OutboxKind.SUBMIT, OutboxKind.AMEND):
-                while not (self._stopping.is_set() and not force):
+                while not (stoppable and self._stopping.is_set()):
                     if deadline is not None and time.monotonic() >= deadline:
                         return total
                     limit = self.batch_size if kind is OutboxKind.SUBMIT else 50

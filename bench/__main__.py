@@ -40,11 +40,18 @@ def _offline(quick: bool) -> list[Figure]:
     return offline_bench.figures(quick)
 
 
+def _tui(quick: bool) -> list[Figure]:
+    from bench import tui_bench
+
+    return tui_bench.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
     "audio": _audio,
     "sync": _sync,
     "offline": _offline,
+    "tui": _tui,
 }
 
 

@@ -10,10 +10,13 @@ generator-bound figure is visible as such.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import io
 import multiprocessing as mp
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,11 +26,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
 from bench.results import Figure
+
+if TYPE_CHECKING:
+    from api.server.records import NewClip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,38 +45,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _tiny_wav(i: int, rate: int = 16_000, seconds: float = 0.25) -> bytes:
-    rng = np.random.default_rng(i)
-    samples = (rng.standard_normal(int(rate * seconds)) * 0.05).astype(np.float32)
+_TINY_RATE = 16_000
+_TINY_SECONDS = 0.25
+
+
+@functools.cache
+def _tiny_wav_template() -> tuple[bytes, bytes]:
+    """A quarter second of quiet noise as a 16-bit WAV: (header, samples)."""
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal(int(_TINY_RATE * _TINY_SECONDS)) * 0.05).astype(np.float32)
     buf = io.BytesIO()
-    sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    sf.write(buf, samples, _TINY_RATE, format="WAV", subtype="PCM_16")
+    wav = buf.getvalue()
+    return wav[:44], wav[44:]
+
+
+def _tiny_wav(i: int) -> bytes:
+    """The i-th distinct tiny clip: the template with `i` written into its first samples."""
+    header, samples = _tiny_wav_template()
+    return header + struct.pack("<Q", i) + samples[8:]
+
+
+def _bench_clips(clips: int) -> Iterator[NewClip]:
+    from api.server.records import NewClip
+
+    for i in range(clips):
+        audio = _tiny_wav(i)
+        yield NewClip(
+            sha256=hashlib.sha256(audio).hexdigest(),
+            audio=audio,
+            media_type="audio/wav",
+            duration_s=_TINY_SECONDS,
+            sample_rate=_TINY_RATE,
+            channels=1,
+            locale="en-US",
+            source_name=f"bench_{i}.wav",
+        )
 
 
 def prepare(root: Path, clips: int, annotators: int) -> list[str]:
-    """Queue `clips` distinct tiny clips and make one annotator token per simulated person."""
-    import hashlib
+    """Queue `clips` distinct tiny clips and make one annotator token per simulated person.
 
+    Through `add_clips`, as a bulk ingest would: durable per batch of files, not per file."""
     from api.models import Role
-    from api.server.records import NewClip
     from api.server.sqlite_repo import SqliteRepository
 
     repo = SqliteRepository(root / "queue.db", root / "data")
     try:
-        for i in range(clips):
-            audio = _tiny_wav(i)
-            repo.add_clip(
-                NewClip(
-                    sha256=hashlib.sha256(audio).hexdigest(),
-                    audio=audio,
-                    media_type="audio/wav",
-                    duration_s=0.25,
-                    sample_rate=16_000,
-                    channels=1,
-                    locale="en-US",
-                    source_name=f"bench_{i}.wav",
-                )
-            )
+        added = repo.add_clips(_bench_clips(clips))
+        if None in added:
+            raise RuntimeError("bench clips must all be distinct")
         return [repo.create_token(f"bench{i}", Role.ANNOTATOR) for i in range(annotators)]
     finally:
         repo.close()
@@ -244,10 +269,23 @@ def _generator_process(
     q.put(result)
 
 
+#: `annotator serve --workers` for server_load. 1, like the CLI's default: with group commit one
+#: process keeps the SQLite writer lock to itself and fsyncs groups of submits, while two processes
+#: on these 2 cores contend for that lock (a waiting process's event loop stalls) and measured
+#: lower throughput and a longer tail (see the PR notes for the side-by-side runs).
+LOAD_WORKERS = 1
+#: aiohttp generator processes: together they use ~0.35 of a core at ~1,000 cycles/s (reported
+#: beside the figure), so two keep each generator's own event loop far from saturation.
+LOAD_GENERATORS = 2
+
+
 def server_load(
-    seconds: float = 30.0, annotators: int = 100, generators: int = 2, workers: int = 2
+    seconds: float = 30.0,
+    annotators: int = 100,
+    generators: int = LOAD_GENERATORS,
+    workers: int = LOAD_WORKERS,
 ) -> list[Figure]:
-    expected_rate = 1200  # generous: clips must not run out during the run
+    expected_rate = 1800  # generous: clips must not run out during the run
     clips = int(expected_rate * seconds) + 1000
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

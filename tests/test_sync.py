@@ -259,6 +259,42 @@ def test_wake_sends_at_once(server: LiveServer, store: LocalStore) -> None:
         engine.stop()
 
 
+def test_forced_wake_ignores_backoff_once(server: LiveServer, store: LocalStore) -> None:
+    """The TUI saw the server answer again (say, prefetch succeeded): `wake(force=True)` sends
+    at once what sat out backoff, where a plain wake waits for the due time."""
+    leases = lease_many(server.url, server.annotator_token, 3)
+    engine = SyncEngine(
+        store,
+        client_factory(server.url, server.annotator_token),
+        backoff=Backoff(initial=120.0, cap=120.0, jitter=0.0),
+    )
+    server.stop()
+    submit_all(store, leases)
+    assert engine.flush(5).error is not None and not engine.online
+    assert min(i.next_attempt_at for i in store.outbox()) > time.time() + 100  # two minutes off
+    retry_at, attempts = engine._retry_at, [i.attempts for i in store.outbox()]
+    engine.start()
+    try:
+        # A wrong tip (the server is still down): one probe, and the schedule is left alone.
+        engine.wake(force=True)
+        time.sleep(0.5)
+        assert engine._retry_at == retry_at and [i.attempts for i in store.outbox()] == attempts
+        server.start()
+        engine.wake()
+        time.sleep(0.5)
+        assert store.outbox_count() == 3 and not engine.online  # the schedule was respected
+        started = time.monotonic()
+        engine.wake(force=True)
+        wait_until(lambda: store.outbox_count() == 0, 10, step=0.005)
+        assert time.monotonic() - started < 3.0
+        wait_until(lambda: engine.online, 1)
+        # Once: the next plain pass follows the schedule again (nothing is due, nothing is sent).
+        assert not engine._force_next.is_set()
+    finally:
+        engine.stop()
+    assert_exactly_once(export(server.url, server.admin_token), [le.clip.clip_id for le in leases])
+
+
 class _ProxyErrorsFirst(httpx.BaseTransport):
     """A reverse proxy that answers 503 (and then 429) before letting requests through."""
 

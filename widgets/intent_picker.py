@@ -181,6 +181,13 @@ class IntentPicker(Vertical):
         self._list = OptionList()
         # Focus never leaves the Input: the list is driven by the picker's bindings.
         self._list.can_focus = False
+        # The list is rebuilt at most once per turn of the message loop (a clip change asks three
+        # times: value, filter, recent), and only when what it shows changed.
+        self._stale = False
+        self._shown: tuple[object, ...] | None = None
+        #: Unfiltered options by (intent id, recent number, picked): reused with their rendered
+        #: visuals, so the list a new clip starts with costs no layout of 62 prompts.
+        self._plain_options: dict[tuple[str, int | None, bool], Option] = {}
         self._set_recent(recent)
 
     def compose(self) -> ComposeResult:
@@ -202,12 +209,15 @@ class IntentPicker(Vertical):
     @property
     def highlighted(self) -> str | None:
         """The intent Enter would pick now."""
+        self._flush()
         option = self._list.highlighted_option
         return option.id if option is not None else None
 
     def set_intents(self, intents: Iterable[IntentDef]) -> None:
         self._intents = {i.id: i for i in intents}
         self._set_recent(self._recent)
+        self._plain_options.clear()
+        self._shown = None
         self._rebuild()
 
     def set_recent(self, recent: Sequence[str]) -> None:
@@ -247,15 +257,20 @@ class IntentPicker(Vertical):
             return True
         return not any(ch.isdigit() for intent_id in self._intents for ch in intent_id)
 
-    def _prompt(self, intent_id: str, label: Content) -> Content:
-        number = self._recent.index(intent_id) + 1 if intent_id in self._recent else None
-        key_style = self.get_visual_style("intent-picker--recent-key", partial=True)
-        description_style = self.get_visual_style("intent-picker--description", partial=True)
+    def _prompt(
+        self,
+        intent_id: str,
+        label: Content,
+        number: int | None,
+        picked: bool,
+        styles: tuple[Style, Style],
+    ) -> Content:
+        key_style, description_style = styles
         parts: list[Content | str | tuple[str, str | Style]] = [
             (f"{number} ", key_style) if number is not None else "  ",
             label,
         ]
-        if intent_id == self.value:
+        if picked:
             parts.append(" ✓")
         intent = self._intents.get(intent_id)
         # The default taxonomy's descriptions just spell the id; show only ones that add meaning.
@@ -264,19 +279,65 @@ class IntentPicker(Vertical):
         return Content.assemble(*parts)
 
     def _rebuild(self, *, mounting: bool = False) -> None:
-        # Prompts need the resolved component styles: before mount, on_mount does the first build.
-        if not (mounting or self.is_mounted):
+        """Ask for the list to follow the filter, the recent intents and the value: once, on the
+        next turn of the message loop (or sooner, when something reads the list)."""
+        if mounting:
+            self._stale = True
+            self._flush()
             return
+        if not self.is_mounted:
+            return  # prompts need the resolved component styles: on_mount does the first build
+        if not self._stale:
+            self._stale = True
+            self.call_later(self._flush)
+
+    def _flush(self) -> None:
+        if not self._stale:
+            return
+        self._stale = False
         query = self._input.value
-        if query.strip():
-            ranked = rank_intents(query, list(self._intents))
+        filtered = bool(query.strip())
+        styles = (
+            self.get_visual_style("intent-picker--recent-key", partial=True),
+            self.get_visual_style("intent-picker--description", partial=True),
+        )
+        shown = (query if filtered else "", tuple(self._recent), self.value, styles)
+        if shown == self._shown:
+            return
+        if self._shown is not None and self._shown[3] != styles:
+            self._plain_options.clear()  # the cached prompts hold the old resolved styles
+        self._shown = shown
+        numbers = {intent_id: n for n, intent_id in enumerate(self._recent, 1)}
+        options: list[Option]
+        if filtered:
+            options = [
+                Option(self._prompt(i, label, numbers.get(i), i == self.value, styles), id=i)
+                for i, label in rank_intents(query, list(self._intents))
+            ]
         else:
             # Recent first (in their number order), then the rest in taxonomy order.
-            rest = [i for i in self._intents if i not in self._recent]
-            ranked = [(i, Content(i)) for i in [*self._recent, *rest]]
-        self._list.set_options(Option(self._prompt(i, label), id=i) for i, label in ranked)
-        if ranked:
+            rest = [i for i in self._intents if i not in numbers]
+            options = [
+                self._plain_option(i, numbers.get(i), styles) for i in [*self._recent, *rest]
+            ]
+        self._list.set_options(options)
+        if options:
             self._list.highlighted = 0
+
+    def _plain_option(
+        self, intent_id: str, number: int | None, styles: tuple[Style, Style]
+    ) -> Option:
+        key = (intent_id, number, intent_id == self.value)
+        option = self._plain_options.get(key)
+        if option is None:
+            prompt = self._prompt(intent_id, Content(intent_id), number, key[2], styles)
+            option = self._plain_options[key] = Option(prompt, id=intent_id)
+        return option
+
+    def notify_style_update(self) -> None:
+        # The prompts hold resolved styles: a theme change must draw them again.
+        super().notify_style_update()
+        self._rebuild()
 
     def _show_value(self) -> None:
         label = self._value_label
@@ -293,6 +354,7 @@ class IntentPicker(Vertical):
             self._rebuild()
 
     def action_cursor(self, direction: str) -> None:
+        self._flush()
         option_list = self._list
         if direction == "up":
             option_list.action_cursor_up()

@@ -20,7 +20,9 @@ Reactives (each only repaints):
     shift_started_at (datetime | None, aware), shift_hours (float, default 9.0),
     prefetched (int): clips leased, downloaded and decoded ahead,
     online (bool, default True), outbox (int): submissions waiting to sync (shown when > 0),
-    backend (str): audio backend name ("miniaudio", "none", …).
+    conflicts (int): submissions the server refused with 409, kept locally (shown when > 0,
+    never dropped), backend (str): audio backend name ("miniaudio", "none", …),
+    backend_reason (str): why that backend was chosen (shown after the name while it fits).
 
 Methods: `pace_text() -> str` (the pace part alone, e.g. "on pace").
 
@@ -130,8 +132,12 @@ class StatsBar(Widget):
     online: reactive[bool] = reactive(True)
     outbox: reactive[int] = reactive(0)
     """Submissions waiting to be synced."""
+    conflicts: reactive[int] = reactive(0)
+    """Submissions in conflict (409), kept on the conflicts list."""
     backend: reactive[str] = reactive("")
     """Audio backend name."""
+    backend_reason: reactive[str] = reactive("")
+    """Why that backend (e.g. "relay to 127.0.0.1:47001 (…)"); the first thing dropped."""
 
     def __init__(
         self,
@@ -161,6 +167,18 @@ class StatsBar(Widget):
     def pace_text(self) -> str:
         return self._pace()[1]
 
+    def _with_reason(self, line: Content, width: int, has_backend: bool, label: Style) -> Content:
+        """The backend's reason after its name (the line's last part), as much of it as fits."""
+        reason = self.backend_reason
+        if not (has_backend and reason):
+            return line
+        spare = width - line.cell_length - 3  # " (" and ")"
+        if width > 0 and spare < min(12, len(reason)):
+            return line
+        if width > 0 and len(reason) > spare:
+            reason = reason[: spare - 1].rstrip() + "…"
+        return Content.assemble(line, (f" ({reason})", label))
+
     def render(self) -> Content:
         label = self.get_visual_style("stats-bar--label", partial=True)
         sign, pace_words = self._pace()
@@ -177,6 +195,10 @@ class StatsBar(Widget):
             state = Content.styled("○ offline", state_style)
         if self.outbox > 0:
             state = Content.assemble(state, " ", (f"outbox {self.outbox}", label))
+        if self.conflicts > 0:
+            noun = "conflict" if self.conflicts == 1 else "conflicts"
+            warn = self.get_visual_style("stats-bar--offline", partial=True)
+            state = Content.assemble(state, " ", (f"⚠ {self.conflicts} {noun}", warn))
         median = self.median_seconds
         # (drop order, content): higher numbers go first when the line is too narrow.
         parts: list[tuple[int, Content]] = [
@@ -197,13 +219,16 @@ class StatsBar(Widget):
             (1, Content.assemble(f"{self.prefetched} ", ("ready", label))),
             (0, state),
         ]
+        backend: Content | None = None
         if self.backend:
-            parts.append((5, Content.assemble(("audio ", label), self.backend)))
+            backend = Content.assemble(("audio ", label), self.backend)
+            parts.append((5, backend))
         width = self.content_size.width
         while len(parts) > 1:
             line = Content(_SEPARATOR).join(content for _, content in parts)
             if width <= 0 or line.cell_length <= width:
-                return line
+                shown = backend is not None and any(c is backend for _, c in parts)
+                return self._with_reason(line, width, shown, label)
             drop = max(parts, key=lambda part: part[0])
             if drop[0] == 0:
                 return line

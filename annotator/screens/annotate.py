@@ -8,6 +8,7 @@ thread, or a named thread worker whose errors the App handles in one place.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -51,6 +52,10 @@ PLAYHEAD_HZ = 15
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 #: Clips the "go offline" action checks out (about an hour of work at the target pace).
 GO_OFFLINE_CLIPS = 100
+#: After asking for the next clip's sound, the event loop stands aside this long at most (asleep,
+#: so the device threads get the interpreter) until the device has its first buffer; the redraw
+#: that follows a clip change would otherwise hold them off for several milliseconds.
+AUDIO_START_WAIT_S = 0.004
 
 
 class PrefetchChanged(Message):
@@ -110,6 +115,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self._draft_dirty = False
         self._offline_reason: str | None = None
         self._playhead_timer: Timer | None = None
+        self._relay_down_polls = 0  # consecutive polls that found the audio relay disconnected
 
     # ------------------------------------------------------------------ layout
 
@@ -163,6 +169,8 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
         stats.backend = s.player.name
+        stats.backend_reason = s.player_reason
+        stats.conflicts = s.store.conflict_count()
         self.show_banner(self._resting_banner())
         # Threads call these from outside the event loop; post_message is thread-safe.
         s.prefetch_events.target = self._post_prefetch_changed
@@ -170,6 +178,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
+        self.set_interval(0.5, self._poll_player_link)
         self.refresh_stats()
         self.advance()
 
@@ -193,7 +202,18 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         s = self.services
         if s.player.name == "none":
             return f"{s.player_reason} — run `annotator doctor` to check audio"
+        if self._relay_down_polls >= 2:  # not for the moment the link takes to come up
+            return str(getattr(s.player, "status", "")) or "audio relay disconnected: muted"
         return ""
+
+    def _poll_player_link(self) -> None:
+        """A network player (the SSH relay) that lost its link: say so while it reconnects."""
+        connected = bool(getattr(self.services.player, "connected", True))
+        before = self._relay_down_polls >= 2
+        self._relay_down_polls = 0 if connected else self._relay_down_polls + 1
+        now = self._relay_down_polls >= 2
+        if (now or before) and self._offline_reason is None:
+            self.show_banner(self._resting_banner())
 
     def show_banner(self, text: str, *, error: bool = False) -> None:
         banner = self.query_one("#banner", Static)
@@ -216,7 +236,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             # Whichever thread saw the server first, the other need not wait out its backoff.
             self.services.prefetcher.wake()
             if self.services.sync is not None:
-                self.services.sync.wake()
+                self.services.sync.wake(force=True)  # work that sat out backoff leaves now
             self.refresh_stats()
 
     # ------------------------------------------------------------------ clips
@@ -252,6 +272,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         if clip.audio is not None:
             s.player.load(clip.audio)
             s.player.play()
+            self._let_audio_start()
         else:
             s.player.stop()
         self.current = clip
@@ -284,12 +305,16 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         # Crash bookkeeping (reopen on this clip after kill -9) right after the first frame.
         self.call_later(self._remember_current, lease)
 
+    def _let_audio_start(self) -> None:
+        player = self.services.player
+        deadline = time.monotonic() + AUDIO_START_WAIT_S
+        while player.first_frame_at is None and time.monotonic() < deadline:
+            time.sleep(0.0001)
+
     def _remember_current(self, lease: Lease) -> None:
         if self.current is None or self.current.lease_id != lease.lease_id:
             return
-        store = self.services.store
-        store.remember_lease(lease)
-        store.set_current(lease.lease_id)
+        self.services.store.remember_current(lease)
         self.stats.prefetched = self.services.prefetcher.status.ready
 
     def _show_header(self, lease: Lease, *, amending: bool = False) -> None:
@@ -356,6 +381,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
     def _sync_changed(self) -> None:
         sync = self.services.sync
         self.stats.outbox = self.services.store.outbox_count()
+        self.stats.conflicts = self.services.store.conflict_count()
         if sync is not None:
             online = bool(getattr(sync, "online", True))
             if online and self._offline_reason is not None:
@@ -437,8 +463,9 @@ class AnnotateScreen(OrderedActions, Screen[None]):
 
     def _clear_errors(self) -> None:
         error = self.query_one("#form-error", Static)
-        error.update("")
-        error.remove_class("-shown")
+        if error.has_class("-shown"):  # an update means a layout pass: skip it when none shows
+            error.update("")
+            error.remove_class("-shown")
         for widget in (self.transcript, self.intent, self.flag_panel):
             widget.remove_class("-invalid")
 
@@ -743,6 +770,11 @@ class AnnotateScreen(OrderedActions, Screen[None]):
 
     def action_show_help(self) -> None:
         self.app.push_screen(HelpScreen(self.services.keymap))
+
+    def action_show_conflicts(self) -> None:
+        from annotator.screens.conflicts import ConflictsScreen
+
+        self.app.push_screen(ConflictsScreen(self.services.store))
 
     def action_command_palette(self) -> None:
         self.app.action_command_palette()

@@ -38,6 +38,12 @@ from api.models import AnnotationIn, AnnotationPatch, Lease, Receipt
 
 DB_NAME = "local.db"
 HISTORY_KEEP_S = 7 * 86400
+#: The sync thread checkpoints the WAL (on a connection of its own) once this many commits have
+#: piled up since the last time, so the TUI's commits neither run SQLite's automatic checkpoint
+#: (1,000 pages: a multi-millisecond stall of the submit key every ~100 clips) nor keep growing
+#: the WAL file: a commit that overwrites WAL pages already on disk is a cheap fdatasync, one that
+#: appends must also journal the new file size.
+CHECKPOINT_EVERY_COMMITS = 32
 _CURRENT = "current_lease"
 
 _OUTBOX_COLS = (
@@ -97,6 +103,10 @@ class LocalStore:
     ) -> None:
         self._conn = conn
         self._lock = threading.RLock()
+        self._commits = 0
+        self._checkpointed_at = 0
+        self._side: sqlite3.Connection | None = None  # checkpoints only (see checkpoint_soon)
+        self._side_lock = threading.Lock()
         self.path = path
         #: Where a damaged database was moved when this one was created in its place (for a banner).
         self.recovered_from = recovered_from
@@ -124,6 +134,10 @@ class LocalStore:
         )
 
     def close(self) -> None:
+        with self._side_lock:
+            if self._side is not None:
+                self._side.close()
+                self._side = None
         with self._lock:
             self._conn.close()
 
@@ -143,6 +157,27 @@ class LocalStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            self._commits += 1
+
+    def checkpoint_soon(self) -> None:
+        """Checkpoint the WAL if enough commits piled up (see CHECKPOINT_EVERY_COMMITS).
+
+        For the sync thread, never the TUI's: it runs on a second connection without the store's
+        lock, and PASSIVE never waits for (nor blocks) the TUI's writes. Failing is harmless:
+        SQLite's own automatic checkpoint still bounds the WAL."""
+        if self._commits - self._checkpointed_at < CHECKPOINT_EVERY_COMMITS:
+            return
+        self._checkpointed_at = self._commits
+        with self._side_lock:
+            try:
+                if self._side is None:
+                    self._side = sqlite3.connect(
+                        self.path, isolation_level=None, check_same_thread=False, timeout=0
+                    )
+                    self._side.execute("PRAGMA synchronous=FULL")
+                self._side.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                pass
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._lock:
@@ -157,20 +192,31 @@ class LocalStore:
     def remember_lease(self, lease: Lease) -> None:
         """Record a lease (or refresh its expiry and fence when it is already known)."""
         with self._tx() as c:
+            self._remember_lease(c, lease)
+
+    def remember_current(self, lease: Lease) -> None:
+        """`remember_lease` + `set_current` in one transaction (one fsync per clip shown)."""
+        with self._tx() as c:
+            self._remember_lease(c, lease)
             c.execute(
-                "INSERT INTO leases (lease_id, clip_id, fence, expires_at, lease_json, leased_at,"
-                " seq) VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM leases))"
-                " ON CONFLICT (lease_id) DO UPDATE SET fence = excluded.fence,"
-                " expires_at = excluded.expires_at, lease_json = excluded.lease_json",
-                (
-                    lease.lease_id,
-                    lease.clip.clip_id,
-                    lease.fence,
-                    lease.expires_at.timestamp(),
-                    lease.model_dump_json(),
-                    time.time(),
-                ),
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (_CURRENT, lease.lease_id)
             )
+
+    def _remember_lease(self, c: sqlite3.Connection, lease: Lease) -> None:
+        c.execute(
+            "INSERT INTO leases (lease_id, clip_id, fence, expires_at, lease_json, leased_at,"
+            " seq) VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM leases))"
+            " ON CONFLICT (lease_id) DO UPDATE SET fence = excluded.fence,"
+            " expires_at = excluded.expires_at, lease_json = excluded.lease_json",
+            (
+                lease.lease_id,
+                lease.clip.clip_id,
+                lease.fence,
+                lease.expires_at.timestamp(),
+                lease.model_dump_json(),
+                time.time(),
+            ),
+        )
 
     def live_leases(self, now: datetime | float | None = None) -> list[Lease]:
         """Unexpired leases not yet submitted or released, oldest first."""
@@ -405,6 +451,7 @@ class LocalStore:
                 ],
             )
             c.executemany("DELETE FROM outbox WHERE key = ?", [(k,) for k, _ in acks])
+        self.checkpoint_soon()  # the sync thread, right after the server took the work
         return [r.clip_id for _, r in acks]
 
     def mark_amend_sent(self, key: str, amend_until: datetime | None = None) -> None:

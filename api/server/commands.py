@@ -146,7 +146,8 @@ def _log_levels() -> tuple[int, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from api.server.app import SETTINGS_ENV, create_app
+    from api.server.app import SETTINGS_ENV, create_app, tune_gc_for_serving
+    from api.server.http_protocol import CoalescingHttpToolsProtocol
 
     settings = _settings(args)
     cert, key = _check_tls(args)
@@ -184,9 +185,11 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": uvicorn_level,
         "timeout_graceful_shutdown": 5,
         "server_header": False,
+        "http": CoalescingHttpToolsProtocol,
     }
     sock = _listen(args.host, port)
     if workers == 1:
+        tune_gc_for_serving()
         server = _AnnouncingServer(uvicorn.Config(app, **common), scheme)
         server.run(sockets=[sock])
         return 0 if server.started else 1
@@ -311,18 +314,26 @@ def _ingest(args: argparse.Namespace) -> int:
             raise UsageError(f"--asr-hint-from: {e}") from None
     paths = [Path(p).expanduser() for p in args.paths]
     repo = _open_repo(_settings(args))
+    # Durable per batch of files rather than per file (one fsync each made big ingests crawl);
+    # nothing is reported until the last batch is durable.
+    batcher = repo.batcher()
     try:
         report = ingest_paths(
             paths,
             locale=args.locale,
             asr_hints=hints,
-            add_clip=repo.add_clip,
+            add_clip=batcher.add_clip,
             progress=sys.stderr.isatty(),
         )
+        batcher.flush()
     except ValueError as e:
         raise UsageError(str(e)) from None
     finally:
         repo.close()
+    if batcher.lost_to_race:  # another ingest queued the same audio in the meantime
+        lost = set(batcher.lost_to_race)
+        report.duplicates += [name for name, cid in report.ingested if cid in lost]
+        report.ingested = [(name, cid) for name, cid in report.ingested if cid not in lost]
     report.print_skipped()
     _note(report.summary())
     return 1 if report.skipped else 0

@@ -23,13 +23,14 @@ both backends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from api.models import AnnotationStatus, ReleaseReason, Role
+from api.server.errors import Rejection
 from api.server.records import NewClip
 
 
@@ -142,6 +143,11 @@ class Repository(Protocol):
         """Queue a clip; its new random clip id, or None when the same sha256 is already queued."""
         ...
 
+    def add_clips(self, clips: Iterable[NewClip]) -> list[str | None]:
+        """`add_clip` for many clips, one result per clip in order (None for a duplicate, also of
+        an earlier clip in `clips`); durable in batches rather than clip by clip."""
+        ...
+
     def create_token(self, name: str, role: Role) -> str:
         """A new random token for `name`. Returned once in plaintext; only its hash is kept."""
         ...
@@ -173,6 +179,17 @@ class Repository(Protocol):
     # -- annotations
 
     def submit(self, annotator: str, submission: Submission, now: datetime) -> SubmitResult: ...
+
+    def submit_many(
+        self, items: Sequence[tuple[str, Submission]], now: datetime
+    ) -> list[SubmitResult | Rejection]:
+        """`submit` for each (annotator, submission) in order, as ONE durable transaction with a
+        savepoint per item: a refused item's result is its `Rejection` and it changes nothing,
+        the others are unaffected (the same outcome as submitting them one by one, idempotency
+        included), and every accepted item is durable when this returns. Used by the batch
+        endpoint and by group commit (submits arriving together share one fsync). Errors that are
+        not `Rejection`s abort the whole transaction and propagate."""
+        ...
 
     def get_annotation(self, annotation_id: str) -> StoredAnnotation | None: ...
 

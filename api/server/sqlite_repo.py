@@ -20,6 +20,7 @@ and serving a clip is one small file read.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ from api.server.repository import (
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+#: How often the server's background thread checkpoints the WAL into the database file.
+CHECKPOINT_INTERVAL_S = 0.5
+#: Clips per durable step in `add_clips` (their audio is held in memory meanwhile).
+ADD_CLIPS_BATCH = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -223,16 +228,87 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the entries of directory `path` (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs_func() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func = libc.syncfs
+    except (OSError, AttributeError):  # not Linux: fsync file by file
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    return func
+
+
+_SYNCFS = _syncfs_func()
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush every write to the filesystem holding `path` to stable storage (Linux `syncfs`,
+    which waits for the data, the metadata and the device's cache). False when unavailable."""
+    if _SYNCFS is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs: {os.strerror(err)}", str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _sync_files(paths: list[Path]) -> None:
+    """Make the contents of `paths` (all under one directory tree) durable: one `syncfs` for the
+    lot where there is one, else an fsync each."""
+    if paths and not _syncfs(paths[0]):
+        for path in paths:
+            _fsync_file(path)
+
+
+def _sync_dirs(dirs: set[Path]) -> None:
+    if dirs and not _syncfs(next(iter(dirs))):
+        for d in sorted(dirs):
+            _fsync_dir(d)
+
+
 def _private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 class SqliteRepository:
     def __init__(
-        self, db_path: Path, data_dir: Path, *, annotations_per_clip: int | None = None
+        self,
+        db_path: Path,
+        data_dir: Path,
+        *,
+        annotations_per_clip: int | None = None,
+        background_checkpoint: bool = False,
     ) -> None:
         """`annotations_per_clip` (K), when given, becomes the queue's K: it is recorded for
-        later ingests (which run as other processes) and applied to every queued clip."""
+        later ingests (which run as other processes) and applied to every queued clip.
+
+        `background_checkpoint` (the server's setting): this connection never checkpoints the
+        WAL inside a commit (SQLite's automatic checkpoint copies pages and fsyncs the database
+        file in whichever commit crosses 1000 WAL pages, stalling that request and, on the
+        event loop, every other one); a thread with its own connection checkpoints instead,
+        every `CHECKPOINT_INTERVAL_S`. The WAL still holds every commit durably until then."""
         self.db_path = db_path
         self.data_dir = data_dir
         self.audio_dir = data_dir / "audio"
@@ -247,6 +323,14 @@ class SqliteRepository:
         self._migrate()
         if annotations_per_clip is not None:
             self._set_annotations_per_clip(annotations_per_clip)
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if background_checkpoint:
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -293,7 +377,19 @@ class SqliteRepository:
             if durable:
                 conn.execute("PRAGMA synchronous = NORMAL")
 
+    def _checkpoint_loop(self) -> None:
+        conn = _connect(self.db_path)
+        try:
+            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+                with contextlib.suppress(sqlite3.Error):  # busy: another process checkpoints
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
     def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
         with self._lock:
             self._conn.close()
 
@@ -307,17 +403,79 @@ class SqliteRepository:
         if path.exists() and path.stat().st_size == len(audio):
             return
         _private_dir(path.parent)
-        tmp = path.with_name(f".{sha256}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = self._write_tmp(path, audio)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(audio)
-                f.flush()
-                os.fsync(f.fileno())
+            _fsync_file(tmp)
             tmp.replace(path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        _fsync_dir(path.parent)
+
+    @staticmethod
+    def _write_tmp(path: Path, audio: bytes) -> Path:
+        """`audio` in a new private temporary file beside `path` (not yet fsynced)."""
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(audio)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _store_audio_many(self, clips: list[NewClip]) -> None:
+        """Store several clips' audio with one durability barrier per step instead of one fsync
+        per file: write every temporary file, make them all durable, rename them into place, then
+        make the renames durable. A crash at any point leaves each final path either absent or
+        holding its complete bytes (the renames happen only after the data is on disk)."""
+        pending: list[tuple[Path, Path]] = []
+        try:
+            for clip in clips:
+                path = self._audio_path(clip.sha256)
+                if path.exists() and path.stat().st_size == len(clip.audio):
+                    continue
+                _private_dir(path.parent)
+                pending.append((self._write_tmp(path, clip.audio), path))
+            if not pending:
+                return
+            _sync_files([tmp for tmp, _ in pending])
+            for tmp, path in pending:
+                tmp.replace(path)
+        except BaseException:
+            for tmp, _ in pending:
+                tmp.unlink(missing_ok=True)
+            raise
+        _sync_dirs({path.parent for _, path in pending})
+
+    def _insert_clip(
+        self, conn: sqlite3.Connection, clip: NewClip, now: float, clip_id: str | None = None
+    ) -> str | None:
+        clip_id = clip_id or _new_id()
+        cursor = conn.execute(
+            "INSERT INTO clips (clip_id, sha256, media_type, size_bytes, duration_s,"
+            " sample_rate, channels, locale, asr_hint, source_name, needed, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
+            "           WHERE key = 'annotations_per_clip'), 1), ?)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            (
+                clip_id,
+                clip.sha256,
+                clip.media_type,
+                len(clip.audio),
+                clip.duration_s,
+                clip.sample_rate,
+                clip.channels,
+                clip.locale,
+                clip.asr_hint,
+                clip.source_name,
+                now,
+            ),
+        )
+        # Another ingest may have queued the same bytes since we looked: not queued twice.
+        return clip_id if cursor.rowcount == 1 else None
 
     def add_clip(self, clip: NewClip) -> str | None:
         with self._lock:
@@ -326,33 +484,57 @@ class SqliteRepository:
                 return None
         # Write the bytes before the row commits, so a queued clip always has its audio.
         self._store_audio(clip.sha256, clip.audio)
-        clip_id = _new_id()
+        with self._lock, self._write() as conn:
+            return self._insert_clip(conn, clip, _ts(datetime.now(UTC)))
+
+    def add_clips(self, clips: Iterable[NewClip], batch: int = ADD_CLIPS_BATCH) -> list[str | None]:
+        """`add_clip` for many clips, in batches of `batch`: per batch the audio files are made
+        durable together (see `_store_audio_many`) and the rows go in one durable transaction.
+        Same result per clip as `add_clip`: its new clip id, or None for a duplicate (already
+        queued, or the same sha256 earlier in `clips`)."""
+        results: list[str | None] = []
+        chunk: list[NewClip] = []
+        for clip in clips:
+            chunk.append(clip)
+            if len(chunk) >= batch:
+                results += self._add_clip_batch(chunk)
+                chunk = []
+        if chunk:
+            results += self._add_clip_batch(chunk)
+        return results
+
+    def _known_sha256(self, digests: list[str]) -> set[str]:
         with self._lock:
-            try:
-                with self._write() as conn:
-                    conn.execute(
-                        "INSERT INTO clips (clip_id, sha256, media_type, size_bytes, duration_s,"
-                        " sample_rate, channels, locale, asr_hint, source_name, needed, created_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
-                        "           WHERE key = 'annotations_per_clip'), 1), ?)",
-                        (
-                            clip_id,
-                            clip.sha256,
-                            clip.media_type,
-                            len(clip.audio),
-                            clip.duration_s,
-                            clip.sample_rate,
-                            clip.channels,
-                            clip.locale,
-                            clip.asr_hint,
-                            clip.source_name,
-                            _ts(datetime.now(UTC)),
-                        ),
-                    )
-            except sqlite3.IntegrityError:
-                return None  # another ingest queued the same bytes in between
-        return clip_id
+            return {
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT sha256 FROM clips WHERE sha256 IN (SELECT value FROM json_each(?))",
+                    (json.dumps(digests),),
+                )
+            }
+
+    def _add_clip_batch(
+        self, clips: list[NewClip], clip_ids: list[str] | None = None
+    ) -> list[str | None]:
+        known = self._known_sha256([c.sha256 for c in clips])
+        fresh: dict[str, NewClip] = {}
+        for clip in clips:
+            if clip.sha256 not in known:
+                fresh.setdefault(clip.sha256, clip)
+        # Write the bytes before the rows commit, so a queued clip always has its audio.
+        self._store_audio_many(list(fresh.values()))
+        results: list[str | None] = [None] * len(clips)
+        now = _ts(datetime.now(UTC))
+        with self._lock, self._write(durable=True) as conn:
+            for i, clip in enumerate(clips):
+                if fresh.get(clip.sha256) is clip:
+                    del fresh[clip.sha256]  # later clips with the same bytes are duplicates
+                    given = clip_ids[i] if clip_ids is not None else None
+                    results[i] = self._insert_clip(conn, clip, now, given)
+        return results
+
+    def batcher(self) -> ClipBatcher:
+        return ClipBatcher(self)
 
     def create_token(self, name: str, role: Role) -> str:
         token = secrets.token_urlsafe(32)
@@ -472,103 +654,129 @@ class SqliteRepository:
     # ------------------------------------------------------------------ annotations
 
     def submit(self, annotator: str, submission: Submission, now: datetime) -> SubmitResult:
-        t_now = _ts(now)
-        s = submission
         with self._lock, self._write(durable=True) as conn:
-            earlier = conn.execute(
-                f"SELECT request_hash, {_ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
-                " WHERE annotator = ? AND idempotency_key = ?",
-                (annotator, s.idempotency_key),
-            ).fetchone()
-            if earlier is not None:
-                if earlier[0] != s.request_hash:
-                    raise Rejection(
-                        422,
-                        "idempotency_mismatch",
-                        "this Idempotency-Key was already used for a different annotation; "
-                        "use a new key for new content",
-                        field="Idempotency-Key",
-                    )
-                return SubmitResult(annotation=_annotation_from_row(earlier[1:]), replayed=True)
+            return self._submit_one(conn, annotator, submission, _ts(now))
 
-            lease = self._own_lease(conn, s.lease_id, annotator)
-            clip_id, _, lease_fence, expires_at, released, _ = lease
-            if s.fence != lease_fence:
+    def submit_many(
+        self, items: Sequence[tuple[str, Submission]], now: datetime
+    ) -> list[SubmitResult | Rejection]:
+        """Several `submit`s, in order, as one durable transaction: each item runs in its own
+        SAVEPOINT, so an item that is refused (its `Rejection` is its result) leaves no trace and
+        does not affect the others, exactly as if the items had been submitted one by one; the
+        accepted ones become durable together at the single COMMIT, before this returns."""
+        t_now = _ts(now)
+        results: list[SubmitResult | Rejection] = []
+        if not items:
+            return results
+        with self._lock, self._write(durable=True) as conn:
+            for annotator, submission in items:
+                conn.execute("SAVEPOINT item")
+                try:
+                    result: SubmitResult | Rejection = self._submit_one(
+                        conn, annotator, submission, t_now
+                    )
+                except Rejection as r:
+                    conn.execute("ROLLBACK TO item")
+                    result = r
+                conn.execute("RELEASE item")
+                results.append(result)
+        return results
+
+    def _submit_one(
+        self, conn: sqlite3.Connection, annotator: str, s: Submission, t_now: float
+    ) -> SubmitResult:
+        """One submission inside the caller's write transaction; raises `Rejection` when refused
+        (it may have written nothing by then: every check precedes the first write)."""
+        earlier = conn.execute(
+            f"SELECT request_hash, {_ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
+            " WHERE annotator = ? AND idempotency_key = ?",
+            (annotator, s.idempotency_key),
+        ).fetchone()
+        if earlier is not None:
+            if earlier[0] != s.request_hash:
                 raise Rejection(
-                    409, "stale_fence", "the fence does not match this lease", field="fence"
+                    422,
+                    "idempotency_mismatch",
+                    "this Idempotency-Key was already used for a different annotation; "
+                    "use a new key for new content",
+                    field="Idempotency-Key",
                 )
-            clip = conn.execute(
-                "SELECT completed, needed, current_lease, leased_until FROM clips"
-                " WHERE clip_id = ?",
-                (clip_id,),
-            ).fetchone()
-            completed, needed, current_lease, leased_until = clip
-            mine = conn.execute(
-                "SELECT annotation_id FROM annotations WHERE clip_id = ? AND annotator = ?",
-                (clip_id, annotator),
-            ).fetchone()
-            if mine is not None:
-                raise Rejection(
-                    409, "already_annotated", f"you already annotated this clip ({mine[0]})"
-                )
-            if completed >= needed:
-                raise Rejection(
-                    409,
-                    "completed_by_other",
-                    "someone else completed this clip after your lease expired",
-                )
-            live = not released and expires_at > t_now
-            if not live and current_lease != s.lease_id and (leased_until or 0) > t_now:
-                # The clip was leased again since (a newer fence) and that lease is live.
-                raise Rejection(
-                    409,
-                    "stale_fence",
-                    "your lease expired and the clip is now leased to someone else",
-                    field="fence",
-                )
-            status = AnnotationStatus.ACCEPTED if live else AnnotationStatus.LATE
-            annotation_id = _new_id()
-            c = s.content
-            conn.execute(
-                "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
-                " idempotency_key, request_hash, body, transcript, intent, flags, note,"
-                " active_seconds, status, escalated, taxonomy_version, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    annotation_id,
-                    clip_id,
-                    s.lease_id,
-                    annotator,
-                    s.idempotency_key,
-                    s.request_hash,
-                    s.body_json,
-                    c.transcript,
-                    c.intent,
-                    json.dumps(list(c.flags)),
-                    c.note,
-                    s.active_seconds,
-                    status.value,
-                    int(c.escalated),
-                    s.taxonomy_version,
-                    t_now,
-                ),
+            return SubmitResult(annotation=_annotation_from_row(earlier[1:]), replayed=True)
+
+        lease = self._own_lease(conn, s.lease_id, annotator)
+        clip_id, _, lease_fence, expires_at, released, _ = lease
+        if s.fence != lease_fence:
+            raise Rejection(
+                409, "stale_fence", "the fence does not match this lease", field="fence"
             )
-            if current_lease == s.lease_id:
-                conn.execute(
-                    "UPDATE clips SET completed = completed + 1, current_lease = NULL,"
-                    " leased_until = NULL WHERE clip_id = ?",
-                    (clip_id,),
-                )
-            else:
-                conn.execute(
-                    "UPDATE clips SET completed = completed + 1 WHERE clip_id = ?", (clip_id,)
-                )
-            if not released:
-                conn.execute(
-                    "UPDATE leases SET released = 1, release_reason = 'submitted'"
-                    " WHERE lease_id = ?",
-                    (s.lease_id,),
-                )
+        clip = conn.execute(
+            "SELECT completed, needed, current_lease, leased_until FROM clips WHERE clip_id = ?",
+            (clip_id,),
+        ).fetchone()
+        completed, needed, current_lease, leased_until = clip
+        mine = conn.execute(
+            "SELECT annotation_id FROM annotations WHERE clip_id = ? AND annotator = ?",
+            (clip_id, annotator),
+        ).fetchone()
+        if mine is not None:
+            raise Rejection(
+                409, "already_annotated", f"you already annotated this clip ({mine[0]})"
+            )
+        if completed >= needed:
+            raise Rejection(
+                409,
+                "completed_by_other",
+                "someone else completed this clip after your lease expired",
+            )
+        live = not released and expires_at > t_now
+        if not live and current_lease != s.lease_id and (leased_until or 0) > t_now:
+            # The clip was leased again since (a newer fence) and that lease is live.
+            raise Rejection(
+                409,
+                "stale_fence",
+                "your lease expired and the clip is now leased to someone else",
+                field="fence",
+            )
+        status = AnnotationStatus.ACCEPTED if live else AnnotationStatus.LATE
+        annotation_id = _new_id()
+        c = s.content
+        conn.execute(
+            "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
+            " idempotency_key, request_hash, body, transcript, intent, flags, note,"
+            " active_seconds, status, escalated, taxonomy_version, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                annotation_id,
+                clip_id,
+                s.lease_id,
+                annotator,
+                s.idempotency_key,
+                s.request_hash,
+                s.body_json,
+                c.transcript,
+                c.intent,
+                json.dumps(list(c.flags)),
+                c.note,
+                s.active_seconds,
+                status.value,
+                int(c.escalated),
+                s.taxonomy_version,
+                t_now,
+            ),
+        )
+        if current_lease == s.lease_id:
+            conn.execute(
+                "UPDATE clips SET completed = completed + 1, current_lease = NULL,"
+                " leased_until = NULL WHERE clip_id = ?",
+                (clip_id,),
+            )
+        else:
+            conn.execute("UPDATE clips SET completed = completed + 1 WHERE clip_id = ?", (clip_id,))
+        if not released:
+            conn.execute(
+                "UPDATE leases SET released = 1, release_reason = 'submitted' WHERE lease_id = ?",
+                (s.lease_id,),
+            )
         stored = StoredAnnotation(
             annotation_id=annotation_id,
             clip_id=clip_id,
@@ -675,3 +883,44 @@ class SqliteRepository:
                 )
         finally:
             conn.close()
+
+
+class ClipBatcher:
+    """`add_clip` for `ingest_paths`'s one-clip-at-a-time callback, made durable in batches.
+
+    Each call answers at once (None for audio already queued, else the clip id the clip WILL
+    have) and holds the clip; every `ADD_CLIPS_BATCH` clips or `BATCH_BYTES` of audio, and at
+    `flush()`, the held clips are stored as `add_clips` does (files made durable together, rows in
+    one durable transaction). The caller must `flush()` before reporting success: until then the
+    answered ids are promises. A clip that another ingest queued in between is not stored twice;
+    its promised id is then listed in `lost_to_race` (the audio is queued under the other id).
+    """
+
+    BATCH_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, repo: SqliteRepository) -> None:
+        self.repo = repo
+        self.lost_to_race: list[str] = []
+        self._held: list[NewClip] = []
+        self._ids: list[str] = []
+        self._bytes = 0
+
+    def add_clip(self, clip: NewClip) -> str | None:
+        if any(c.sha256 == clip.sha256 for c in self._held) or self.repo._known_sha256(
+            [clip.sha256]
+        ):
+            return None
+        clip_id = _new_id()
+        self._held.append(clip)
+        self._ids.append(clip_id)
+        self._bytes += len(clip.audio)
+        if len(self._held) >= ADD_CLIPS_BATCH or self._bytes >= self.BATCH_BYTES:
+            self.flush()
+        return clip_id
+
+    def flush(self) -> None:
+        held, ids = self._held, self._ids
+        self._held, self._ids, self._bytes = [], [], 0
+        if held:
+            stored = self.repo._add_clip_batch(held, ids)
+            self.lost_to_race += [i for i, got in zip(ids, stored, strict=True) if got is None]

@@ -298,3 +298,46 @@ def test_tui_over_ssh_in_tmux_plays_each_annotated_clip_on_the_laptop(
         subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
         relay.stop()
     assert SECRET not in relay.log and live_server.annotator_token not in relay.log
+
+
+async def test_annotate_screen_banner_follows_the_relay_link(
+    make_alsa_file_sink: Callable[..., AlsaFileSink], tmp_path: Path
+) -> None:
+    """The TUI's side of a dropped tunnel: a banner with the player's status while the relay is
+    gone (muted, reconnecting), cleared by itself when the relay is back; the status bar names
+    the backend and why it was chosen."""
+    from annotator.relay.player import RelayPlayer
+    from tests.tui.fakes import make_app, ready_clip
+    from tests.tui.helpers import annotate_screen, wait_until
+
+    port = free_port()
+    relay = RelayProcess(port, make_alsa_file_sink(), audio="none").start()
+    app = make_app(tmp_path, [ready_clip(1), ready_clip(2)])
+    app.services.player = RelayPlayer(f"127.0.0.1:{port}", SECRET)
+    app.services.player_reason = f"relay to 127.0.0.1:{port} (your laptop's `annotator relay`)"
+    try:
+        async with app.run_test(size=(140, 32)) as pilot:
+            screen = annotate_screen(app)
+            banner = screen.query_one("#banner")
+
+            def shown() -> bool:
+                return banner.has_class("-shown")
+
+            await wait_until(pilot, lambda: screen.current is not None)
+            await wait_until(pilot, lambda: app.services.player.connected, 10)  # type: ignore[attr-defined]
+            bar = str(screen.stats.render())
+            assert f"audio relay (relay to 127.0.0.1:{port}" in bar, bar
+            await pilot.pause(1.2)
+            assert not shown()
+
+            relay.kill()
+            await wait_until(pilot, shown, 10)
+            text = str(banner.render())
+            assert "relay" in text and "muted" in text, text
+
+            relay = RelayProcess(port, make_alsa_file_sink(), audio="none").start()
+            await wait_until(pilot, lambda: not shown(), 15)
+            assert app.services.player.connected
+    finally:
+        app.services.player.close()
+        relay.stop()

@@ -1,0 +1,444 @@
+"""TUI figures (issue 3): submit key → next clip's first audio frame, cold start, client RSS.
+
+The server is a real `annotator serve` on loopback, pre-filled through its repository with tiny
+distinct WAV clips (bench.server_bench.prepare). Every client runs in its own process whose HOME
+holds an `.asoundrc` pointing ALSA's default PCM at the file plugin (tests/fixtures/audio.py), so
+a real backend opens, feeds and drains a real ALSA PCM; only the speaker is missing. The backend is
+what `--audio auto` picks here (simpleaudio where installed, else miniaudio); `--audio` overrides.
+miniaudio's device has been seen to stop pulling frames on this null-slave sink after a few hundred
+clips (running, fed, never called back), which this benchmark reports as an error. ALSA parses
+its configuration once per process, hence the subprocesses.
+
+1. Submit → first frame: the real TUI (`launch.build_services` + `AnnotatorApp`, headless through
+   Textual's Pilot). Per clip the form is filled (transcript loaded, an intent picked), the app is
+   let go idle (the next clips prefetched, the outbox sent: a person takes seconds per clip), then
+   the submit key is posted as a key event; the figure is `player.first_frame_at` (the moment the
+   device thread handed the next clip's first buffer to ALSA) minus the time just before the post.
+   Timed over 200 clips (60 with --quick) after 5 warm-up clips; the idle wait before each key is
+   "every queue drained and under 0.5 ms of CPU in 5 ms". Once with prefetch on (the configured
+   depth, 3) and once with prefetch off (ANNOTATOR_PREFETCH=0: the clip is leased, downloaded and
+   decoded after the key).
+2. Cold start: the real `annotator` command in a pty (120×40) against the running server, fresh
+   ANNOTATOR_HOME each time, `--audio <backend>`; time from spawn until the first non-silent bytes
+   appear in the ALSA capture file. Median of 5.
+3. Client RSS: VmRSS of the process of (1) after 100 clips and after 1,000 (300 with --quick).
+
+Run: `python -m bench.tui_bench [--quick] [--audio miniaudio|simpleaudio]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.results import Figure
+from bench.server_bench import prepare, running_server
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_TARGET_MS = 16.0
+COLD_TARGET_S = 1.0
+RSS_TARGET_MB = 120.0
+#: "Flat": what VmRSS may move between clip 100 and the last clip (allocator noise, caches).
+RSS_GROWTH_TARGET_MB = 5.0
+WARMUP_CLIPS = 5
+COLD_RUNS = 5
+SUBMIT_KEY = "ctrl+s"
+_NO_PULSE = "unix:/nonexistent/annotator-bench-no-pulse"
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _file_sink(home: Path) -> Path:
+    """HOME/.asoundrc: ALSA's default PCM writes raw frames to HOME/capture.raw (as
+    tests/fixtures/audio.write_file_sink, which lives in the test tree)."""
+    home.mkdir(parents=True, exist_ok=True)
+    capture = home / "capture.raw"
+    (home / ".asoundrc").write_text(
+        "pcm.!default {\n"
+        "  type file\n"
+        '  slave.pcm "null"\n'
+        f'  file "{capture}"\n'
+        '  format "raw"\n'
+        "  truncate true\n"
+        "}\n"
+    )
+    return capture
+
+
+def _client_env(root: Path, name: str, url: str, token: str, **extra: str) -> dict[str, str]:
+    home = root / name
+    _file_sink(home / "alsa")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANNOTATOR_")}
+    env.update(
+        HOME=str(home / "alsa"),
+        PULSE_SERVER=_NO_PULSE,
+        ANNOTATOR_HOME=str(home / "annotator"),
+        ANNOTATOR_SERVER=url,
+        ANNOTATOR_TOKEN=token,
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+def _vm_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmRSS not in /proc/self/status")
+
+
+# ------------------------------------------------------------------ 1 + 3: the headless TUI
+
+
+def _key_child(config: dict[str, Any], out: Path) -> None:
+    """Runs in its own process (HOME with the ALSA file sink): submit → first frame, and RSS."""
+    from textual import events
+
+    from annotator.app import AnnotatorApp
+    from annotator.launch import build_services
+
+    clips: int = config["clips"]
+    timed: int = config["timed"]
+    rss_at: int = config["rss_at"]
+    args = argparse.Namespace(
+        server=None,  # ANNOTATOR_SERVER / ANNOTATOR_TOKEN from the environment
+        token=None,
+        ca_bundle=None,
+        insecure=False,
+        config=None,
+        audio=config["audio"],
+        keymap=None,
+    )
+    services = build_services(args)
+    if services.player.name != config["audio"]:
+        raise RuntimeError(f"wanted {config['audio']}, got {services.player_reason}")
+    services.start()
+    depth = services.settings.prefetch
+    result: dict[str, Any] = {"backend": services.player.name, "depth": depth}
+    latencies: list[float] = []
+    rss: dict[str, float] = {}
+
+    def idle() -> bool:
+        # A person takes seconds per clip: by the next submit the prefetch thread has refilled
+        # and the sync thread has sent the previous annotation.
+        return services.prefetcher.status.ready >= depth and services.store.outbox_count() == 0
+
+    async def drive() -> None:
+        app = AnnotatorApp(services)
+        player = services.player
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = None
+            deadline = time.monotonic() + 30
+            while screen is None or screen.current is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no clip on screen after 30 s")
+                await pilot.pause(0.01)
+                screen = app._annotate_screen()
+            for i in range(clips):
+                deadline = time.monotonic() + 10
+                while not _showing(screen):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"clip {i}: none on screen after 10 s")
+                    await pilot.pause(0.001)
+                screen.transcript.load(f"turn on the kitchen lights {i}")
+                screen.intent.pick("iot_hue_lighton")
+                deadline = time.monotonic() + 5
+                while not idle() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.002)
+                await pilot.pause(0)  # every queue of the screen drained
+                await _quiet()  # and the process idle: nothing of ours in front of the key
+                t0 = time.monotonic()
+                app.post_message(events.Key(SUBMIT_KEY, None))
+                deadline = t0 + 10
+                while (player.first_frame_at or 0.0) < t0:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"clip {i}: no first frame 10 s after submit: "
+                            f"{_diagnose(services, screen)}"
+                        )
+                    await asyncio.sleep(0.0002)
+                assert player.first_frame_at is not None
+                if WARMUP_CLIPS <= i < WARMUP_CLIPS + timed:
+                    latencies.append((player.first_frame_at - t0) * 1000)
+                if i + 1 == rss_at:
+                    rss["first"] = _vm_rss_mb()
+            await pilot.pause(0.05)
+            rss["last"] = _vm_rss_mb()
+
+    try:
+        asyncio.run(drive())
+    finally:
+        services.shutdown()
+    result.update(latencies_ms=latencies, rss_mb=rss, clips=clips)
+    out.write_text(json.dumps(result))
+
+
+async def _quiet(window_s: float = 0.005, busy_s: float = 0.0005, limit_s: float = 1.0) -> None:
+    """Until the process used under `busy_s` of CPU in a `window_s` of wall time (all threads:
+    the event loop, prefetch, sync, audio), as Textual's `wait_for_idle` but finer-grained."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        cpu = time.process_time()
+        await asyncio.sleep(window_s)
+        if time.process_time() - cpu < busy_s:
+            return
+
+
+def _showing(screen: Any) -> bool:
+    """A clip is on screen (a function, so the type checker does not keep the last answer)."""
+    return screen.current is not None
+
+
+def _diagnose(services: Any, screen: Any) -> str:
+    player, status = services.player, services.prefetcher.status
+    return (
+        f"on screen {screen.current and screen.current.lease_id}, player playing "
+        f"{player.playing} error {player.last_error}, prefetch {status}, "
+        f"outbox {services.store.outbox_count()}, form error "
+        f"{screen.query_one('#form-error').render()!s}; device "
+        + ", ".join(
+            f"{name}={getattr(player, name, '?')!r}"
+            for name in ("_running", "_feeding", "_feed", "_cursor", "_load_id", "_generation")
+        )
+        + f", miniaudio running={getattr(getattr(player, '_device', None), 'running', '?')}"
+        + f" generator={getattr(getattr(player, '_device', None), 'callback_generator', '?')}"
+    )
+
+
+def _run_key_child(
+    root: Path, name: str, url: str, token: str, config: dict[str, Any], **env: str
+) -> dict[str, Any]:
+    out = root / f"{name}.json"
+    log = root / f"{name}.log"
+    cmd = [sys.executable, "-m", "bench.tui_bench", "--key-child", json.dumps(config), str(out)]
+    with open(log, "wb") as f:
+        code = subprocess.call(
+            cmd, env=_client_env(root, name, url, token, **env), stdout=f, stderr=f, cwd=ROOT
+        )
+    if code != 0 or not out.exists():
+        raise RuntimeError(f"{name} child exited {code}: {log.read_text()[-3000:]}")
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+# ------------------------------------------------------------------ 2: cold start in a pty
+
+
+def _drain(fd: int) -> None:
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:
+            return
+
+
+def _first_sound(capture: Path, deadline: float) -> float | None:
+    """When the first non-silent byte reached the capture file (polled), or None."""
+    seen = 0
+    while time.monotonic() < deadline:
+        try:
+            size = capture.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size > seen:
+            now = time.monotonic()
+            with capture.open("rb") as f:
+                f.seek(seen)
+                chunk = f.read(size - seen)
+            if any(chunk):
+                return now
+            seen = size
+        time.sleep(0.001)
+    return None
+
+
+def _cold_start(root: Path, run: int, url: str, token: str, audio: str) -> float:
+    env = _client_env(root, f"cold{run}", url, token, TERM="xterm-256color")
+    capture = Path(env["HOME"]) / "capture.raw"
+    script = Path(sys.executable).parent / "annotator"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "annotator.cli"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    drain = threading.Thread(target=_drain, args=(master,), daemon=True)
+    drain.start()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [*cmd, "--audio", audio],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        cwd=root,
+    )
+    os.close(slave)
+    try:
+        heard = _first_sound(capture, t0 + 20)
+        if heard is None:
+            raise RuntimeError(f"cold start {run}: nothing reached the ALSA file sink in 20 s")
+        os.write(master, b"\x11")  # ctrl+q: quit as a person would (releases unused leases)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return heard - t0
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def default_backend() -> str:
+    """What `--audio auto` picks with a working ALSA default PCM: simpleaudio where it is
+    installed (the issue's choice), else miniaudio."""
+    import importlib.util
+
+    return "simpleaudio" if importlib.util.find_spec("simpleaudio") else "miniaudio"
+
+
+def figures(quick: bool, audio: str | None = None) -> list[Figure]:
+    audio = audio or default_backend()
+    timed = 60 if quick else 200
+    rss_clips = 300 if quick else 1_000
+    off_clips = (30 if quick else 100) + WARMUP_CLIPS
+    on_clips = max(rss_clips, timed + WARMUP_CLIPS)
+    total = on_clips + off_clips + COLD_RUNS * 8 + 50
+    t0 = time.monotonic()
+
+    def step(what: str) -> None:
+        print(f"  tui: {what} at {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+
+    load_before = _loadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-tui-") as tmp:
+        root = Path(tmp)
+        (token,) = prepare(root, total, 1)
+        with running_server(root, workers=1) as url:
+            step(f"{total} clips queued, server up")
+            cold = [_cold_start(root, i, url, token, audio) for i in range(COLD_RUNS)]
+            step("cold starts")
+            base = {"audio": audio, "rss_at": 100}
+            on = _run_key_child(
+                root, "prefetch-on", url, token, {**base, "clips": on_clips, "timed": timed}
+            )
+            step(f"prefetch on: {on_clips} clips")
+            off = _run_key_child(
+                root,
+                "prefetch-off",
+                url,
+                token,
+                {**base, "clips": off_clips, "timed": off_clips - WARMUP_CLIPS},
+                ANNOTATOR_PREFETCH="0",
+            )
+            step(f"prefetch off: {off_clips} clips")
+    load = f"loadavg {load_before} → {_loadavg()}"
+    size = " (quick size)" if quick else ""
+    lat_on, lat_off = on["latencies_ms"], off["latencies_ms"]
+    on50, on99 = _pct(lat_on, 50), _pct(lat_on, 99)
+    off50, off99 = _pct(lat_off, 50), _pct(lat_off, 99)
+    how = (
+        f"{len(lat_on)} clips{size}, real TUI headless, --audio {on['backend']} into ALSA's file "
+        f"plugin, local `annotator serve`; key posted → player.first_frame_at; max "
+        f"{max(lat_on):.1f} ms; {load}"
+    )
+    rss100, rss_end = on["rss_mb"]["first"], on["rss_mb"]["last"]
+    growth = rss_end - rss100
+    return [
+        Figure("submit→first frame p50", on50, "ms", None, "info", how),
+        Figure("submit→first frame p99", on99, "ms", KEY_TARGET_MS, "max", how, p99=on99),
+        Figure(
+            "submit→first frame, prefetch off p50",
+            off50,
+            "ms",
+            None,
+            "info",
+            f"{len(lat_off)} clips{size}, ANNOTATOR_PREFETCH=0 (lease, download, decode after "
+            f"the key); p99 {off99:.1f} ms",
+        ),
+        Figure(
+            "what prefetch buys (off p50 / on p50)",
+            off50 / on50,
+            "×",
+            None,
+            "info",
+            f"{off50:.1f} ms without prefetch vs {on50:.1f} ms with it, same run",
+        ),
+        Figure(
+            "cold start to first clip audible",
+            statistics.median(cold),
+            "s",
+            COLD_TARGET_S,
+            "max",
+            f"median of {COLD_RUNS}: real `annotator --audio {audio}` in a pty, fresh "
+            f"ANNOTATOR_HOME, spawn → first non-silent bytes in ALSA's capture file; runs "
+            + ", ".join(f"{c:.2f}" for c in cold),
+        ),
+        Figure(
+            f"client RSS after {on['clips']:,} clips",
+            rss_end,
+            "MB",
+            RSS_TARGET_MB,
+            "max",
+            f"VmRSS of the TUI process of the submit benchmark{size}: {rss100:.0f} MB after 100 "
+            f"clips, {rss_end:.0f} MB after {on['clips']:,}",
+        ),
+        Figure(
+            f"client RSS growth 100→{on['clips']:,} clips",
+            growth,
+            "MB",
+            RSS_GROWTH_TARGET_MB,
+            "max",
+            f"flat means no growth after the first 100 clips; {RSS_GROWTH_TARGET_MB:.0f} MB "
+            "allows for allocator noise",
+        ),
+    ]
+
+
+def main() -> None:
+    if len(sys.argv) > 3 and sys.argv[1] == "--key-child":
+        _key_child(json.loads(sys.argv[2]), Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(prog="python -m bench.tui_bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--audio", default=None, choices=["miniaudio", "simpleaudio"])
+    args = parser.parse_args()
+    from rich.console import Console
+
+    from bench.results import print_table
+
+    print_table(figures(args.quick, args.audio), Console(width=220))
+
+
+if __name__ == "__main__":
+    main()
