@@ -138,6 +138,8 @@ class StatsBar(Widget):
     """Audio backend name."""
     backend_reason: reactive[str] = reactive("")
     """Why that backend (e.g. "relay to 127.0.0.1:47001 (…)"); the first thing dropped."""
+    insecure: reactive[bool] = reactive(False)
+    """--insecure is on (plain http:// to a remote server allowed): shown, never dropped."""
 
     def __init__(
         self,
@@ -199,6 +201,9 @@ class StatsBar(Widget):
             noun = "conflict" if self.conflicts == 1 else "conflicts"
             warn = self.get_visual_style("stats-bar--offline", partial=True)
             state = Content.assemble(state, " ", (f"⚠ {self.conflicts} {noun}", warn))
+        if self.insecure:
+            warn = self.get_visual_style("stats-bar--offline", partial=True)
+            state = Content.assemble(("⚠ INSECURE http ", warn), state)
         median = self.median_seconds
         # (drop order, content): higher numbers go first when the line is too narrow.
         parts: list[tuple[int, Content]] = [

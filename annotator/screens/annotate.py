@@ -170,6 +170,8 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         stats.shift_hours = s.settings.shift_hours
         stats.backend = s.player.name
         stats.backend_reason = s.player_reason
+        # The whole shift long, not a toast: recordings may be crossing the network in clear.
+        stats.insecure = bool(s.settings.insecure)
         stats.conflicts = s.store.conflict_count()
         self.show_banner(self._resting_banner())
         # Threads call these from outside the event loop; post_message is thread-safe.

@@ -73,3 +73,19 @@ async def test_stats_line_and_offline_outbox() -> None:
         # Too narrow for everything: the backend and median go first, pace and state stay.
         assert "miniaudio" not in line and "/clip" not in line
         assert "today 412/1000" in line
+
+
+async def test_insecure_is_shown_however_narrow() -> None:
+    app = HeaderAndStatsApp()
+    async with app.run_test(size=SIZE) as pilot:
+        stats = app.query_one(StatsBar)
+        stats.session_count = 3
+        stats.backend = "miniaudio"
+        await pilot.pause()
+        assert "INSECURE" not in str(stats.render())
+        stats.insecure = True
+        stats.styles.width = 40
+        await pilot.pause()
+        line = str(stats.render())
+        assert "⚠ INSECURE http" in line
+        assert "miniaudio" not in line  # other parts give way first
