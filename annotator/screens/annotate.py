@@ -8,9 +8,10 @@ thread, or a named thread worker whose errors the App handles in one place.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import monotonic as _monotonic
+from time import sleep as _sleep
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -308,10 +309,14 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self.call_later(self._remember_current, lease)
 
     def _let_audio_start(self) -> None:
+        """Sleep (the GIL free) until the device has the first buffer, AUDIO_START_WAIT_S at most.
+
+        The device thread and the audio library's callback each need the interpreter to start a
+        clip; right after `play()` the event loop would spend it on the clip change's redraw."""
         player = self.services.player
-        deadline = time.monotonic() + AUDIO_START_WAIT_S
-        while player.first_frame_at is None and time.monotonic() < deadline:
-            time.sleep(0.0001)
+        deadline = _monotonic() + AUDIO_START_WAIT_S
+        while player.first_frame_at is None and _monotonic() < deadline:
+            _sleep(0.0001)
 
     def _remember_current(self, lease: Lease) -> None:
         if self.current is None or self.current.lease_id != lease.lease_id:
