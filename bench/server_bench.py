@@ -38,6 +38,17 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: `annotator serve --workers` for server_load. 1, like the CLI's default: with group commit one
+#: process keeps the SQLite writer lock to itself and fsyncs groups of submits, while two processes
+#: on these 2 cores contend for that lock (a waiting process's event loop stalls) and measured
+#: lower throughput and a longer tail (see the PR notes for the side-by-side runs).
+LOAD_WORKERS = 1
+#: aiohttp generator processes: together they use ~0.35 of a core at ~1,000 cycles/s (reported
+#: beside the figure), so two keep each generator's own event loop far from saturation.
+LOAD_GENERATORS = 2
+#: Every annotator runs this long before cycles count (first connections, token look-ups).
+LOAD_WARMUP_S = 2.0
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -197,13 +208,13 @@ class _GenResult:
 
 
 async def _annotator_loop(
-    session: object, url: str, token: str, deadline: float, out: _GenResult
+    session: object, url: str, token: str, measure_from: float, deadline: float, out: _GenResult
 ) -> None:
     import aiohttp
 
     assert isinstance(session, aiohttp.ClientSession)
     auth = {"Authorization": f"Bearer {token}"}
-    while time.monotonic() < deadline:
+    while (started := time.monotonic()) < deadline:
         t0 = time.perf_counter()
         try:
             async with session.post(f"{url}/v1/leases", json={"count": 1}, headers=auth) as r:
@@ -239,8 +250,9 @@ async def _annotator_loop(
             out.errors += 1
             out.first_error = out.first_error or f"{type(e).__name__}: {e}"
             continue
-        out.latencies_ms.append((time.perf_counter() - t0) * 1000)
-        out.cycles += 1
+        if started >= measure_from:  # not during the warm-up
+            out.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            out.cycles += 1
 
 
 def _generator_process(
@@ -254,29 +266,28 @@ def _generator_process(
         async with aiohttp.ClientSession(connector=conn) as session:
             while time.time() < start_at:
                 await asyncio.sleep(0.01)
-            deadline = time.monotonic() + seconds
-            await asyncio.gather(*(_annotator_loop(session, url, t, deadline, out) for t in tokens))
+            measure_from = time.monotonic() + LOAD_WARMUP_S
+            deadline = measure_from + seconds
+
+            async def cpu_meter() -> None:
+                await asyncio.sleep(LOAD_WARMUP_S)
+                cpu0 = time.process_time()
+                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                out.cpu_s = time.process_time() - cpu0
+
+            await asyncio.gather(
+                cpu_meter(),
+                *(_annotator_loop(session, url, t, measure_from, deadline, out) for t in tokens),
+            )
         return out
 
-    cpu0 = time.process_time()
     try:
         import uvloop
 
         result = uvloop.run(main())
     except ImportError:
         result = asyncio.run(main())
-    result.cpu_s = time.process_time() - cpu0
     q.put(result)
-
-
-#: `annotator serve --workers` for server_load. 1, like the CLI's default: with group commit one
-#: process keeps the SQLite writer lock to itself and fsyncs groups of submits, while two processes
-#: on these 2 cores contend for that lock (a waiting process's event loop stalls) and measured
-#: lower throughput and a longer tail (see the PR notes for the side-by-side runs).
-LOAD_WORKERS = 1
-#: aiohttp generator processes: together they use ~0.35 of a core at ~1,000 cycles/s (reported
-#: beside the figure), so two keep each generator's own event loop far from saturation.
-LOAD_GENERATORS = 2
 
 
 def server_load(
@@ -286,7 +297,7 @@ def server_load(
     workers: int = LOAD_WORKERS,
 ) -> list[Figure]:
     expected_rate = 1800  # generous: clips must not run out during the run
-    clips = int(expected_rate * seconds) + 1000
+    clips = int(expected_rate * (seconds + LOAD_WARMUP_S)) + 1000
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t_prep = time.monotonic()
@@ -303,7 +314,7 @@ def server_load(
             ]
             for p in procs:
                 p.start()
-            results = [q.get(timeout=seconds + 120) for _ in procs]
+            results = [q.get(timeout=seconds + LOAD_WARMUP_S + 120) for _ in procs]
             for p in procs:
                 p.join(10)
     cycles = sum(r.cycles for r in results)
@@ -313,7 +324,8 @@ def server_load(
     gen_cpu = sum(r.cpu_s for r in results) / seconds  # cores' worth of CPU the generator used
     rate = cycles / seconds
     detail = (
-        f"{annotators} annotators, {seconds:.0f} s, server --workers {workers}, "
+        f"{annotators} annotators, {seconds:.0f} s after {LOAD_WARMUP_S:.0f} s warm-up, "
+        f"server --workers {workers}, "
         f"{generators} aiohttp generator processes using {gen_cpu:.2f} of {os.cpu_count()} cores; "
         f"{errors} errors{' (first: ' + first_error + ')' if first_error else ''}; "
         f"setup {prep_s:.1f} s for {clips} clips"

@@ -5,7 +5,11 @@ Speed matters here (hundreds of annotators share one small machine), so the hot 
 hop), and they answer with pre-serialised JSON `Response`s: FastAPI still documents every
 `response_model` in /openapi.json but does not validate and re-encode what we built from the same
 models. Request bodies are parsed by FastAPI into the `api.models` types, so the schema and the
-validation cannot drift apart.
+validation cannot drift apart. `POST /v1/annotations` awaits a group commit (see
+`api.server.group_commit`): submissions that arrive together share one durable transaction, and
+each response is sent only after its commit is on disk. `annotator serve` also runs uvicorn with
+`api.server.http_protocol` (head and body of a response in one write) and calls
+`tune_gc_for_serving`.
 
 Privacy: nothing here logs a request body or a token (uvicorn's access log is off; errors log the
 route and exception type only).
@@ -293,7 +297,6 @@ def create_app(
             settings.db_path,
             settings.data_dir,
             annotations_per_clip=settings.annotations_per_clip,
-            background_checkpoint=True,
         )
     service = QueueService(settings, clock or SystemClock(), repo)
 

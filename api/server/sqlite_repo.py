@@ -10,11 +10,16 @@ the process but the last commits may roll back on power loss. That is right for 
 lease only returns its clip to the queue) and stats. Annotation commits switch to
 `synchronous=FULL` so the WAL is fsynced before the receipt is sent: an annotator's work, once
 acknowledged, survives power loss (the fsync also covers every earlier NORMAL commit in the WAL).
-The extra cost measured here is ~0.15 ms per annotation.
+`submit_many` runs several submissions in one such transaction, a SAVEPOINT each, so they share
+one fsync: the batch endpoint uses it, and so does the server's group commit
+(`api.server.group_commit`), which is what keeps the fsync from dominating under load.
 
-Audio lives in files named by sha256 under `<data_dir>/audio/`, written and fsynced before the
+Audio lives in files named by sha256 under `<data_dir>/audio/`, written and made durable before the
 clip's row commits: the database stays small (cheap checkpoints, cheap backups of the metadata),
-and serving a clip is one small file read.
+and serving a clip is one small file read. `add_clip` fsyncs the file and its directory;
+`add_clips` (and `ClipBatcher`, which `annotator ingest` uses) write a batch of files, make them
+durable with one `syncfs` (an fsync each where there is none), rename them into place, make the
+renames durable the same way, and only then commit the batch's rows in one durable transaction.
 """
 
 from __future__ import annotations
@@ -52,8 +57,6 @@ from api.server.repository import (
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-#: How often the server's background thread checkpoints the WAL into the database file.
-CHECKPOINT_INTERVAL_S = 0.5
 #: Clips per durable step in `add_clips` (their audio is held in memory meanwhile).
 ADD_CLIPS_BATCH = 500
 
@@ -299,16 +302,9 @@ class SqliteRepository:
         data_dir: Path,
         *,
         annotations_per_clip: int | None = None,
-        background_checkpoint: bool = False,
     ) -> None:
         """`annotations_per_clip` (K), when given, becomes the queue's K: it is recorded for
-        later ingests (which run as other processes) and applied to every queued clip.
-
-        `background_checkpoint` (the server's setting): this connection never checkpoints the
-        WAL inside a commit (SQLite's automatic checkpoint copies pages and fsyncs the database
-        file in whichever commit crosses 1000 WAL pages, stalling that request and, on the
-        event loop, every other one); a thread with its own connection checkpoints instead,
-        every `CHECKPOINT_INTERVAL_S`. The WAL still holds every commit durably until then."""
+        later ingests (which run as other processes) and applied to every queued clip."""
         self.db_path = db_path
         self.data_dir = data_dir
         self.audio_dir = data_dir / "audio"
@@ -323,14 +319,6 @@ class SqliteRepository:
         self._migrate()
         if annotations_per_clip is not None:
             self._set_annotations_per_clip(annotations_per_clip)
-        self._stop = threading.Event()
-        self._checkpointer: threading.Thread | None = None
-        if background_checkpoint:
-            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
-            )
-            self._checkpointer.start()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -377,19 +365,7 @@ class SqliteRepository:
             if durable:
                 conn.execute("PRAGMA synchronous = NORMAL")
 
-    def _checkpoint_loop(self) -> None:
-        conn = _connect(self.db_path)
-        try:
-            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
-                with contextlib.suppress(sqlite3.Error):  # busy: another process checkpoints
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
-
     def close(self) -> None:
-        self._stop.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join()
         with self._lock:
             self._conn.close()
 
