@@ -6,14 +6,21 @@ stopped at the clip's end (the generator asks the device thread to stop it: a de
 stopped from inside its own callback). A seek while playing just moves the generator's cursor,
 so it is heard within one period instead of after a device restart.
 
-The playhead is the base class's wall clock, not "frames fed minus latency": the feed runs a
-period or two ahead of the speaker, and the wall clock is what the listener hears.
+miniaudio's device can also stop by itself. Its ALSA backend wakes the audio thread out of poll()
+through an eventfd when the device is stopped; a stop that lands while that thread is not in poll()
+can leave the token behind, and the next start reads it at its first poll and ends its loop (seen
+on ALSA's unpaced file plugin, once in a few hundred to a few thousand clips; the stopped device
+also keeps its stop event signalled). pyminiaudio notices none of it, so every later clip would be
+silent. The device's stop callback reports every stop; one we did not ask for replaces the device
+and resumes where the feed was, and a device that keeps stopping is given up on (`last_error`).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
+import time
 from collections.abc import Generator
 from types import ModuleType
 from typing import Any, cast
@@ -26,6 +33,11 @@ from annotator.audio.player import BackendUnavailableError, BasePlayer, Segment
 DEFAULT_PERIOD_MS = 30
 # Silent periods fed after the clip so its last frames are played out before the device stops.
 _TAIL_PERIODS = 4
+# A device that stops by itself this many times within _RESTART_WINDOW_S is given up on.
+_MAX_RESTARTS = 5
+_RESTART_WINDOW_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def import_miniaudio() -> ModuleType:
@@ -90,6 +102,13 @@ class MiniaudioPlayer(BasePlayer):
         self._device: Any = None
         self._format: tuple[int, int] | None = None
         self._running = False
+        # Device thread only. Set around our own device.stop()/close(): miniaudio runs the stop
+        # callback on its audio thread before those calls return, so a callback without it set
+        # is a device that stopped by itself.
+        self._stopping_device = False
+        self._run_id = 0  # device starts, so a late stop report is told from the current run
+        self._restart_times: list[float] = []
+        self.device_restarts = 0  # unrequested stops recovered from (tests, bench, doctor)
         # Shared with the audio callback thread.
         self._feed_lock = threading.Lock()
         self._feed: Segment | None = None
@@ -100,27 +119,32 @@ class MiniaudioPlayer(BasePlayer):
     def _device_play(self, segment: Segment) -> None:
         fmt = (segment.sample_rate, segment.channels)
         with self._feed_lock:
-            if self._running and self._feeding and fmt == self._format:
+            fast = self._running and self._feeding and fmt == self._format
+            alive = fast and self._device_alive()
+            if alive:
                 self._feed, self._cursor = segment, segment.start_frame
                 return
         self._device_stop()
+        if fast:
+            # It stopped behind our back and its stop report has not been handled yet.
+            self._close_device()
         if fmt != self._format:
             self._close_device()
-            self._device = open_device(self._ma, *fmt, period_ms=self._period_ms, pulse=self._pulse)
-            self._format = fmt
+            self._open_device(fmt)
         with self._feed_lock:
             self._feed, self._cursor, self._feeding = segment, segment.start_frame, True
-        feeder = self._feeder()
-        next(feeder)  # miniaudio wants a started generator
-        self._device.start(feeder)
-        self._running = True
+        self._start_device()
 
     def _device_stop(self) -> None:
         with self._feed_lock:
             self._feed, self._feeding = None, False
         if self._running:
             self._running = False
-            self._device.stop()
+            self._stopping_device = True
+            try:
+                self._device.stop()
+            finally:
+                self._stopping_device = False
 
     def _device_close(self) -> None:
         self._device_stop()
@@ -129,10 +153,100 @@ class MiniaudioPlayer(BasePlayer):
     def _device_drained(self) -> bool:
         return not self._running
 
+    def _open_device(self, fmt: tuple[int, int]) -> None:
+        device = open_device(self._ma, *fmt, period_ms=self._period_ms, pulse=self._pulse)
+        device.stop_callback = functools.partial(self._on_device_stopped, device)
+        self._device, self._format = device, fmt
+
     def _close_device(self) -> None:
         device, self._device, self._format = self._device, None, None
         if device is not None:
-            device.close()
+            self._stopping_device = True
+            try:
+                device.close()
+            finally:
+                self._stopping_device = False
+
+    def _start_device(self) -> None:
+        feeder = self._feeder()
+        next(feeder)  # miniaudio wants a started generator
+        self._run_id += 1
+        self._device.start(feeder)
+        self._running = True
+
+    def _device_alive(self) -> bool:
+        """Is miniaudio's device really started and pulling from a feeder of ours?"""
+        device = self._device
+        handle = getattr(device, "_device", None)
+        if handle is None or device.callback_generator is None:
+            return False
+        return bool(self._ma.lib.ma_device_is_started(handle))
+
+    def _on_device_stopped(self, device: Any) -> None:
+        """pyminiaudio's stop callback, on miniaudio's audio thread: must not touch the device."""
+        if not self._stopping_device:
+            task = functools.partial(self._recover_device, device, self._run_id)
+            self._call_on_device_thread(task)
+
+    def _recover_device(self, device: Any, run_id: int) -> None:
+        """The device stopped without being asked: replace it and resume where the feed is.
+
+        A device that stopped by itself is not reused: miniaudio leaves its stop event signalled
+        (the next stop() would return before the device has stopped) and possibly the stale
+        wake-up token that stopped it.
+        """
+        if device is not self._device:
+            return  # already replaced
+        if run_id == self._run_id:
+            # The report comes just before miniaudio marks the device stopped; closing it before
+            # that would leave anyone waiting for the stop (miniaudio's stop()) hanging.
+            deadline = time.monotonic() + 0.5
+            while not self._device_settled() and time.monotonic() < deadline:
+                time.sleep(0.001)
+        with self._feed_lock:
+            resume = self._running and self._feeding and self._feed is not None
+        fmt = self._format
+        self._close_device()
+        if not resume or fmt is None:
+            self._running = False
+            return  # nothing was playing; the next clip opens a fresh device
+        # `_running` stays set while we reopen: the clip is not drained yet.
+        now = time.monotonic()
+        self._restart_times = [t for t in self._restart_times if now - t < _RESTART_WINDOW_S]
+        self._restart_times.append(now)
+        if len(self._restart_times) > _MAX_RESTARTS:
+            self._running = False
+            with self._feed_lock:
+                self._feed, self._feeding = None, False
+            self._restart_times.clear()
+            alsa = last_alsa_message()
+            raise RuntimeError(
+                f"the miniaudio playback device keeps stopping by itself ({_MAX_RESTARTS} restarts "
+                f"in {_RESTART_WINDOW_S:g} s); muted until the next clip"
+                + (f"; ALSA says: {alsa}" if alsa else "")
+            )
+        self.device_restarts += 1
+        log.info("miniaudio device stopped by itself; reopened it (%d)", self.device_restarts)
+        try:
+            self._open_device(fmt)
+            self._start_device()
+        except Exception:
+            self._running = False
+            with self._feed_lock:
+                self._feed, self._feeding = None, False
+            raise
+
+    def _device_settled(self) -> bool:
+        """Has miniaudio's device reached "stopped" (not just "no longer started")?"""
+        handle = getattr(self._device, "_device", None)
+        if handle is None:
+            return True
+        ffi, lib = self._ma.ffi, self._ma.lib
+        try:  # ma_atomic_device_state wraps one ma_device_state; pyminiaudio has no getter
+            state = int(ffi.cast("ma_device_state *", ffi.addressof(handle.state))[0])
+        except (AttributeError, TypeError, ffi.error):
+            return not lib.ma_device_is_started(handle)
+        return state in (lib.ma_device_state_stopped, lib.ma_device_state_uninitialized)
 
     def _feeder(self) -> Generator[Any, int, None]:
         frames = yield b""
