@@ -40,6 +40,12 @@ def _offline(quick: bool) -> list[Figure]:
     return offline_bench.figures(quick)
 
 
+def _relay(quick: bool) -> list[Figure]:
+    from bench import relay_bench
+
+    return relay_bench.figures(quick)
+
+
 def _tui(quick: bool) -> list[Figure]:
     from bench import tui_bench
 
@@ -52,6 +58,7 @@ SUITES: dict[str, Suite] = {
     "sync": _sync,
     "offline": _offline,
     "tui": _tui,
+    "relay": _relay,
 }
 
 

@@ -131,6 +131,7 @@ def run_backend(backend: str, rounds: int) -> dict[str, Any]:
 def figures(quick: bool = False) -> list[Figure]:
     rounds = 5 if quick else 20
     out: list[Figure] = []
+    medians: dict[str, float] = {}
     for backend in BACKENDS:
         res = run_backend(backend, rounds)
         starts = res["starts_ms"]
@@ -145,6 +146,7 @@ def figures(quick: bool = False) -> list[Figure]:
         if res["name"] != backend or not starts:
             out.append(Figure(f"audio start {backend}", None, "ms", detail=res["reason"]))
             continue
+        medians[backend] = statistics.median(starts)
         out.append(
             Figure(
                 f"audio start {backend} (load+play → first frame at device), median",
@@ -168,6 +170,19 @@ def figures(quick: bool = False) -> list[Figure]:
                     p99=_pct(values, 99),
                 )
             )
+    sa, mini = medians.get("simpleaudio"), medians.get("miniaudio")
+    out.append(
+        Figure(
+            "audio start: simpleaudio / miniaudio (median ratio)",
+            sa / mini if sa is not None and mini else None,
+            "×",
+            detail=(
+                f"{sa:.2f} ms / {mini:.2f} ms, same run; < 1: simpleaudio starts sooner"
+                if sa is not None and mini
+                else "a backend gave no start latency in this run"
+            ),
+        )
+    )
     return out
 
 
