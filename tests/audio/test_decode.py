@@ -51,7 +51,7 @@ def test_lossy_formats_keep_length_and_pitch(fmt: str, subtype: str) -> None:
 def test_espeak_speech_decodes() -> None:
     wav = espeak_wav()
     if wav is None:
-        pytest.skip("espeak-ng not installed")
+        pytest.skip(reason="espeak-ng not installed")
     audio = decode(wav)
     assert audio.duration_s > 1.0
     assert np.abs(audio.samples).max() > 1000

@@ -75,7 +75,7 @@ class Sshd:
 
 def start_sshd(root: Path) -> Sshd:
     if not (Path(SSHD).exists() and shutil.which("ssh") and shutil.which("ssh-keygen")):
-        pytest.skip("OpenSSH server/client not installed (apt-get install openssh-server)")
+        pytest.skip(reason="OpenSSH server/client not installed (apt-get install openssh-server)")
     root.mkdir(parents=True, exist_ok=True)
     for name in ("host_key", "client_key"):
         subprocess.run(

@@ -231,9 +231,8 @@ def test_tui_over_ssh_in_tmux_plays_each_annotated_clip_on_the_laptop(
     tmp_path: Path,
 ) -> None:
     if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
-    if not relay_backend_wired():
-        pytest.skip("annotator.audio.backends.open_player does not offer 'relay' yet")
+        pytest.skip(reason="tmux is not installed")
+    assert relay_backend_wired(), "open_player must offer the 'relay' backend"
     wavs = write_wavs(tmp_path / "clips", 2)
     live_server.ingest(wavs)
     expected = {decode(w.read_bytes()).samples.tobytes() for w in wavs}

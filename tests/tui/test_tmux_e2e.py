@@ -77,9 +77,9 @@ def wait_for(
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
+        pytest.skip(reason="tmux is not installed")
     if not ANNOTATOR.exists():
-        pytest.skip(f"no console script at {ANNOTATOR}")
+        pytest.skip(reason=f"no console script at {ANNOTATOR}")
     t = Tmux(f"annotator-test-{uuid.uuid4().hex[:8]}", "demo")
     yield t
     t.run("kill-server")

@@ -189,9 +189,9 @@ def pane(
     live_server: LiveServer, test_wavs: Callable[..., list[Path]], home: Path
 ) -> Iterator[Pane]:
     if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
+        pytest.skip(reason="tmux is not installed")
     if not ANNOTATOR.exists():
-        pytest.skip(f"no console script at {ANNOTATOR}")
+        pytest.skip(reason=f"no console script at {ANNOTATOR}")
     # Each kill strands the prefetched leases until they expire: plenty of clips.
     live_server.ingest(test_wavs(CYCLES * 5 + 10))
     env = {
