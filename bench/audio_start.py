@@ -20,14 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from bench.harness import pct
 from bench.results import Figure, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("simpleaudio", "miniaudio", "none")
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def _child(backend: str, rounds: int) -> dict[str, Any]:
@@ -153,7 +150,7 @@ def figures(quick: bool = False) -> list[Figure]:
                 statistics.median(starts),
                 "ms",
                 detail=f"n={len(starts)}, max {max(starts):.2f} ms, 30 s 16 kHz mono clips",
-                p99=_pct(starts, 99),
+                p99=pct(starts, 99),
             )
         )
         for name, values in res["costs_ms"].items():
@@ -166,8 +163,8 @@ def figures(quick: bool = False) -> list[Figure]:
                     "ms",
                     target=1.0 if limited else None,
                     direction="max" if limited else "info",
-                    detail=f"n={len(values)}, p99 {_pct(values, 99):.3f} ms, max {max(values):.3f}",
-                    p99=_pct(values, 99),
+                    detail=f"n={len(values)}, p99 {pct(values, 99):.3f} ms, max {max(values):.3f}",
+                    p99=pct(values, 99),
                 )
             )
     sa, mini = medians.get("simpleaudio"), medians.get("miniaudio")

@@ -21,7 +21,6 @@ Run: `python -m bench.offline_bench [--quick]`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import io
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from bench.harness import client_args, own_mb, proc_status_mb, wait_for_clip
 from bench.results import Figure
 from bench.server_bench import running_server
 
@@ -145,17 +145,6 @@ def _client_env(home: Path, url: str, token: str) -> dict[str, str]:
     return env
 
 
-def _vm_hwm_mb(pid: int) -> float | None:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None  # a zombie: its memory is gone
-
-
 def _run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MB and exit code. The peak is the process's own VmHWM, sampled
     every 5 ms until it exits (monotonic, so the last sample is the peak up to its final 5 ms).
@@ -166,7 +155,7 @@ def _run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         peak = 0.0
         while proc.poll() is None:
-            hwm = _vm_hwm_mb(proc.pid)
+            hwm = proc_status_mb("VmHWM", proc.pid)
             if hwm is not None:
                 peak = max(peak, hwm)
             time.sleep(0.005)
@@ -185,27 +174,12 @@ def _checkout(home: Path, url: str, token: str, count: int, log: Path) -> tuple[
     return took, peak
 
 
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _tui_child(out: Path) -> None:
     """Runs in its own process: the TUI's start over the full cache, then its memory."""
     from annotator.app import AnnotatorApp
     from annotator.launch import build_services
 
-    args = argparse.Namespace(
-        server=None,  # ANNOTATOR_SERVER / ANNOTATOR_TOKEN from the environment
-        token=None,
-        ca_bundle=None,
-        insecure=False,
-        config=None,
-        audio="none",
-        keymap=None,
-    )
+    args = client_args()
     services = build_services(args)
     services.start()
     leases = services.store.counts()["leases"]  # a COUNT, not 5,000 parsed leases of our own
@@ -215,21 +189,15 @@ def _tui_child(out: Path) -> None:
     async def drive() -> None:
         app = AnnotatorApp(services)
         async with app.run_test(size=(100, 32)) as pilot:
-            deadline = time.monotonic() + 60
-            while True:
-                screen = app._annotate_screen()
-                if screen is not None and screen.current is not None:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("no clip on screen after 60 s")
-                await pilot.pause(0.02)
+            shown = (await wait_for_clip(pilot, app, 60)).current
+            assert shown is not None
             await pilot.press(*"turn on the lights")  # a little typing, a draft save
             await pilot.pause(1.2)
             result.update(
-                rss_mb=_status_mb("VmRSS"),
-                hwm_mb=_status_mb("VmHWM"),
-                clip_from_cache=screen.current.lease.clip.clip_id in (services.cache or ()),
-                draft=services.store.load_draft(screen.current.lease.lease_id) is not None,
+                rss_mb=own_mb("VmRSS"),
+                hwm_mb=own_mb("VmHWM"),
+                clip_from_cache=shown.lease.clip.clip_id in (services.cache or ()),
+                draft=services.store.load_draft(shown.lease.lease_id) is not None,
             )
 
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from bench.harness import alsa_file_sink, free_port, pct
 from bench.results import Figure, print_table
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ SECRET = "bench-pair-ing0-secr-et00"
 _NO_PULSE = "unix:/nonexistent/annotator-bench-no-pulse"
 
 
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
-
-
 def _wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.0005) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -53,26 +49,6 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.000
             return True
         time.sleep(step)
     return predicate()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _file_sink(home: Path) -> Path:
-    capture = home / "capture.raw"
-    (home / ".asoundrc").write_text(
-        "pcm.!default {\n"
-        "  type file\n"
-        '  slave.pcm "null"\n'
-        f'  file "{capture}"\n'
-        '  format "raw"\n'
-        "  truncate true\n"
-        "}\n"
-    )
-    return capture
 
 
 def _pump(stream: IO[str] | None, sink: list[str]) -> None:
@@ -96,7 +72,7 @@ def measure(backend: str, plays: int) -> tuple[list[float], int]:
 
     with tempfile.TemporaryDirectory(prefix="annotator-bench-relay-") as tmp:
         home = Path(tmp)
-        capture = _file_sink(home)
+        capture = alsa_file_sink(home)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANNOTATOR_")}
         env.update(
             HOME=str(home),
@@ -106,7 +82,7 @@ def measure(backend: str, plays: int) -> tuple[list[float], int]:
         )
         script = Path(sys.executable).parent / "annotator"
         cmd = [str(script)] if script.exists() else [sys.executable, "-m", "annotator.cli"]
-        port = _free_port()
+        port = free_port()
         out: list[str] = []
         err: list[str] = []
         proc = subprocess.Popen(
@@ -172,7 +148,7 @@ def figures(quick: bool = False) -> list[Figure]:
                 )
             )
             continue
-        p50, p99 = statistics.median(samples), _pct(samples, 99)
+        p50, p99 = statistics.median(samples), pct(samples, 99)
         detail = (
             f"n={len(samples)}, max {max(samples):.2f} ms; real `annotator relay` on loopback, "
             f"ALSA file plugin (last stream wrote {written:,} B)"

@@ -15,7 +15,6 @@ import hashlib
 import io
 import multiprocessing as mp
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
+from bench.harness import free_port, pct
 from bench.results import Figure
 
 if TYPE_CHECKING:
@@ -48,12 +48,6 @@ LOAD_WORKERS = 1
 LOAD_GENERATORS = 2
 #: Every annotator runs this long before cycles count (first connections, token look-ups).
 LOAD_WARMUP_S = 2.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _TINY_RATE = 16_000
@@ -113,7 +107,7 @@ def prepare(root: Path, clips: int, annotators: int) -> list[str]:
 
 @contextmanager
 def running_server(root: Path, workers: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     cmd = [
         str(Path(sys.executable).parent / "annotator"),
         "serve",
@@ -152,12 +146,6 @@ def running_server(root: Path, workers: int) -> Iterator[str]:
         log.close()
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return float(np.percentile(np.asarray(values), q))
-
-
 # ------------------------------------------------------------------ idle cycle
 
 
@@ -187,7 +175,7 @@ def server_cycle(cycles: int = 200) -> list[Figure]:
                 assert audio
                 if i >= 10:  # warm-up: first connections, caches
                     times.append(elapsed)
-    p50, p99 = _pct(times, 50), _pct(times, 99)
+    p50, p99 = pct(times, 50), pct(times, 99)
     detail = f"{cycles} cycles with the annotator's own QueueClient (httpx), lease→audio→submit"
     return [
         Figure("server_cycle p50", p50, "ms", 5.0, "max", detail),
@@ -340,8 +328,8 @@ def server_load(
             detail,
             extra={"generator_cpu_cores": round(gen_cpu, 2)},
         ),
-        Figure("server_load cycle p50", _pct(lat, 50), "ms", None, "info", "under the load above"),
-        Figure("server_load cycle p99", _pct(lat, 99), "ms", 200.0, "max", "under the load above"),
+        Figure("server_load cycle p50", pct(lat, 50), "ms", None, "info", "under the load above"),
+        Figure("server_load cycle p99", pct(lat, 99), "ms", 200.0, "max", "under the load above"),
     ]
 
 

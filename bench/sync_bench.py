@@ -18,7 +18,6 @@ Run: `python -m bench.sync_bench [--quick]`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -31,8 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from bench.harness import client_args, pct, wait_for_clip
 from bench.results import Figure
 from bench.server_bench import prepare, running_server
 
@@ -42,10 +40,6 @@ SYNC_TARGET_N = 10_000
 DRAFT_TARGET_MS = 1000.0
 #: What the annotator "types" in the draft test: lowercase words and spaces (Pilot key names).
 SENTENCE = "set an alarm for seven thirty tomorrow morning and turn the kitchen lights on "
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
 # ------------------------------------------------------------------ sync
@@ -167,13 +161,13 @@ def draft_save_figure(root: Path, saves: int) -> Figure:
             lat.append((time.perf_counter() - t0) * 1000)
     return Figure(
         "draft save (LocalStore.save_draft) p50",
-        _pct(lat, 50),
+        pct(lat, 50),
         "ms",
         None,
         "info",
-        f"{saves} saves of a growing transcript; value is p50, p99 {_pct(lat, 99):.2f} ms, "
+        f"{saves} saves of a growing transcript; value is p50, p99 {pct(lat, 99):.2f} ms, "
         f"max {max(lat):.2f} ms (one durable commit each)",
-        p99=_pct(lat, 99),
+        p99=pct(lat, 99),
     )
 
 
@@ -183,15 +177,7 @@ def _draft_child(url: str, keys: int, out: Path) -> None:
     from annotator.app import AnnotatorApp
     from annotator.launch import build_services
 
-    args = argparse.Namespace(
-        server=url,
-        token=None,
-        ca_bundle=None,
-        insecure=False,
-        config=None,
-        audio="none",
-        keymap=None,
-    )
+    args = client_args(server=url)
     services = build_services(args)
     services.start()
     rng = random.Random(4)
@@ -201,14 +187,7 @@ def _draft_child(url: str, keys: int, out: Path) -> None:
     async def drive() -> None:
         app = AnnotatorApp(services)
         async with app.run_test(size=(100, 32)) as pilot:
-            deadline = time.monotonic() + 30
-            while True:
-                screen = app._annotate_screen()
-                if screen is not None and screen.current is not None:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("no clip on screen after 30 s")
-                await pilot.pause(0.02)
+            screen = await wait_for_clip(pilot, app, 30)
             assert screen.transcript.text == ""
             (out.with_suffix(".ready")).write_text(str(services.store.path))
             await asyncio.sleep(0.5)  # the parent starts polling
@@ -283,7 +262,7 @@ def draft_figures(root: Path, url: str, token: str, keys: int) -> list[Figure]:
         if visible is None:
             raise RuntimeError(f"keystroke {i} never reached the draft on disk")
         gaps.append((visible - pressed) * 1000)
-    p50, p99 = _pct(gaps, 50), _pct(gaps, 99)
+    p50, p99 = pct(gaps, 50), pct(gaps, 99)
     detail = (
         f"real TUI (Pilot, headless) typing {len(presses)} keys at 40-250 ms with pauses; "
         f"keypress → text visible in another process's SQLite connection (polled every 2 ms); "

@@ -45,8 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from bench.harness import alsa_file_sink, client_args, own_mb, pct, wait_for_clip
 from bench.results import Figure
 from bench.server_bench import prepare, running_server
 
@@ -62,10 +61,6 @@ SUBMIT_KEY = "ctrl+s"
 _NO_PULSE = "unix:/nonexistent/annotator-bench-no-pulse"
 
 
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
 def _loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -73,26 +68,9 @@ def _loadavg() -> str:
         return "?"
 
 
-def _file_sink(home: Path) -> Path:
-    """HOME/.asoundrc: ALSA's default PCM writes raw frames to HOME/capture.raw (as
-    tests/fixtures/audio.write_file_sink, which lives in the test tree)."""
-    home.mkdir(parents=True, exist_ok=True)
-    capture = home / "capture.raw"
-    (home / ".asoundrc").write_text(
-        "pcm.!default {\n"
-        "  type file\n"
-        '  slave.pcm "null"\n'
-        f'  file "{capture}"\n'
-        '  format "raw"\n'
-        "  truncate true\n"
-        "}\n"
-    )
-    return capture
-
-
 def _client_env(root: Path, name: str, url: str, token: str, **extra: str) -> dict[str, str]:
     home = root / name
-    _file_sink(home / "alsa")
+    alsa_file_sink(home / "alsa")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANNOTATOR_")}
     env.update(
         HOME=str(home / "alsa"),
@@ -104,13 +82,6 @@ def _client_env(root: Path, name: str, url: str, token: str, **extra: str) -> di
         **extra,
     )
     return env
-
-
-def _vm_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmRSS not in /proc/self/status")
 
 
 # ------------------------------------------------------------------ 1 + 3: the headless TUI
@@ -126,15 +97,7 @@ def _key_child(config: dict[str, Any], out: Path) -> None:
     clips: int = config["clips"]
     timed: int = config["timed"]
     rss_at: int = config["rss_at"]
-    args = argparse.Namespace(
-        server=None,  # ANNOTATOR_SERVER / ANNOTATOR_TOKEN from the environment
-        token=None,
-        ca_bundle=None,
-        insecure=False,
-        config=None,
-        audio=config["audio"],
-        keymap=None,
-    )
+    args = client_args(audio=config["audio"])
     services = build_services(args)
     if services.player.name != config["audio"]:
         raise RuntimeError(f"wanted {config['audio']}, got {services.player_reason}")
@@ -153,13 +116,7 @@ def _key_child(config: dict[str, Any], out: Path) -> None:
         app = AnnotatorApp(services)
         player = services.player
         async with app.run_test(size=(120, 40)) as pilot:
-            screen = None
-            deadline = time.monotonic() + 30
-            while screen is None or screen.current is None:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("no clip on screen after 30 s")
-                await pilot.pause(0.01)
-                screen = app._annotate_screen()
+            screen = await wait_for_clip(pilot, app, 30, step=0.01)
             for i in range(clips):
                 deadline = time.monotonic() + 10
                 while not _showing(screen):
@@ -187,9 +144,9 @@ def _key_child(config: dict[str, Any], out: Path) -> None:
                 if WARMUP_CLIPS <= i < WARMUP_CLIPS + timed:
                     latencies.append((player.first_frame_at - t0) * 1000)
                 if i + 1 == rss_at:
-                    rss["first"] = _vm_rss_mb()
+                    rss["first"] = own_mb("VmRSS")
             await pilot.pause(0.05)
-            rss["last"] = _vm_rss_mb()
+            rss["last"] = own_mb("VmRSS")
 
     try:
         asyncio.run(drive())
@@ -365,8 +322,8 @@ def figures(quick: bool, audio: str | None = None) -> list[Figure]:
     load = f"loadavg {load_before} → {_loadavg()}"
     size = " (quick size)" if quick else ""
     lat_on, lat_off = on["latencies_ms"], off["latencies_ms"]
-    on50, on99 = _pct(lat_on, 50), _pct(lat_on, 99)
-    off50, off99 = _pct(lat_off, 50), _pct(lat_off, 99)
+    on50, on99 = pct(lat_on, 50), pct(lat_on, 99)
+    off50, off99 = pct(lat_off, 50), pct(lat_off, 99)
     how = (
         f"{len(lat_on)} clips{size}, real TUI headless, --audio {on['backend']} into ALSA's file "
         f"plugin, local `annotator serve`; key posted → player.first_frame_at; max "
