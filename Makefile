@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := libasound2-dev alsa-utils libsndfile1 tmux espeak-ng sox openssh-server
+APT_PACKAGES := libasound2-dev alsa-utils libsndfile1 tmux espeak-ng sox openssh-server postgresql
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck contracts pytest bench bench-quick chaos setup system-deps clean
@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # Debian packages: ALSA headers (simpleaudio builds against them), tmux (end-to-end tests),
-# sshd (the SSH relay test), espeak-ng/sox (re-making demo clips). Skipped when already present.
+# sshd (the SSH relay test), espeak-ng/sox (re-making demo clips), postgresql (the tests start
+# throwaway servers from its binaries; no system cluster is used). Skipped when already present.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

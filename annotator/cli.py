@@ -22,6 +22,9 @@ _HANDLERS: dict[str, str] = {
     "ingest": "api.server.commands:ingest",
     "token-create": "api.server.commands:token_create",
     "export": "api.server.commands:export",
+    "token-revoke": "api.server.commands:token_revoke",
+    "db-migrate": "api.server.commands:db_migrate",
+    "db-copy": "api.server.commands:db_copy",
     "checkout": "annotator.sync_cli:checkout",
     "sync": "annotator.sync_cli:sync",
     "purge": "annotator.sync_cli:purge",
@@ -69,8 +72,13 @@ def _add_ui_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
 
 
 def _add_server_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help="server database (default: in the user data dir)")
-    p.add_argument("--data", metavar="DIR", help="server data directory (audio store)")
+    p.add_argument(
+        "--db",
+        metavar="URL|PATH",
+        help="server database: a SQLite file path, sqlite:///PATH or postgresql://USER@HOST/DB "
+        "(env ANNOTATOR_DB_URL; default: SQLite in the user data dir)",
+    )
+    p.add_argument("--data", metavar="DIR", help="server data directory (SQLite's audio store)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
-    p.add_argument("--workers", type=int, default=1, help="server processes (SQLite WAL is shared)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="server processes sharing the port and the database"
+    )
     p.add_argument("--taxonomy", metavar="FILE", help="replace the default taxonomy (JSON)")
     p.add_argument(
         "--annotations-per-clip",
@@ -127,6 +137,27 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("name", help="the person's display name")
     tp.add_argument("--role", choices=["annotator", "supervisor", "admin"], default="annotator")
     tp.set_defaults(handler="token-create")
+    tp = tsub.add_parser("revoke", help="revoke every token of a person, on every server process")
+    _add_server_db(tp)
+    tp.add_argument("name", help="the person's display name, as given to `token create`")
+    tp.set_defaults(handler="token-revoke")
+
+    p = sub.add_parser("db", help="(admin, server-side) the queue database")
+    dsub = p.add_subparsers(title="database commands", metavar="ACTION", required=True)
+    dp = dsub.add_parser("migrate", help="bring the database's schema up to this version")
+    _add_server_db(dp)
+    dp.set_defaults(handler="db-migrate")
+    dp = dsub.add_parser("copy", help="copy a whole queue into a new, empty database")
+    dp.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="the database to copy"
+    )
+    dp.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="the empty database to fill"
+    )
+    dp.add_argument(
+        "--data", metavar="DIR", help="the SQLite side's data directory (its audio store)"
+    )
+    dp.set_defaults(handler="db-copy")
 
     p = sub.add_parser("export", help="(admin, server-side) export annotations")
     _add_server_db(p)

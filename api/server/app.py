@@ -1,11 +1,12 @@
 """The reference queue server: the routes of the v1 contract over a `Repository`.
 
 Speed matters here (hundreds of annotators share one small machine), so the hot routes are
-`async def` and call SQLite directly (sub-millisecond, one connection per process; no threadpool
-hop), and they answer with pre-serialised JSON `Response`s: FastAPI still documents every
-`response_model` in /openapi.json but does not validate and re-encode what we built from the same
-models. Request bodies are parsed by FastAPI into the `api.models` types, so the schema and the
-validation cannot drift apart. `POST /v1/annotations` awaits a group commit (see
+`async def` and call the service, and through it the repository, inline (sub-millisecond, one
+connection at a time per process; no threadpool hop: why in `api.server.repository`), and they
+answer with pre-serialised JSON `Response`s: FastAPI still documents every `response_model` in
+/openapi.json but does not validate and re-encode what we built from the same models. Request
+bodies are parsed by FastAPI into the `api.models` types, so the schema and the validation cannot
+drift apart. `POST /v1/annotations` awaits a group commit (see
 `api.server.group_commit`): submissions that arrive together share one durable transaction, and
 each response is sent only after its commit is on disk. `annotator serve` also runs uvicorn with
 `api.server.http_protocol` (head and body of a response in one write) and calls
@@ -36,7 +37,6 @@ from api.models import (
     BatchRequest,
     BatchResponse,
     ErrorBody,
-    Escalation,
     EscalationList,
     Health,
     IdempotencyKey,
@@ -54,11 +54,9 @@ from api.server.body_limit import BodySizeLimit
 from api.server.clock import Clock, SystemClock
 from api.server.error_handlers import install_error_handlers
 from api.server.errors import Rejection
-from api.server.export import export_lines
 from api.server.repository import Principal, Repository
-from api.server.service import QueueService, batch_items, lease_model
+from api.server.service import QueueService, batch_items
 from api.server.settings import ServerSettings
-from api.server.stats import compute_stats, start_of_day
 
 SETTINGS_ENV = "ANNOTATOR_SERVER_SETTINGS"
 ESCALATIONS_LIMIT = 1000
@@ -130,10 +128,7 @@ def _build_router(service: QueueService) -> APIRouter:
 
     @router.post("/leases", response_model=LeaseList, responses=auth_errors)
     async def lease(who: Anyone, body: LeaseRequest) -> Response:
-        grants = service.repo.claim(
-            who.name, body.count, service.ttl(body.ttl_seconds), service.clock.now()
-        )
-        return json_response(LeaseList(leases=[lease_model(g) for g in grants]))
+        return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds)))
 
     @router.post(
         "/leases/{lease_id}/renew",
@@ -143,19 +138,13 @@ def _build_router(service: QueueService) -> APIRouter:
     async def renew(
         who: Anyone, lease_id: OpaqueIdPath, body: RenewRequest | None = None
     ) -> Response:
-        ttl = service.ttl(body.ttl_seconds if body else None)
-        s = service.repo.renew(lease_id, who.name, ttl, service.clock.now())
-        return json_response(
-            LeaseState(
-                lease_id=s.lease_id, fence=s.fence, expires_at=s.expires_at, released=s.released
-            )
-        )
+        return json_response(service.renew(who, lease_id, body.ttl_seconds if body else None))
 
     @router.post(
         "/leases/{lease_id}/release", status_code=204, responses=_errors(401, 403, 404, 422)
     )
     async def release(who: Anyone, lease_id: OpaqueIdPath, body: ReleaseRequest) -> Response:
-        service.repo.release(lease_id, who.name, body.reason, body.detail, service.clock.now())
+        service.release(who, lease_id, body.reason, body.detail)
         return Response(status_code=204)
 
     @router.get(
@@ -167,14 +156,10 @@ def _build_router(service: QueueService) -> APIRouter:
         },
     )
     async def audio(who: Anyone, lease_id: OpaqueIdPath) -> Response:
-        stored = service.repo.lease_audio(lease_id, who.name, service.clock.now())
-        try:
-            # Clips are seconds long and sit in the page cache: one read beats a threadpool hop.
-            data = stored.path.read_bytes()
-        except FileNotFoundError:
-            raise Rejection(500, "audio_missing", "the clip's audio file is missing") from None
+        # Clips are seconds long and sit in the page cache or one row: inline beats a thread hop.
+        stored = service.audio(who, lease_id)
         return Response(
-            data,
+            stored.data,
             media_type=stored.media_type,
             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
         )
@@ -224,30 +209,13 @@ def _build_router(service: QueueService) -> APIRouter:
 
     @router.get("/me/stats", response_model=Stats, responses=_errors(401))
     async def my_stats(who: Anyone) -> Response:
-        now = service.clock.now()
-        today = service.repo.activity(who.name, start_of_day(now))
-        total = service.repo.count_annotations(who.name)
-        return json_response(compute_stats(today, total, now))
+        return json_response(service.stats(who))
 
     @router.get("/escalations", response_model=EscalationList, responses=auth_errors)
     async def escalations(
         who: Supervisor, limit: Annotated[int, Query(ge=1, le=ESCALATIONS_LIMIT)] = 200
     ) -> Response:
-        rows = service.repo.escalations(limit)
-        items = [
-            Escalation(
-                annotation_id=a.annotation_id,
-                clip_id=a.clip_id,
-                flags=list(a.content.flags),
-                note=a.content.note,
-                transcript=a.content.transcript,
-                intent=a.content.intent,
-                annotator=a.annotator,
-                created_at=a.created_at,
-            )
-            for a in rows
-        ]
-        return json_response(EscalationList(escalations=items))
+        return json_response(service.escalations(limit))
 
     @router.get(
         "/export",
@@ -262,7 +230,7 @@ def _build_router(service: QueueService) -> APIRouter:
     )
     async def export(who: Admin) -> StreamingResponse:
         # A sync generator: Starlette iterates it in a worker thread on its own connection.
-        return StreamingResponse(export_lines(service.repo), media_type="application/x-ndjson")
+        return StreamingResponse(service.export_lines(), media_type="application/x-ndjson")
 
     return router
 
@@ -287,14 +255,21 @@ def _install_openapi(app: FastAPI) -> None:
 
 
 def create_app(
-    settings: ServerSettings, clock: Clock | None = None, repo: Repository | None = None
+    settings: ServerSettings,
+    clock: Clock | None = None,
+    repo: Repository | None = None,
+    *,
+    owns_repo: bool | None = None,
 ) -> FastAPI:
-    owns_repo = repo is None
+    """The app over `repo` (default: the one `settings.database_url` names). The app closes the
+    repository at shutdown when it opened it, or when `owns_repo` says so."""
+    if owns_repo is None:
+        owns_repo = repo is None
     if repo is None:
-        from api.server.sqlite_repo import SqliteRepository
+        from api.server.backends import open_repository
 
-        repo = SqliteRepository(
-            settings.db_path,
+        repo = open_repository(
+            settings.database_url,
             settings.data_dir,
             annotations_per_clip=settings.annotations_per_clip,
         )

@@ -1,10 +1,15 @@
-"""The server-side subcommands: `annotator serve`, `ingest`, `token create`, `export`.
+"""The server-side subcommands: `annotator serve`, `ingest`, `token create|revoke`, `export`,
+`db migrate|copy`. Each works on either backend (`--db` / ANNOTATOR_DB_URL).
 
 Each takes the argparse Namespace built in `annotator/cli.py` and returns an exit code: 0 done,
 1 done with problems (e.g. files skipped by ingest), 2 bad usage or unusable input. Errors are one
 line on stderr naming the problem and the fix, never a traceback.
 
 Environment:
+
+ANNOTATOR_DB_URL
+    The queue database when `--db` is not given: `sqlite:///PATH` or
+    `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB` (libpq's PGPASSWORD / ~/.pgpass work too).
 
 ANNOTATOR_SERVER_LOG_LEVEL
     `serve`'s log level: debug, info, warning or error (any case). Unset, the server's own
@@ -32,13 +37,14 @@ from api.models import Role
 from api.server.settings import ServerSettings
 
 if TYPE_CHECKING:
-    from api.server.sqlite_repo import SqliteRepository
+    from api.server.repository import Repository
 
 log = logging.getLogger("annotator.server")
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 LOG_LEVEL_ENV = "ANNOTATOR_SERVER_LOG_LEVEL"
+DB_URL_ENV = "ANNOTATOR_DB_URL"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -65,9 +71,15 @@ def _path(value: str | None) -> Path | None:
 
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
+    from api.server.backends import CannotOpen, normalize_url
+
     values: dict[str, Any] = {}
-    if (db := _path(getattr(args, "db", None))) is not None:
-        values["db_path"] = db.resolve()
+    db = getattr(args, "db", None) or os.environ.get(DB_URL_ENV, "").strip() or None
+    if db is not None:
+        try:
+            values["db_url"] = normalize_url(db)
+        except CannotOpen as e:
+            raise UsageError(str(e)) from None
     if (data := _path(getattr(args, "data", None))) is not None:
         values["data_dir"] = data.resolve()
     if (taxonomy := _path(getattr(args, "taxonomy", None))) is not None:
@@ -90,22 +102,18 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         raise UsageError(f"{flag}: {first['msg']}") from None
 
 
-def _open_repo(settings: ServerSettings) -> SqliteRepository:
-    import sqlite3
-
-    from api.server.sqlite_repo import SqliteRepository
+def _open_repo(settings: ServerSettings, *, migrate: bool = True) -> Repository:
+    from api.server.backends import CannotOpen, open_repository
 
     try:
-        return SqliteRepository(
-            settings.db_path,
+        return open_repository(
+            settings.database_url,
             settings.data_dir,
             annotations_per_clip=settings.annotations_per_clip,
+            migrate=migrate,
         )
-    except (OSError, sqlite3.Error) as e:
-        raise UsageError(
-            f"cannot open the queue database {settings.db_path}: {e} "
-            "(check the path and its permissions, or pass --db)"
-        ) from None
+    except CannotOpen as e:
+        raise UsageError(str(e)) from None
 
 
 def _run(body: Any, args: argparse.Namespace) -> int:
@@ -162,16 +170,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     # Build the app once here: a bad taxonomy or an unwritable database fails now, with a clear
     # message, instead of inside every worker; it also runs the schema migration once.
+    repo = _open_repo(settings)
     try:
-        app = create_app(settings)
+        app = create_app(settings, repo=repo, owns_repo=True)
     except (OSError, ValueError, ValidationError) as e:
+        repo.close()
         raise UsageError(f"cannot start the server: {e}") from None
     scheme = "https" if cert else "http"
     log.debug(
         "starting: %s, %d worker(s), database %s, log level %s",
         scheme,
         workers,
-        settings.db_path,
+        repo.describe(),
         logging.getLevelName(root_level).lower(),
     )
     common: dict[str, Any] = {
@@ -193,9 +203,9 @@ def _serve(args: argparse.Namespace) -> int:
         server = _AnnouncingServer(uvicorn.Config(app, **common), scheme)
         server.run(sockets=[sock])
         return 0 if server.started else 1
-    # Several processes share the listening socket and the WAL database; each builds its own app
-    # (and connection) from the settings passed through the environment.
-    app.state.service.repo.close()
+    # Several processes share the listening socket and the database; each builds its own app
+    # (and connections) from the settings passed through the environment.
+    repo.close()
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     config = uvicorn.Config("api.server.app:app_from_env", factory=True, workers=workers, **common)
     _announce(scheme, args.host, sock)
@@ -257,6 +267,80 @@ def _token_create(args: argparse.Namespace) -> int:
         f"token for {name!r} ({role.value}): shown once, only its hash is stored. "
         "Hand it over privately; the person sets it as ANNOTATOR_TOKEN or in their config file."
     )
+    return 0
+
+
+def token_revoke(args: argparse.Namespace) -> int:
+    return _run(_token_revoke, args)
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    name = str(args.name).strip()
+    if not _NAME.match(name):
+        raise UsageError("NAME: give the person's display name, 1-64 printable characters")
+    repo = _open_repo(_settings(args))
+    try:
+        count = repo.revoke_tokens(name)
+    finally:
+        repo.close()
+    if not count:
+        _err(f"no live token for {name!r}: nothing revoked (names are matched exactly)")
+        return 1
+    _note(
+        f"revoked {count} token{'s' if count != 1 else ''} of {name!r}; every server process"
+        " refuses them within a second"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- db migrate / copy
+
+
+def db_migrate(args: argparse.Namespace) -> int:
+    return _run(_db_migrate, args)
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from api.server.migrations import SCHEMA_VERSION
+
+    repo = _open_repo(_settings(args))  # opening migrates
+    try:
+        where, applied = repo.describe(), repo.applied_migrations
+    finally:
+        repo.close()
+    done = f"applied {', '.join(map(str, applied))}; " if applied else "already current; "
+    _note(f"{where}: {done}schema version {SCHEMA_VERSION}")
+    return 0
+
+
+def db_copy(args: argparse.Namespace) -> int:
+    return _run(_db_copy, args)
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    from api.server.backends import CannotOpen, normalize_url
+    from api.server.db_copy import NotEmpty, copy_queue
+
+    try:
+        source_url, target_url = normalize_url(args.source), normalize_url(args.target)
+    except CannotOpen as e:
+        raise UsageError(str(e).replace("--db", "--from/--to")) from None
+    if source_url == target_url:
+        raise UsageError("--from and --to name the same database")
+    base = _settings(argparse.Namespace(data=getattr(args, "data", None)))
+    source = _open_repo(base.model_copy(update={"db_url": source_url}))
+    try:
+        target = _open_repo(base.model_copy(update={"db_url": target_url}))
+        try:
+            counts = copy_queue(source, target)
+        except NotEmpty as e:
+            raise UsageError(f"--to {target.describe()}: {e}") from None
+        finally:
+            target.close()
+    finally:
+        source.close()
+    summary = ", ".join(f"{n} {table}" for table, n in counts.items())
+    _note(f"copied {summary}")
     return 0
 
 

@@ -1,13 +1,16 @@
 """The request-level rules the storage layer does not hold: taxonomy checks, TTL caps, request
-hashing for idempotency, the batch envelope, and shaping stored records into API models.
+hashing for idempotency, the batch envelope, the token cache, and shaping stored records into API
+models. Every route goes through `QueueService`; nothing in `app.py` touches the repository.
 
-Kept free of HTTP routing so the rules read in one place; `app.py` maps routes onto it.
+Kept free of HTTP routing so the rules read in one place; `app.py` maps routes onto it. The queue
+rules that need the database's rows (fences, lateness, who may amend) are in `api.server.rules`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +24,20 @@ from api.models import (
     AnnotationPatch,
     BatchItem,
     BatchItemResult,
+    Escalation,
+    EscalationList,
     Lease,
+    LeaseState,
     Receipt,
+    ReleaseReason,
+    Stats,
     Taxonomy,
 )
+from api.server import rules
 from api.server.clock import Clock
 from api.server.error_handlers import validation_error_body
 from api.server.errors import Rejection, not_found
+from api.server.export import export_lines
 from api.server.group_commit import GroupCommitter
 from api.server.repository import (
     AnnotationContent,
@@ -35,15 +45,19 @@ from api.server.repository import (
     Principal,
     Repository,
     StoredAnnotation,
+    StoredAudio,
     Submission,
     SubmitResult,
 )
 from api.server.settings import ServerSettings
+from api.server.stats import compute_stats, start_of_day
 from api.taxonomy import TaxonomyIndex, load_taxonomy
 
-#: A token that authenticated is trusted this long without another database read. There is no
-#: revocation command yet; when there is, it must also bump a generation this cache checks.
+#: A token that authenticated is trusted this long without another database read...
 TOKEN_CACHE_SECONDS = 60.0
+#: ...unless the token generation (bumped by every `annotator token revoke`, in any process) has
+#: changed: it is read at most this often, so a revoked token stops working everywhere within it.
+TOKEN_GENERATION_CHECK_SECONDS = 0.5
 
 
 def lease_model(g: LeaseGrant) -> Lease:
@@ -79,14 +93,26 @@ class QueueService:
         self.taxonomy_json = self.taxonomy.model_dump_json().encode()
         self.amend_window = timedelta(seconds=settings.amend_window_s)
         self._tokens: dict[str, tuple[Principal, float]] = {}
+        self._generation = repo.token_generation()
+        self._generation_checked_at = time.monotonic()
         self.committer = GroupCommitter(repo, clock)
 
     # -- auth
 
+    def _drop_tokens_if_revoked(self, now: float) -> None:
+        if now < self._generation_checked_at + TOKEN_GENERATION_CHECK_SECONDS:
+            return
+        generation = self.repo.token_generation()
+        self._generation_checked_at = now
+        if generation != self._generation:
+            self._generation = generation
+            self._tokens.clear()
+
     def authenticate(self, token: str) -> Principal:
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-        cached = self._tokens.get(digest)
         now = time.monotonic()
+        self._drop_tokens_if_revoked(now)
+        cached = self._tokens.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
         principal = self.repo.principal_for_token(token)
@@ -94,6 +120,53 @@ class QueueService:
             raise Rejection(401, "bad_token", "unknown token: ask an admin for one")
         self._tokens[digest] = (principal, now + TOKEN_CACHE_SECONDS)
         return principal
+
+    # -- leases
+
+    def claim(self, who: Principal, count: int, ttl_s: int | None) -> list[Lease]:
+        grants = self.repo.claim(who.name, count, self.ttl(ttl_s), self.clock.now())
+        return [lease_model(g) for g in grants]
+
+    def renew(self, who: Principal, lease_id: str, ttl_s: int | None) -> LeaseState:
+        s = self.repo.renew(lease_id, who.name, self.ttl(ttl_s), self.clock.now())
+        return LeaseState(
+            lease_id=s.lease_id, fence=s.fence, expires_at=s.expires_at, released=s.released
+        )
+
+    def release(
+        self, who: Principal, lease_id: str, reason: ReleaseReason, detail: str | None
+    ) -> None:
+        self.repo.release(lease_id, who.name, reason, detail, self.clock.now())
+
+    def audio(self, who: Principal, lease_id: str) -> StoredAudio:
+        return self.repo.lease_audio(lease_id, who.name, self.clock.now())
+
+    # -- reports
+
+    def stats(self, who: Principal) -> Stats:
+        now = self.clock.now()
+        today = self.repo.activity(who.name, start_of_day(now))
+        return compute_stats(today, self.repo.count_annotations(who.name), now)
+
+    def escalations(self, limit: int) -> EscalationList:
+        items = [
+            Escalation(
+                annotation_id=a.annotation_id,
+                clip_id=a.clip_id,
+                flags=list(a.content.flags),
+                note=a.content.note,
+                transcript=a.content.transcript,
+                intent=a.content.intent,
+                annotator=a.annotator,
+                created_at=a.created_at,
+            )
+            for a in self.repo.escalations(limit)
+        ]
+        return EscalationList(escalations=items)
+
+    def export_lines(self) -> Iterator[bytes]:
+        """The NDJSON export; a sync generator (the route iterates it on a worker thread)."""
+        return export_lines(self.repo)
 
     # -- annotations
 
@@ -175,8 +248,8 @@ class QueueService:
         current = self.repo.get_annotation(annotation_id)
         if current is None:
             raise not_found("annotation")
-        if current.annotator != who.name:
-            raise Rejection(403, "not_author", "only its author may amend an annotation")
+        # Checked again, with the window, inside the repository's transaction.
+        rules.require_author(current.annotator, who.name)
         c = current.content
         given = patch.model_fields_set
         content = self.check(

@@ -20,6 +20,9 @@ MAX_BATCH_BODY_BYTES = 8 * 1024 * 1024
 class ServerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: The queue database: `sqlite:///PATH` or `postgresql://USER@HOST[:PORT]/DB`. None means
+    #: SQLite at `db_path`.
+    db_url: str | None = None
     db_path: Path = Field(default_factory=default_db_path)
     data_dir: Path = Field(default_factory=default_data_dir)
     #: A deployment's own taxonomy JSON; None serves the shipped default.
@@ -32,3 +35,7 @@ class ServerSettings(BaseModel):
     default_ttl_s: int = Field(default=300, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.db_path}"

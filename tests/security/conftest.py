@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.fixtures.server import LiveServer, start_live_server, write_wavs
+from tests.fixtures.server import LiveServer, parametrize_backends, start_live_server, write_wavs
 from tests.security.support import World
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_backends(metafunc)  # the whole sweep runs on both backends
+
+
 @pytest.fixture(scope="module")
-def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory, new_db_url: Callable[[Path], str]
+) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("security")
-    server = start_live_server(root)
+    server = start_live_server(root, db_url=new_db_url(root))
     server.ingest(write_wavs(root / "wavs", 120))
     yield server
     server.stop()

@@ -171,7 +171,7 @@ def test_no_secret_in_any_log_or_argv(
             "--role",
             "annotator",
             "--db",
-            str(server.db_path),
+            server.db,
             "--data",
             str(server.data_dir),
         ],
@@ -350,7 +350,7 @@ def test_no_secret_in_any_log_or_argv(
         [
             "export",
             "--db",
-            str(server.db_path),
+            server.db,
             "--data",
             str(server.data_dir),
             "--out",

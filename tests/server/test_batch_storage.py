@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from api.models import AnnotationIn, AnnotationStatus, Role
-from api.server import sqlite_repo
+from api.server import audio_store
 from api.server.clock import FakeClock
 from api.server.errors import Rejection
 from api.server.group_commit import GroupCommitter
@@ -249,7 +249,7 @@ def test_add_clips_stores_files_and_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool
 ) -> None:
     if not syncfs:
-        monkeypatch.setattr(sqlite_repo, "_SYNCFS", None)
+        monkeypatch.setattr(audio_store, "SYNCFS", None)
     fsyncs: list[int] = []
     real_fsync = os.fsync
 
@@ -273,7 +273,7 @@ def test_add_clips_stores_files_and_rows(
         else:
             assert len(fsyncs) >= 6
         for c in clips:
-            path = repo._audio_path(c.sha256)
+            path = repo.audio.path_for(c.sha256)
             assert path.read_bytes() == c.audio
             assert path.stat().st_mode & 0o777 == 0o600
         leftovers = [p for p in (tmp_path / "data").rglob("*") if p.name.endswith(".tmp")]
@@ -305,7 +305,7 @@ def test_clip_batcher_promises_ids_and_stores_them_at_flush(tmp_path: Path) -> N
         grants = repo.claim("bob", 10, 300, FakeClock().now())
         assert first in {g.clip.clip_id for g in grants}
         assert raced not in {g.clip.clip_id for g in grants}
-        assert repo._audio_path(_clip(1).sha256).read_bytes() == _clip(1).audio
+        assert repo.audio.path_for(_clip(1).sha256).read_bytes() == _clip(1).audio
     finally:
         other.close()
         repo.close()

@@ -138,7 +138,7 @@ def test_export_jsonl_over_http_and_from_the_command(live_server: LiveServer, te
             *annotator_command(),
             "export",
             "--db",
-            str(live_server.db_path),
+            live_server.db,
             "--data",
             str(live_server.data_dir),
             "--out",

@@ -1,0 +1,287 @@
+"""The PostgreSQL backend (psycopg 3 + psycopg-pool): many stateless server processes, one database.
+
+Connections come from a small `ConnectionPool` per process (the event loop uses one at a time;
+the export streams on another). Each runs in autocommit mode with explicit BEGIN/COMMIT, READ
+COMMITTED, and `synchronous_commit = off` by default: a lease or a renewal may be lost to a
+database crash (its clip returns to the queue, as on SQLite's NORMAL), while durable writes
+(annotations, amendments, clips, tokens) set `synchronous_commit = on` for their transaction, so
+their answer is sent only once the WAL is flushed. Group commit still pays: one flush for the
+submits that arrived together.
+
+Claims are one statement: the clips are picked by `SELECT ... ORDER BY seq LIMIT n FOR UPDATE
+SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows instead of waiting),
+stamped by the `UPDATE ... RETURNING` around it, and their lease rows inserted by the same
+statement. Decisions that read-then-write lock the rows they read (`FOR UPDATE`), so the rules
+in `api.server.rules` see the rows they guard. Audio is a `bytea` row per sha256 in the same
+database (`PostgresAudioStore`; why in `api.server.audio_store`).
+
+Migrations run under a transaction-level advisory lock, so several processes starting on an
+empty database apply each version once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from api.server.audio_store import AudioMissing
+from api.server.errors import Rejection
+from api.server.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
+from api.server.repository import ExportRow
+from api.server.sql_repo import CLAIMABLE_WHERE, SqlRepository, new_id
+
+log = logging.getLogger("annotator.server")
+
+#: pg_advisory_xact_lock key for migrations ("annotator" in ASCII, truncated to 63 bits).
+_MIGRATION_LOCK = 0x616E6E6F7461746F
+POOL_MAX = 4
+CONNECT_TIMEOUT_S = 10
+EXPORT_CHUNK = 500
+
+_CLAIM_SQL = f"""
+WITH picked AS (
+    SELECT c.seq, row_number() OVER (ORDER BY c.seq) AS n
+      FROM (SELECT seq FROM clips AS c
+             WHERE {CLAIMABLE_WHERE}
+             ORDER BY c.seq LIMIT %s
+               FOR UPDATE SKIP LOCKED) AS c
+), ids AS (
+    SELECT id, n FROM unnest(%s::text[]) WITH ORDINALITY AS t(id, n)
+), stamped AS (
+    UPDATE clips SET fence = clips.fence + 1, current_lease = ids.id, leased_until = %s
+      FROM picked JOIN ids USING (n)
+     WHERE clips.seq = picked.seq
+    RETURNING clips.seq, clips.current_lease, clips.fence, clips.clip_id, clips.duration_s,
+              clips.sample_rate, clips.channels, clips.locale, clips.sha256, clips.asr_hint
+), leased AS (
+    INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at)
+    SELECT current_lease, clip_id, %s, fence, %s, %s FROM stamped
+)
+SELECT current_lease, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint
+  FROM stamped ORDER BY seq
+"""  # noqa: S608 - built from our own constants, not from input
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The PostgreSQL server cannot be reached or refused us."""
+
+
+def redact(url: str) -> str:
+    """`url` without its password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://?"
+    host, port, db = info.get("host", ""), info.get("port", ""), info.get("dbname", "")
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"postgresql://{user}{host}{':' + str(port) if port else ''}/{db}"
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.autocommit = True
+    conn.execute("SET synchronous_commit = off")
+
+
+class PostgresAudioStore:
+    """Clip audio as `bytea` rows in the queue's own database: every process on every host sees
+    it, and `pg_dump` backs it up with the queue."""
+
+    def __init__(self, repo: PostgresRepository) -> None:
+        self.repo = repo
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        if not items:
+            return
+        with self.repo._write(durable=True) as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO audio (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING",
+                list(items),
+            )
+
+    def read(self, sha256: str) -> bytes:
+        with self.repo._read() as conn:
+            row = conn.execute("SELECT data FROM audio WHERE sha256 = %s", (sha256,)).fetchone()
+        if row is None:
+            raise AudioMissing(sha256)
+        return bytes(row[0])
+
+
+class PostgresRepository(SqlRepository):
+    KIND = "postgresql"
+    FOR_UPDATE = " FOR UPDATE"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        annotations_per_clip: int | None = None,
+        migrate: bool = True,
+        pool_max: int = POOL_MAX,
+    ) -> None:
+        self.url = url
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_max,
+            configure=_configure,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "annotator"},
+            open=False,
+            # A connection the database dropped (a restart) is replaced on checkout.
+            check=ConnectionPool.check_connection,
+            name="annotator",
+        )
+        try:
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except (psycopg.Error, PoolTimeout) as e:
+            self.pool.close()
+            raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {e}") from None
+        self.audio = PostgresAudioStore(self)
+        try:
+            if migrate:
+                self.applied_migrations = self.migrate()
+            elif self.schema_version() != SCHEMA_VERSION:
+                raise DatabaseUnavailable(f"{redact(url)} needs `annotator db migrate`")
+            if annotations_per_clip is not None:
+                self.set_annotations_per_clip(annotations_per_clip)
+        except BaseException:
+            self.pool.close()
+            raise
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def schema_version(self) -> int:
+        with self.pool.connection() as conn:
+            exists = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            if exists is None or exists[0] is None:
+                return 0
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = on")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise DatabaseUnavailable(
+                    f"{redact(self.url)} was made by a newer annotator (schema {version});"
+                    " upgrade annotator"
+                )
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                conn.execute(POSTGRES_MIGRATIONS[v - 1])
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (v,))
+                applied.append(v)
+        return applied
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; an unreachable database becomes a 503 the client retries."""
+        try:
+            with self.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as e:
+            log.warning("database unavailable: %s", type(e).__name__)
+            raise Rejection(
+                503, "database_unavailable", "the queue database is unavailable; retry shortly"
+            ) from None
+
+    @contextlib.contextmanager
+    def _write(self, *, durable: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                if durable:
+                    conn.execute("SET LOCAL synchronous_commit = on")
+                yield conn
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):  # a dropped connection: nothing to undo
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # ------------------------------------------------------------------ backend specifics
+
+    def _claim_rows(
+        self, conn: Any, annotator: str, count: int, t_now: float, expires: float
+    ) -> list[tuple[str, int, tuple[Any, ...]]]:
+        ids = [new_id() for _ in range(count)]
+        rows = conn.execute(
+            self._sql(_CLAIM_SQL),
+            (t_now, annotator, annotator, count, ids, expires, annotator, t_now, expires),
+        ).fetchall()
+        return [(row[0], int(row[1]), tuple(row[2:])) for row in rows]
+
+    def _known_sha256(self, digests: list[str]) -> set[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT sha256 FROM clips WHERE sha256 = ANY(%s)", (digests,)
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def export(self) -> Iterator[ExportRow]:
+        # A server-side cursor on a connection of its own: rows stream in chunks.
+        with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="export") as cur,
+        ):
+            cur.itersize = EXPORT_CHUNK
+            cur.execute(self.EXPORT_SQL)
+            for row in cur:
+                yield self.export_row(row)
+
+    # ------------------------------------------------------------------ db copy
+
+    def columns(self, table: str) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = %s"
+                " ORDER BY ordinal_position",
+                (table,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def table_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        cols = ", ".join(self.columns(table))
+        with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name=f"copy_{table}") as cur,
+        ):
+            cur.itersize = EXPORT_CHUNK
+            cur.execute(f"SELECT {cols} FROM {table}")  # noqa: S608
+            yield from cur
+
+    def after_copy(self) -> None:
+        """Move the clip sequence past the copied rows, so new clips queue after them."""
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "SELECT setval(pg_get_serial_sequence('clips', 'seq'),"
+                " COALESCE((SELECT MAX(seq) FROM clips), 0) + 1, false)"
+            )

@@ -1,0 +1,117 @@
+"""The queue rules as pure decisions over rows a repository fetched (no SQL, no IO, no clock).
+
+A repository reads the rows inside its write transaction (locked where the backend locks rows),
+asks these functions what the rules say, and writes accordingly; a `Rejection` raised here
+leaves the transaction unwritten. Every backend therefore applies the same rules, and the rules
+can be read (and tested) in one place. Times are unix seconds from the server's injectable clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.models import AnnotationStatus, ReleaseReason
+from api.server.errors import Rejection, not_found
+
+#: Releasing for one of these reasons means "not for me": the clip is not offered to that
+#: annotator again. UNUSED (prefetched, never shown) and expiry put no such mark.
+SKIP_REASONS = tuple(r.value for r in ReleaseReason if r is not ReleaseReason.UNUSED)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRow:
+    lease_id: str
+    clip_id: str
+    annotator: str
+    fence: int
+    expires_at: float
+    released: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClipState:
+    completed: int
+    needed: int
+    #: The clip's newest lease while it may be live, and that lease's expiry.
+    current_lease: str | None
+    leased_until: float | None
+
+
+def own_lease(lease: LeaseRow | None, annotator: str) -> LeaseRow:
+    """The lease, when it exists and is `annotator`'s."""
+    if lease is None:
+        raise not_found("lease")
+    if lease.annotator != annotator:
+        raise Rejection(403, "not_your_lease", "this lease belongs to someone else")
+    return lease
+
+
+def is_live(lease: LeaseRow, now: float) -> bool:
+    return not lease.released and lease.expires_at > now
+
+
+def require_live(lease: LeaseRow, now: float) -> None:
+    if lease.released:
+        raise Rejection(410, "lease_released", "this lease was released or already submitted")
+    if lease.expires_at <= now:
+        raise Rejection(410, "lease_expired", "this lease has expired; lease the clip again")
+
+
+def check_replay(stored_hash: str, request_hash: str) -> None:
+    """A request reusing an Idempotency-Key is a replay only with the same body."""
+    if stored_hash != request_hash:
+        raise Rejection(
+            422,
+            "idempotency_mismatch",
+            "this Idempotency-Key was already used for a different annotation; "
+            "use a new key for new content",
+            field="Idempotency-Key",
+        )
+
+
+def submission_status(
+    lease: LeaseRow,
+    fence: int,
+    clip: ClipState,
+    own_annotation: str | None,
+    now: float,
+) -> AnnotationStatus:
+    """Whether a submission on `lease` (the annotator's own) is accepted, accepted late, or
+    refused: a stale fence, a clip this person already annotated (`own_annotation` is that
+    annotation's id), a clip someone else completed, or a clip leased again to someone else."""
+    if fence != lease.fence:
+        raise Rejection(409, "stale_fence", "the fence does not match this lease", field="fence")
+    if own_annotation is not None:
+        raise Rejection(
+            409, "already_annotated", f"you already annotated this clip ({own_annotation})"
+        )
+    if clip.completed >= clip.needed:
+        raise Rejection(
+            409, "completed_by_other", "someone else completed this clip after your lease expired"
+        )
+    live = is_live(lease, now)
+    if not live and clip.current_lease != lease.lease_id and (clip.leased_until or 0) > now:
+        # The clip was leased again since (a newer fence) and that lease is live.
+        raise Rejection(
+            409,
+            "stale_fence",
+            "your lease expired and the clip is now leased to someone else",
+            field="fence",
+        )
+    return AnnotationStatus.ACCEPTED if live else AnnotationStatus.LATE
+
+
+def require_author(author: str, annotator: str) -> None:
+    """Only an annotation's author may change it."""
+    if author != annotator:
+        raise Rejection(403, "not_author", "only its author may amend an annotation")
+
+
+def check_amend(author: str, created_at: float, annotator: str, now: float, window_s: int) -> None:
+    require_author(author, annotator)
+    if now > created_at + window_s:
+        raise Rejection(
+            409,
+            "amend_window_closed",
+            f"annotations can be amended for {window_s} s after submission",
+        )

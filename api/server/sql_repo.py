@@ -1,0 +1,675 @@
+"""`SqlRepository`: the `Repository` methods both SQL backends share, over a tiny dialect.
+
+The SQL here is written once, with `?` placeholders, in the subset SQLite and PostgreSQL agree on;
+a backend supplies its transactions (`_write`, `_read`), its placeholder style (`_sql`), its row
+locks (`FOR_UPDATE`: empty on SQLite, whose `BEGIN IMMEDIATE` already serialises writers), the
+claim (the one statement that really differs), its migrations and its `AudioStore`. The queue
+rules themselves are pure decisions in `api.server.rules`, applied to rows read inside the write
+transaction. Every write that depends on a lease names it by `lease_id` AND `fence`, and a write
+that finds its row changed refuses instead of applying (belt and braces under the row locks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from api.models import AnnotationStatus, ReleaseReason, Role
+from api.server import rules
+from api.server.audio_store import AudioMissing, AudioStore
+from api.server.errors import Rejection, not_found
+from api.server.records import NewClip
+from api.server.repository import (
+    Activity,
+    AnnotationContent,
+    ClipInfo,
+    ExportRow,
+    LeaseGrant,
+    LeaseStatus,
+    Principal,
+    StoredAnnotation,
+    StoredAudio,
+    Submission,
+    SubmitResult,
+)
+
+#: Clips per durable step in `add_clips` (their audio is held in memory meanwhile).
+ADD_CLIPS_BATCH = 500
+
+ANNOTATION_COLUMNS = (
+    "annotation_id, clip_id, annotator, transcript, intent, flags, note, escalated, status, "
+    "created_at, amended_at"
+)
+
+#: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks).
+CLAIMABLE_WHERE = f"""
+       c.completed < c.needed
+   AND (c.leased_until IS NULL OR c.leased_until <= ?)
+   AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = c.clip_id AND a.annotator = ?)
+   AND NOT EXISTS (SELECT 1 FROM leases l
+                    WHERE l.clip_id = c.clip_id AND l.annotator = ?
+                      AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)}))
+"""  # noqa: S608 - the IN list is built from our own enum, not from input
+
+_CLIP_INFO_COLUMNS = "clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint"
+
+
+def ts(when: datetime) -> float:
+    return when.timestamp()
+
+
+def dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def new_id() -> str:
+    # 16 url-safe characters (96 bits): unguessable, and matches api.models.OpaqueId.
+    return secrets.token_urlsafe(12)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def annotation_from_row(row: Sequence[Any]) -> StoredAnnotation:
+    aid, clip_id, annotator, transcript, intent, flags, note, escalated, status = row[:9]
+    created, amended = row[9], row[10]
+    return StoredAnnotation(
+        annotation_id=aid,
+        clip_id=clip_id,
+        annotator=annotator,
+        content=AnnotationContent(
+            transcript=transcript,
+            intent=intent,
+            flags=tuple(json.loads(flags)),
+            note=note,
+            escalated=bool(escalated),
+        ),
+        status=AnnotationStatus(status),
+        created_at=dt(created),
+        amended_at=dt(amended) if amended is not None else None,
+    )
+
+
+def clip_info(row: Sequence[Any]) -> ClipInfo:
+    clip_id, duration, rate, channels, locale, sha, hint = row
+    return ClipInfo(clip_id, float(duration), int(rate), int(channels), locale, sha, hint)
+
+
+class SqlRepository:
+    """The shared half of both SQL backends (see the module docstring)."""
+
+    #: Appended to the SELECTs that read rows a write transaction will change.
+    FOR_UPDATE: ClassVar[str] = ""
+    #: What `describe()` calls this backend in messages.
+    KIND: ClassVar[str] = "sql"
+    audio: AudioStore
+    #: The schema versions opening this database applied (empty when it was current).
+    applied_migrations: list[int] = []  # noqa: RUF012 - replaced per instance, never mutated
+
+    # ------------------------------------------------------------------ backend hooks
+
+    def _sql(self, text: str) -> str:
+        return text
+
+    def _write(self, *, durable: bool = False) -> contextlib.AbstractContextManager[Any]:
+        """One write transaction; `durable` means on stable storage when it commits."""
+        raise NotImplementedError
+
+    def _read(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _claim_rows(
+        self, conn: Any, annotator: str, count: int, t_now: float, expires: float
+    ) -> list[tuple[str, int, tuple[Any, ...]]]:
+        """Lease up to `count` claimable clips inside the caller's write transaction: stamp each
+        with a new lease id, a bumped fence and `expires`, insert its lease row, and return
+        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order."""
+        raise NotImplementedError
+
+    def _known_sha256(self, digests: list[str]) -> set[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The database, for messages (no password)."""
+        return self.KIND
+
+    # ------------------------------------------------------------------ small helpers
+
+    def _x(self, conn: Any, text: str, params: Sequence[Any] = ()) -> Any:
+        return conn.execute(self._sql(text), tuple(params))
+
+    def _one(self, conn: Any, text: str, params: Sequence[Any] = ()) -> Any:
+        return self._x(conn, text, params).fetchone()
+
+    def _meta(self, conn: Any, key: str) -> str | None:
+        row = self._one(conn, "SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    def _set_meta(self, conn: Any, key: str, value: str) -> None:
+        self._x(
+            conn,
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def set_annotations_per_clip(self, k: int) -> None:
+        """Make `k` the queue's K: recorded for later ingests and applied to every clip."""
+        if k < 1:
+            raise ValueError("annotations per clip must be at least 1")
+        with self._write() as conn:
+            self._set_meta(conn, "annotations_per_clip", str(k))
+            self._x(conn, "UPDATE clips SET needed = ? WHERE needed != ?", (k, k))
+
+    # ------------------------------------------------------------------ admin: clips
+
+    def add_clip(self, clip: NewClip) -> str | None:
+        return self._add_clip_batch([clip])[0]
+
+    def add_clips(self, clips: Iterable[NewClip], batch: int = ADD_CLIPS_BATCH) -> list[str | None]:
+        """`add_clip` for many clips, in batches of `batch`: per batch the audio is made durable
+        together and the rows go in one durable transaction. Same result per clip as
+        `add_clip`: its new clip id, or None for a duplicate (already queued, or the same
+        sha256 earlier in `clips`)."""
+        results: list[str | None] = []
+        chunk: list[NewClip] = []
+        for clip in clips:
+            chunk.append(clip)
+            if len(chunk) >= batch:
+                results += self._add_clip_batch(chunk)
+                chunk = []
+        if chunk:
+            results += self._add_clip_batch(chunk)
+        return results
+
+    def batcher(self) -> ClipBatcher:
+        return ClipBatcher(self)
+
+    def _insert_clip(self, conn: Any, clip: NewClip, now: float, clip_id: str) -> str | None:
+        cursor = self._x(
+            conn,
+            "INSERT INTO clips (clip_id, sha256, media_type, size_bytes, duration_s,"
+            " sample_rate, channels, locale, asr_hint, source_name, needed, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
+            "           WHERE key = 'annotations_per_clip'), 1), ?)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            (
+                clip_id,
+                clip.sha256,
+                clip.media_type,
+                len(clip.audio),
+                clip.duration_s,
+                clip.sample_rate,
+                clip.channels,
+                clip.locale,
+                clip.asr_hint,
+                clip.source_name,
+                now,
+            ),
+        )
+        # Another ingest may have queued the same bytes since we looked: not queued twice.
+        return clip_id if cursor.rowcount == 1 else None
+
+    def _add_clip_batch(
+        self, clips: list[NewClip], clip_ids: list[str] | None = None
+    ) -> list[str | None]:
+        known = self._known_sha256([c.sha256 for c in clips])
+        fresh: dict[str, NewClip] = {}
+        for clip in clips:
+            if clip.sha256 not in known:
+                fresh.setdefault(clip.sha256, clip)
+        # Store the bytes before the rows commit, so a queued clip always has its audio.
+        self.audio.put_many([(c.sha256, c.audio) for c in fresh.values()])
+        results: list[str | None] = [None] * len(clips)
+        if not fresh:
+            return results
+        now = ts(datetime.now(UTC))
+        with self._write(durable=True) as conn:
+            for i, clip in enumerate(clips):
+                if fresh.get(clip.sha256) is clip:
+                    del fresh[clip.sha256]  # later clips with the same bytes are duplicates
+                    given = clip_ids[i] if clip_ids is not None else new_id()
+                    results[i] = self._insert_clip(conn, clip, now, given)
+        return results
+
+    # ------------------------------------------------------------------ admin: tokens
+
+    def create_token(self, name: str, role: Role) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._write(durable=True) as conn:
+            self._x(
+                conn,
+                "INSERT INTO tokens (token_sha256, name, role, created_at) VALUES (?, ?, ?, ?)",
+                (token_hash(token), name, Role(role).value, ts(datetime.now(UTC))),
+            )
+        return token
+
+    def principal_for_token(self, token: str) -> Principal | None:
+        with self._read() as conn:
+            row = self._one(
+                conn,
+                "SELECT name, role FROM tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
+                (token_hash(token),),
+            )
+        return Principal(name=row[0], role=Role(row[1])) if row else None
+
+    def revoke_tokens(self, name: str) -> int:
+        """Revoke every live token of `name`; how many. Bumps the token generation, which every
+        server process polls (see `QueueService.authenticate`)."""
+        with self._write(durable=True) as conn:
+            cursor = self._x(
+                conn,
+                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (ts(datetime.now(UTC)), name),
+            )
+            count = int(cursor.rowcount)
+            if count:
+                self._x(
+                    conn,
+                    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+                    " WHERE key = 'token_generation'",
+                )
+        return count
+
+    def token_generation(self) -> int:
+        with self._read() as conn:
+            value = self._meta(conn, "token_generation")
+        return int(value or 0)
+
+    # ------------------------------------------------------------------ leases
+
+    def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
+        t_now = ts(now)
+        expires = t_now + ttl_s
+        with self._write() as conn:
+            rows = self._claim_rows(conn, annotator, count, t_now, expires)
+        when = dt(expires)
+        return [
+            LeaseGrant(lease_id=lease_id, fence=int(fence), expires_at=when, clip=clip_info(info))
+            for lease_id, fence, info in rows
+        ]
+
+    def _lease(self, conn: Any, lease_id: str, *, lock: bool = True) -> rules.LeaseRow | None:
+        row = self._one(
+            conn,
+            "SELECT lease_id, clip_id, annotator, fence, expires_at, released"  # noqa: S608 - our own lock clause
+            f" FROM leases WHERE lease_id = ?{self.FOR_UPDATE if lock else ''}",
+            (lease_id,),
+        )
+        if row is None:
+            return None
+        return rules.LeaseRow(row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]))
+
+    def _clip_state(self, conn: Any, clip_id: str) -> rules.ClipState:
+        row = self._one(
+            conn,
+            "SELECT completed, needed, current_lease, leased_until"  # noqa: S608 - our own lock clause
+            f" FROM clips WHERE clip_id = ?{self.FOR_UPDATE}",
+            (clip_id,),
+        )
+        return rules.ClipState(int(row[0]), int(row[1]), row[2], row[3])
+
+    @staticmethod
+    def _changed(cursor: Any) -> None:
+        if cursor.rowcount != 1:  # the row moved under us: refuse rather than half-apply
+            raise Rejection(409, "stale_fence", "the lease changed meanwhile; try again")
+
+    def renew(self, lease_id: str, annotator: str, ttl_s: int, now: datetime) -> LeaseStatus:
+        t_now = ts(now)
+        expires = t_now + ttl_s
+        with self._write() as conn:
+            lease = rules.own_lease(self._lease(conn, lease_id), annotator)
+            rules.require_live(lease, t_now)
+            self._changed(
+                self._x(
+                    conn,
+                    "UPDATE leases SET expires_at = ? WHERE lease_id = ? AND fence = ?",
+                    (expires, lease_id, lease.fence),
+                )
+            )
+            self._x(
+                conn,
+                "UPDATE clips SET leased_until = ?"
+                " WHERE clip_id = ? AND current_lease = ? AND fence = ?",
+                (expires, lease.clip_id, lease_id, lease.fence),
+            )
+        return LeaseStatus(
+            lease_id=lease_id, fence=lease.fence, expires_at=dt(expires), released=False
+        )
+
+    def release(
+        self,
+        lease_id: str,
+        annotator: str,
+        reason: ReleaseReason,
+        detail: str | None,
+        now: datetime,
+    ) -> None:
+        with self._write() as conn:
+            lease = rules.own_lease(self._lease(conn, lease_id), annotator)
+            if lease.released:
+                return  # releasing twice is harmless (a retried request)
+            self._x(
+                conn,
+                "UPDATE leases SET released = 1, release_reason = ?, release_detail = ?"
+                " WHERE lease_id = ? AND fence = ?",
+                (ReleaseReason(reason).value, detail, lease_id, lease.fence),
+            )
+            self._x(
+                conn,
+                "UPDATE clips SET leased_until = NULL, current_lease = NULL"
+                " WHERE clip_id = ? AND current_lease = ? AND fence = ?",
+                (lease.clip_id, lease_id, lease.fence),
+            )
+
+    def lease_audio(self, lease_id: str, annotator: str, now: datetime) -> StoredAudio:
+        with self._read() as conn:
+            lease = rules.own_lease(self._lease(conn, lease_id, lock=False), annotator)
+            rules.require_live(lease, ts(now))
+            clip = self._one(
+                conn, "SELECT sha256, media_type FROM clips WHERE clip_id = ?", (lease.clip_id,)
+            )
+        if clip is None:  # pragma: no cover - a lease always has its clip
+            raise not_found("clip")
+        try:
+            data = self.audio.read(clip[0])
+        except AudioMissing:
+            raise Rejection(500, "audio_missing", "the clip's audio is missing") from None
+        return StoredAudio(data=data, media_type=clip[1])
+
+    # ------------------------------------------------------------------ annotations
+
+    def submit(self, annotator: str, submission: Submission, now: datetime) -> SubmitResult:
+        result = self.submit_many([(annotator, submission)], now)[0]
+        if isinstance(result, Rejection):
+            raise result
+        return result
+
+    def submit_many(
+        self, items: Sequence[tuple[str, Submission]], now: datetime
+    ) -> list[SubmitResult | Rejection]:
+        """Several `submit`s, in order, as one durable transaction: each item runs in its own
+        SAVEPOINT, so an item that is refused (its `Rejection` is its result) leaves no trace and
+        does not affect the others, exactly as if the items had been submitted one by one; the
+        accepted ones become durable together at the single COMMIT, before this returns."""
+        t_now = ts(now)
+        results: list[SubmitResult | Rejection] = []
+        if not items:
+            return results
+        with self._write(durable=True) as conn:
+            for annotator, submission in items:
+                conn.execute("SAVEPOINT item")
+                try:
+                    result: SubmitResult | Rejection = self._submit_one(
+                        conn, annotator, submission, t_now
+                    )
+                except Rejection as r:
+                    conn.execute("ROLLBACK TO SAVEPOINT item")
+                    result = r
+                conn.execute("RELEASE SAVEPOINT item")
+                results.append(result)
+        return results
+
+    def _submit_one(self, conn: Any, annotator: str, s: Submission, t_now: float) -> SubmitResult:
+        """One submission inside the caller's write transaction; raises `Rejection` when refused
+        (every check precedes the first write). The lease row is locked first, so a concurrent
+        retry of the same request waits here and then finds the first one's annotation."""
+        lease_row = self._lease(conn, s.lease_id)
+        earlier = self._one(
+            conn,
+            f"SELECT request_hash, {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
+            " WHERE annotator = ? AND idempotency_key = ?",
+            (annotator, s.idempotency_key),
+        )
+        if earlier is not None:
+            rules.check_replay(earlier[0], s.request_hash)
+            return SubmitResult(annotation=annotation_from_row(earlier[1:]), replayed=True)
+        lease = rules.own_lease(lease_row, annotator)
+        clip = self._clip_state(conn, lease.clip_id)
+        mine = self._one(
+            conn,
+            "SELECT annotation_id FROM annotations WHERE clip_id = ? AND annotator = ?",
+            (lease.clip_id, annotator),
+        )
+        status = rules.submission_status(lease, s.fence, clip, mine[0] if mine else None, t_now)
+        annotation_id = new_id()
+        c = s.content
+        self._x(
+            conn,
+            "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
+            " idempotency_key, request_hash, body, transcript, intent, flags, note,"
+            " active_seconds, status, escalated, taxonomy_version, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                annotation_id,
+                lease.clip_id,
+                s.lease_id,
+                annotator,
+                s.idempotency_key,
+                s.request_hash,
+                s.body_json,
+                c.transcript,
+                c.intent,
+                json.dumps(list(c.flags)),
+                c.note,
+                s.active_seconds,
+                status.value,
+                int(c.escalated),
+                s.taxonomy_version,
+                t_now,
+            ),
+        )
+        if clip.current_lease == s.lease_id:
+            self._changed(
+                self._x(
+                    conn,
+                    "UPDATE clips SET completed = completed + 1, current_lease = NULL,"
+                    " leased_until = NULL WHERE clip_id = ? AND current_lease = ? AND fence = ?",
+                    (lease.clip_id, s.lease_id, lease.fence),
+                )
+            )
+        else:
+            self._x(
+                conn,
+                "UPDATE clips SET completed = completed + 1 WHERE clip_id = ?",
+                (lease.clip_id,),
+            )
+        if not lease.released:
+            self._changed(
+                self._x(
+                    conn,
+                    "UPDATE leases SET released = 1, release_reason = 'submitted'"
+                    " WHERE lease_id = ? AND fence = ? AND released = 0",
+                    (s.lease_id, lease.fence),
+                )
+            )
+        stored = StoredAnnotation(
+            annotation_id=annotation_id,
+            clip_id=lease.clip_id,
+            annotator=annotator,
+            content=c,
+            status=status,
+            created_at=dt(t_now),
+            amended_at=None,
+        )
+        return SubmitResult(annotation=stored, replayed=False)
+
+    def get_annotation(self, annotation_id: str) -> StoredAnnotation | None:
+        with self._read() as conn:
+            row = self._one(
+                conn,
+                f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE annotation_id = ?",  # noqa: S608
+                (annotation_id,),
+            )
+        return annotation_from_row(row) if row else None
+
+    def amend(
+        self,
+        annotation_id: str,
+        annotator: str,
+        content: AnnotationContent,
+        now: datetime,
+        window_s: int,
+    ) -> StoredAnnotation:
+        t_now = ts(now)
+        with self._write(durable=True) as conn:
+            row = self._one(
+                conn,
+                "SELECT annotator, created_at FROM annotations"  # noqa: S608 - our own lock clause
+                f" WHERE annotation_id = ?{self.FOR_UPDATE}",
+                (annotation_id,),
+            )
+            if row is None:
+                raise not_found("annotation")
+            rules.check_amend(row[0], float(row[1]), annotator, t_now, window_s)
+            self._x(
+                conn,
+                "UPDATE annotations SET transcript = ?, intent = ?, flags = ?, note = ?,"
+                " escalated = CASE WHEN escalated = 1 OR ? = 1 THEN 1 ELSE 0 END,"
+                " amended_at = ? WHERE annotation_id = ?",
+                (
+                    content.transcript,
+                    content.intent,
+                    json.dumps(list(content.flags)),
+                    content.note,
+                    int(content.escalated),
+                    t_now,
+                    annotation_id,
+                ),
+            )
+            updated = self._one(
+                conn,
+                f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE annotation_id = ?",  # noqa: S608
+                (annotation_id,),
+            )
+        return annotation_from_row(updated)
+
+    def activity(self, annotator: str, since: datetime) -> list[Activity]:
+        with self._read() as conn:
+            rows = self._x(
+                conn,
+                "SELECT created_at, active_seconds FROM annotations"
+                " WHERE annotator = ? AND created_at >= ? ORDER BY created_at",
+                (annotator, ts(since)),
+            ).fetchall()
+        return [Activity(created_at=dt(r[0]), active_seconds=r[1]) for r in rows]
+
+    def count_annotations(self, annotator: str) -> int:
+        with self._read() as conn:
+            row = self._one(
+                conn, "SELECT COUNT(*) FROM annotations WHERE annotator = ?", (annotator,)
+            )
+        return int(row[0])
+
+    def escalations(self, limit: int) -> list[StoredAnnotation]:
+        with self._read() as conn:
+            rows = self._x(
+                conn,
+                f"SELECT {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
+                " WHERE escalated = 1 ORDER BY created_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [annotation_from_row(r) for r in rows]
+
+    EXPORT_SQL: ClassVar[str] = (  # noqa: S608 - our own column names
+        "SELECT {cols}, c.source_name, c.locale, a.taxonomy_version"
+        " FROM annotations a JOIN clips c ON c.clip_id = a.clip_id ORDER BY a.created_at"
+    ).format(cols=", ".join(f"a.{c.strip()}" for c in ANNOTATION_COLUMNS.split(",")))
+
+    @staticmethod
+    def export_row(row: Sequence[Any]) -> ExportRow:
+        return ExportRow(
+            annotation=annotation_from_row(row[:11]),
+            source_name=row[11],
+            locale=row[12],
+            taxonomy_version=row[13],
+        )
+
+    # ------------------------------------------------------------------ db copy
+
+    def table_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of `table` (one of `migrations.COPIED_TABLES`), columns in `columns` order."""
+        raise NotImplementedError
+
+    def columns(self, table: str) -> list[str]:
+        raise NotImplementedError
+
+    def insert_rows(
+        self,
+        table: str,
+        columns: list[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Insert rows copied from another database, in one durable transaction (`replace`:
+        after deleting the table's rows)."""
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        with self._write(durable=True) as conn:
+            if replace:
+                self._x(conn, f"DELETE FROM {table}")  # noqa: S608 - our own table names
+            for row in rows:
+                self._x(conn, f"INSERT INTO {table} ({names}) VALUES ({marks})", row)  # noqa: S608
+
+    def after_copy(self) -> None:
+        """Whatever the backend needs once rows arrived with their own ids."""
+
+    def is_empty(self) -> bool:
+        with self._read() as conn:
+            return all(
+                self._one(conn, f"SELECT COUNT(*) FROM {t}")[0] == 0  # noqa: S608
+                for t in ("clips", "annotations", "tokens", "leases")
+            )
+
+
+class ClipBatcher:
+    """`add_clip` for `ingest_paths`'s one-clip-at-a-time callback, made durable in batches.
+
+    Each call answers at once (None for audio already queued, else the clip id the clip WILL
+    have) and holds the clip; every `ADD_CLIPS_BATCH` clips or `BATCH_BYTES` of audio, and at
+    `flush()`, the held clips are stored as `add_clips` does (audio made durable together, rows
+    in one durable transaction). The caller must `flush()` before reporting success: until then
+    the answered ids are promises. A clip that another ingest queued in between is not stored
+    twice; its promised id is then listed in `lost_to_race` (the audio is queued under the other
+    id).
+    """
+
+    BATCH_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, repo: SqlRepository) -> None:
+        self.repo = repo
+        self.lost_to_race: list[str] = []
+        self._held: list[NewClip] = []
+        self._ids: list[str] = []
+        self._bytes = 0
+
+    def add_clip(self, clip: NewClip) -> str | None:
+        if any(c.sha256 == clip.sha256 for c in self._held) or self.repo._known_sha256(
+            [clip.sha256]
+        ):
+            return None
+        clip_id = new_id()
+        self._held.append(clip)
+        self._ids.append(clip_id)
+        self._bytes += len(clip.audio)
+        if len(self._held) >= ADD_CLIPS_BATCH or self._bytes >= self.BATCH_BYTES:
+            self.flush()
+        return clip_id
+
+    def flush(self) -> None:
+        held, ids = self._held, self._ids
+        self._held, self._ids, self._bytes = [], [], 0
+        if held:
+            stored = self.repo._add_clip_batch(held, ids)
+            self.lost_to_race += [i for i, got in zip(ids, stored, strict=True) if got is None]
