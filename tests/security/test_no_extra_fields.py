@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 import httpx
@@ -70,9 +72,9 @@ def assert_documented(data: Any, model: type[BaseModel], where: str = "$") -> No
 
 
 @pytest.fixture(scope="module")
-def shaped(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def shaped(tmp_path_factory: pytest.TempPathFactory, new_db_url: Callable[[Path], str]) -> Any:
     root = tmp_path_factory.mktemp("shapes")
-    server = start_live_server(root)
+    server = start_live_server(root, db_url=new_db_url(root))
     src = root / CUSTOMER_DIR
     src.mkdir()
     paths = []

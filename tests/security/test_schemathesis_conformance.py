@@ -10,7 +10,8 @@ Bounded: 25 examples per operation per role.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,9 +44,11 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def conformance_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def conformance_server(
+    tmp_path_factory: pytest.TempPathFactory, new_db_url: Callable[[Path], str]
+) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("conformance")
-    server = start_live_server(root)
+    server = start_live_server(root, db_url=new_db_url(root))
     server.ingest(write_wavs(root / "wavs", 30))
     yield server
     server.stop()

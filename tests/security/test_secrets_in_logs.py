@@ -154,6 +154,8 @@ def _expect_rejected(call: Any) -> RequestRejected:
     return info.value
 
 
+# End to end and slow; it breaks a clip's audio FILE to provoke a logged crash (SQLite's store).
+@pytest.mark.one_backend
 def test_no_secret_in_any_log_or_argv(
     live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,7 +23,7 @@ from api.server.repository import LeaseGrant, Principal, Submission, SubmitResul
 from api.server.service import QueueService
 from api.server.settings import ServerSettings
 from api.server.sqlite_repo import SqliteRepository
-from tests.fixtures.server import wav_bytes
+from tests.fixtures.server import open_repo, wav_bytes
 from tests.server.helpers import key
 
 
@@ -112,12 +112,13 @@ def test_submit_many_is_one_durable_transaction_and_bad_items_fail_alone(
     assert again.annotation.status is AnnotationStatus.ACCEPTED
 
 
-def test_submit_many_matches_one_by_one(tmp_path: Path) -> None:
+def test_submit_many_matches_one_by_one(tmp_path: Path, new_db_url) -> None:
     """The same items through submit_many and through submit give the same outcomes."""
     outcomes: list[list[tuple[str, object]]] = []
     for run in ("many", "one"):
-        settings = ServerSettings(db_path=tmp_path / run / "q.db", data_dir=tmp_path / run)
-        repo = SqliteRepository(settings.db_path, settings.data_dir)
+        url = new_db_url(tmp_path / run)
+        settings = ServerSettings(db_url=url, data_dir=tmp_path / run)
+        repo = open_repo(url, settings.data_dir)
         service = QueueService(settings, FakeClock(), repo)
         try:
             leases = _leases(service, 2)
@@ -286,9 +287,10 @@ def test_add_clips_stores_files_and_rows(
         repo.close()
 
 
-def test_clip_batcher_promises_ids_and_stores_them_at_flush(tmp_path: Path) -> None:
-    repo = SqliteRepository(tmp_path / "q.db", tmp_path / "data")
-    other = SqliteRepository(tmp_path / "q.db", tmp_path / "data")  # a concurrent ingest
+def test_clip_batcher_promises_ids_and_stores_them_at_flush(tmp_path: Path, new_db_url) -> None:
+    url = new_db_url(tmp_path)
+    repo = open_repo(url, tmp_path / "data")
+    other = open_repo(url, tmp_path / "data")  # a concurrent ingest
     try:
         repo.add_clip(_clip(0))
         batcher = repo.batcher()
@@ -305,7 +307,7 @@ def test_clip_batcher_promises_ids_and_stores_them_at_flush(tmp_path: Path) -> N
         grants = repo.claim("bob", 10, 300, FakeClock().now())
         assert first in {g.clip.clip_id for g in grants}
         assert raced not in {g.clip.clip_id for g in grants}
-        assert repo.audio.path_for(_clip(1).sha256).read_bytes() == _clip(1).audio
+        assert repo.audio.read(_clip(1).sha256) == _clip(1).audio
     finally:
         other.close()
         repo.close()

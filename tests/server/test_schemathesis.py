@@ -6,7 +6,8 @@ with a real admin token so requests get past authentication into the handlers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -17,9 +18,11 @@ from tests.fixtures.server import LiveServer, start_live_server, write_wavs
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def fuzzed_server(
+    tmp_path_factory: pytest.TempPathFactory, new_db_url: Callable[[Path], str]
+) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("fuzz")
-    server = start_live_server(root)
+    server = start_live_server(root, db_url=new_db_url(root))
     server.ingest(write_wavs(root / "wavs", 20))
     yield server
     server.stop()

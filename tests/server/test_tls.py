@@ -95,6 +95,7 @@ def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
+@pytest.mark.one_backend  # TLS is the HTTP layer's; the backend plays no part
 def test_https_with_a_private_ca(make_live_server, tmp_path: Path, test_wavs) -> None:
     ca, cert, key = make_ca_and_server_cert(tmp_path / "pki")
     server: LiveServer = make_live_server("--tls-cert", str(cert), "--tls-key", str(key))
