@@ -8,12 +8,12 @@ database crash (its clip returns to the queue, as on SQLite's NORMAL), while dur
 their answer is sent only once the WAL is flushed. Group commit still pays: one flush for the
 submits that arrived together.
 
-Claims are one statement: the clips are picked by `SELECT ... ORDER BY seq LIMIT n FOR UPDATE
-SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows instead of waiting),
-stamped by the `UPDATE ... RETURNING` around it, and their lease rows inserted by the same
-statement. Decisions that read-then-write lock the rows they read (`FOR UPDATE`), so the rules
-in `api.server.rules` see the rows they guard. Audio is a `bytea` row per sha256 in the same
-database (`PostgresAudioStore`; why in `api.server.audio_store`).
+Claims are one statement, its own transaction: the clips are picked by `SELECT ... ORDER BY seq
+LIMIT n FOR UPDATE SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows
+instead of waiting), stamped by the `UPDATE ... RETURNING` around it, and their lease rows
+inserted by the same statement. Decisions that read-then-write lock the rows they read
+(`FOR UPDATE`), so the rules in `api.server.rules` see the rows they guard. Audio is a `bytea`
+row per sha256 in the same database (`PostgresAudioStore`; why in `api.server.audio_store`).
 
 Migrations run under a transaction-level advisory lock, so several processes starting on an
 empty database apply each version once.
@@ -205,16 +205,18 @@ class PostgresRepository(SqlRepository):
     @contextlib.contextmanager
     def _write(self, *, durable: bool = False) -> Iterator[psycopg.Connection[Any]]:
         with self._connection() as conn:
-            conn.execute("BEGIN")
+            # One round trip (no parameters: the simple protocol takes both statements).
+            conn.execute("BEGIN; SET LOCAL synchronous_commit = on" if durable else "BEGIN")
             try:
-                if durable:
-                    conn.execute("SET LOCAL synchronous_commit = on")
                 yield conn
             except BaseException:
                 with contextlib.suppress(psycopg.Error):  # a dropped connection: nothing to undo
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def _statement(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        return self._connection()  # autocommit: the claim's one statement is its transaction
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:

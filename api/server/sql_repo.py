@@ -124,6 +124,11 @@ class SqlRepository:
     def _read(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
 
+    def _statement(self) -> contextlib.AbstractContextManager[Any]:
+        """For work that is ONE statement where the backend makes that a transaction of its own
+        (PostgreSQL in autocommit); otherwise a (non-durable) write transaction."""
+        return self._write()
+
     def _claim_rows(
         self, conn: Any, annotator: str, count: int, t_now: float, expires: float
     ) -> list[tuple[str, int, tuple[Any, ...]]]:
@@ -291,7 +296,7 @@ class SqlRepository:
     def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
         t_now = ts(now)
         expires = t_now + ttl_s
-        with self._write() as conn:
+        with self._statement() as conn:
             rows = self._claim_rows(conn, annotator, count, t_now, expires)
         when = dt(expires)
         return [
@@ -309,15 +314,6 @@ class SqlRepository:
         if row is None:
             return None
         return rules.LeaseRow(row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]))
-
-    def _clip_state(self, conn: Any, clip_id: str) -> rules.ClipState:
-        row = self._one(
-            conn,
-            "SELECT completed, needed, current_lease, leased_until"  # noqa: S608 - our own lock clause
-            f" FROM clips WHERE clip_id = ?{self.FOR_UPDATE}",
-            (clip_id,),
-        )
-        return rules.ClipState(int(row[0]), int(row[1]), row[2], row[3])
 
     @staticmethod
     def _changed(cursor: Any) -> None:
@@ -406,6 +402,14 @@ class SqlRepository:
         results: list[SubmitResult | Rejection] = []
         if not items:
             return results
+        if len(items) == 1:  # group commit's usual group: the transaction is the savepoint
+            try:
+                with self._write(durable=True) as conn:
+                    return [self._submit_one(conn, items[0][0], items[0][1], t_now)]
+            except Rejection as r:
+                if r.status_code >= 500:  # not a refusal: the database failed
+                    raise
+                return [r]
         with self._write(durable=True) as conn:
             for annotator, submission in items:
                 conn.execute("SAVEPOINT item")
@@ -420,11 +424,20 @@ class SqlRepository:
                 results.append(result)
         return results
 
+    #: The lease, its clip and this annotator's annotation of it, in one read (and one lock).
+    _SUBMIT_READ: ClassVar[str] = (
+        "SELECT l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
+        " c.completed, c.needed, c.current_lease, c.leased_until,"
+        " (SELECT a.annotation_id FROM annotations a"
+        "   WHERE a.clip_id = l.clip_id AND a.annotator = ?)"
+        " FROM leases l JOIN clips c ON c.clip_id = l.clip_id WHERE l.lease_id = ?"
+    )
+
     def _submit_one(self, conn: Any, annotator: str, s: Submission, t_now: float) -> SubmitResult:
         """One submission inside the caller's write transaction; raises `Rejection` when refused
         (every check precedes the first write). The lease row is locked first, so a concurrent
         retry of the same request waits here and then finds the first one's annotation."""
-        lease_row = self._lease(conn, s.lease_id)
+        row = self._one(conn, self._SUBMIT_READ + self.FOR_UPDATE, (annotator, s.lease_id))
         earlier = self._one(
             conn,
             f"SELECT request_hash, {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
@@ -434,14 +447,14 @@ class SqlRepository:
         if earlier is not None:
             rules.check_replay(earlier[0], s.request_hash)
             return SubmitResult(annotation=annotation_from_row(earlier[1:]), replayed=True)
+        lease_row = None
+        if row is not None:
+            lease_row = rules.LeaseRow(
+                row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5])
+            )
         lease = rules.own_lease(lease_row, annotator)
-        clip = self._clip_state(conn, lease.clip_id)
-        mine = self._one(
-            conn,
-            "SELECT annotation_id FROM annotations WHERE clip_id = ? AND annotator = ?",
-            (lease.clip_id, annotator),
-        )
-        status = rules.submission_status(lease, s.fence, clip, mine[0] if mine else None, t_now)
+        clip = rules.ClipState(int(row[6]), int(row[7]), row[8], row[9])
+        status = rules.submission_status(lease, s.fence, clip, row[10], t_now)
         annotation_id = new_id()
         c = s.content
         self._x(
