@@ -1,0 +1,141 @@
+"""The database commands on both backends: `db migrate`, `token revoke` seen by every server
+process within a second, `--db`/ANNOTATOR_DB_URL, and `db copy` from SQLite to PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.client import QueueClient
+from api.server.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from tests.fixtures.server import LiveServer, open_repo, start_live_server
+from tests.server.helpers import annotation, key
+from tests.server.test_commands import run
+
+REVOKE_DEADLINE_S = 1.0
+
+
+def test_db_migrate_brings_an_old_sqlite_queue_up_to_date(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:  # a queue as the first release made it (schema 1)
+        conn.executescript(SQLITE_MIGRATIONS[0])
+        conn.execute(
+            "INSERT INTO tokens (token_sha256, name, role, created_at)"
+            " VALUES ('x', 'a', 'admin', 0)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    done = run("db", "migrate", "--db", str(db), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"applied 2; schema version {SCHEMA_VERSION}" in done.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT name, revoked_at FROM tokens").fetchall() == [("a", None)]
+    again = run("db", "migrate", "--db", f"sqlite:///{db}", home=tmp_path)
+    assert again.returncode == 0 and "already current" in again.stderr
+
+
+def test_db_migrate_on_a_new_database(tmp_path: Path, new_db_url) -> None:
+    url = new_db_url(tmp_path / "q")
+    done = run("db", "migrate", "--db", url, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "applied 1, 2" in done.stderr
+    assert "postgresql://" not in done.stderr or "@" in done.stderr  # named, never a password
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    url = "postgresql://nobody:hunter2@127.0.0.1:1/none"
+    done = run("token", "create", "Ada", "--db", url, home=tmp_path)
+    assert done.returncode == 2
+    assert "cannot open the queue database" in done.stderr
+    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
+    bad = run("export", "--db", "mysql://x/y", home=tmp_path)
+    assert bad.returncode == 2 and "unknown database scheme" in bad.stderr
+
+
+def _status(server: LiveServer, token: str) -> int:
+    r = httpx.get(f"{server.url}/v1/me/stats", headers={"Authorization": f"Bearer {token}"})
+    return r.status_code
+
+
+def test_a_revoked_token_stops_working_on_every_process_within_a_second(
+    tmp_path: Path, new_db_url
+) -> None:
+    url = new_db_url(tmp_path / "db")
+    first = start_live_server(tmp_path / "a", db_url=url)
+    second = start_live_server(tmp_path / "b", db_url=url)
+    try:
+        token = first.new_token("Grace")
+        keep = first.new_token("Linus")
+        assert _status(first, token) == _status(second, token) == 200  # cached on both now
+        done = run("token", "revoke", "Grace", "--db", url, home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "revoked 1 token" in done.stderr
+        revoked_at = time.monotonic()
+        pending = {first.url: first, second.url: second}
+        while pending and time.monotonic() - revoked_at < REVOKE_DEADLINE_S + 2:
+            for key, server in list(pending.items()):
+                if _status(server, token) == 401:
+                    pending.pop(key)
+                    assert time.monotonic() - revoked_at <= REVOKE_DEADLINE_S
+            time.sleep(0.02)
+        assert not pending, "a server still accepts the revoked token"
+        assert _status(first, keep) == _status(second, keep) == 200  # others unaffected
+        again = run("token", "revoke", "Grace", "--db", url, home=tmp_path)
+        assert again.returncode == 1 and "nothing revoked" in again.stderr
+    finally:
+        first.stop()
+        second.stop()
+
+
+@pytest.mark.one_backend  # from SQLite, to PostgreSQL: both backends by construction
+def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
+    tmp_path: Path, make_live_server, pg_cluster, test_wavs
+) -> None:
+    """Everything survives the move: tokens, clips and their audio, annotations, a live lease
+    (its fence still accepted), K, and new clips queue after the copied ones."""
+    old: LiveServer = make_live_server("--annotations-per-clip", "2")
+    old.ingest(test_wavs(4))
+    ann = QueueClient(old.url, old.annotator_token)
+    done_lease, live_lease = ann.lease(count=2).leases
+    receipt = ann.submit(annotation(done_lease), idempotency_key=key())
+    old.stop()
+
+    url = pg_cluster.new_database()
+    copied = run(
+        "db", "copy", "--from", old.db, "--to", url, "--data", str(old.data_dir), home=tmp_path
+    )
+    assert copied.returncode == 0, copied.stderr
+    assert "4 clips" in copied.stderr and "1 annotations" in copied.stderr
+    assert "4 audio" in copied.stderr
+
+    again = run(
+        "db", "copy", "--from", old.db, "--to", url, "--data", str(old.data_dir), home=tmp_path
+    )
+    assert again.returncode == 2 and "already holds a queue" in again.stderr
+
+    new = LiveServer(root=tmp_path / "pg", db_url=url)
+    new.root.mkdir()
+    new.start()
+    try:
+        ann = QueueClient(new.url, old.annotator_token)  # the same token works
+        assert ann.audio(live_lease.lease_id)[:4] == b"RIFF"
+        second = ann.submit(annotation(live_lease), idempotency_key=key())
+        assert second.status.value == "accepted"  # the copied lease and fence still hold
+        with new.client(old.admin_token) as admin:
+            lines = admin.get("/v1/export").text.splitlines()
+        assert len(lines) == 2 and receipt.annotation_id in "".join(lines)
+        new.ingest(test_wavs(1, start=100))
+        repo = open_repo(url, new.data_dir)
+        try:
+            with repo._read() as conn:
+                rows = conn.execute("SELECT seq, needed FROM clips ORDER BY seq").fetchall()
+        finally:
+            repo.close()
+        assert [n for _, n in rows] == [2] * 5  # K came along and applies to new clips
+        assert rows[-1][0] > max(seq for seq, _ in rows[:-1])
+    finally:
+        new.stop()
