@@ -1,12 +1,15 @@
 """The chaos run: annotators work through a fault-injecting proxy, get SIGKILLed, then get audited.
 
-    python -m tests.chaos.run --minutes 3 [--clients 3] [--seed S] [--keep]
+    python -m tests.chaos.run --minutes 3 [--clients 3] [--seed S] [--keep] [--postgres]
 
 A real `annotator serve` (K = 1) with tiny distinct clips queued; a `ChaosProxy` in front of it;
 N headless annotator processes (`tests.chaos.client_driver`) working through the proxy. For the
 length of the run, network faults of every kind fire at random, client processes are SIGKILLed at
 random moments and restarted (a restarted client reopens its store, adopts its leases and resends
-its outbox), and the server is restarted a few times (alternately SIGTERM and SIGKILL). Then the
+its outbox), and the server is restarted a few times (alternately SIGTERM and SIGKILL). With
+`--postgres` the queue lives in a throwaway PostgreSQL server, which is itself restarted mid-run
+(alternately a fast shutdown and an immediate one, i.e. a crash) while the queue server keeps
+running: requests meanwhile get 503 and are retried, pooled connections are replaced. Then the
 faults stop, every client flushes (SIGTERM to the live ones, a flush-only process for the ones
 that were dead), and the result is audited against the server's database and its API:
 
@@ -48,7 +51,8 @@ import httpx
 from annotator.store.models import OutboxState
 from api.models import AnnotationIn, Role
 from tests.chaos.proxy import PER_REQUEST, ChaosProxy, FaultKind, NetworkFaults
-from tests.fixtures.server import REPO_ROOT, LiveServer, ingest_into, wav_bytes
+from tests.fixtures.postgres import TempCluster, start_temp_cluster
+from tests.fixtures.server import REPO_ROOT, LiveServer, ingest_into, open_repo, wav_bytes
 
 KEYPRESS_BUDGET_MS = 50.0
 #: Clips each client could annotate per second at full speed (3–7 words, 20–80 ms apart), with
@@ -76,6 +80,11 @@ class ChaosConfig:
     fault_every: tuple[float, float] = (0.5, 2.5)
     server_restarts: int = 0  # 0: one per ~45 s of run, at least one
     server_down_for: tuple[float, float] = (0.5, 3.0)
+    #: The queue in PostgreSQL instead of SQLite, and how often that database restarts
+    #: (0: one per ~45 s of run, at least one).
+    postgres: bool = False
+    db_restarts: int = 0
+    db_down_for: tuple[float, float] = (0.5, 2.0)
     distress: float = 0.1
     think_s: tuple[float, float] = (0.02, 0.08)
     flush_timeout: float = 60.0
@@ -204,6 +213,7 @@ class ChaosReport:
     long_deaths: int = 0
     late: int = 0
     server_restarts: int = 0
+    db_restarts: int = 0
     lost: int = 0
     duplicated: int = 0
     amendments: int = 0
@@ -245,6 +255,7 @@ class ChaosReport:
             f"  client kills (SIGKILL)  {self.kills} ({self.kills_after_submit} right after a"
             f" submit, {self.long_deaths} dead past the lease TTL)",
             f"  server restarts         {self.server_restarts}",
+            f"  database restarts       {self.db_restarts}",
             f"  lost                    {self.lost}",
             f"  duplicated              {self.duplicated}",
             f"  drafts reopened short   {self.lost_drafts} (of {self.drafts_resumed} reopened)",
@@ -325,8 +336,11 @@ class ChaosRun:
         self.cfg = config
         self.dir = run_dir
         self.rng = random.Random(config.seed)
+        self.cluster: TempCluster | None = start_temp_cluster() if config.postgres else None
         self.server = LiveServer(
-            root=run_dir / "server", extra_args=("--annotations-per-clip", "1")
+            root=run_dir / "server",
+            extra_args=("--annotations-per-clip", "1"),
+            db_url=self.cluster.new_database() if self.cluster else "",
         )
         self.proxy: ChaosProxy | None = None
         self.faults: NetworkFaults | None = None
@@ -359,7 +373,7 @@ class ChaosRun:
             path = wavs / f"clip_{i:05d}.wav"
             path.write_bytes(wav_bytes(i, seconds=0.1))
             paths.append(path)
-        ingest_into(server.db_path, server.data_dir, paths)
+        ingest_into(server.db, server.data_dir, paths)
         tokens = server.new_tokens([f"chaos{i + 1}" for i in range(self.cfg.clients)])
         for i, token in enumerate(tokens):
             home = self.dir / f"chaos{i + 1}"
@@ -454,6 +468,17 @@ class ChaosRun:
         self.server.start()
         self.log(f"server restarted ({kind})")
 
+    def _restart_database(self) -> None:
+        assert self.cluster is not None
+        crash = self.restarts["db_crash"] <= self.restarts["db_restart"]
+        mode = "immediate" if crash else "fast"
+        self.cluster.stop_server(mode=mode)
+        kind = "db_crash" if crash else "db_restart"
+        self.restarts[kind] += 1
+        time.sleep(self.rng.uniform(*self.cfg.db_down_for))
+        self.cluster.start()
+        self.log(f"database restarted ({mode} shutdown)")
+
     def _check_unexpected_exits(self) -> None:
         for client in self.clients:
             inc = client.current
@@ -477,6 +502,11 @@ class ChaosRun:
             start + cfg.seconds * (i + 1) / (restarts + 1) + rng.uniform(-3, 3)
             for i in range(restarts)
         )
+        db_restarts = (cfg.db_restarts or max(1, round(cfg.seconds / 45))) if cfg.postgres else 0
+        # Between the server's restarts, so each outage is its own.
+        db_restart_at = sorted(
+            start + cfg.seconds * (i + 0.5) / (db_restarts + 0.5) for i in range(db_restarts)
+        )
         next_fault = start + 0.5
         next_kill = start + rng.uniform(*cfg.kill_every)
         revive: list[tuple[float, ChaosClient]] = []
@@ -498,8 +528,18 @@ class ChaosRun:
             if restart_at and now >= restart_at[0]:
                 restart_at.pop(0)
                 self._restart_server()
+            if db_restart_at and now >= db_restart_at[0]:
+                db_restart_at.pop(0)
+                self._restart_database()
             self._check_unexpected_exits()
-            upcoming = [next_fault, next_kill, end, *(t for t, _ in revive), *restart_at[:1]]
+            upcoming = [
+                next_fault,
+                next_kill,
+                end,
+                *(t for t, _ in revive),
+                *restart_at[:1],
+                *db_restart_at[:1],
+            ]
             time.sleep(max(0.0, min(0.05, min(upcoming) - time.monotonic())))
 
     def wind_down(self) -> None:
@@ -543,16 +583,18 @@ class ChaosRun:
     # ------------------------------------------------------------------ audit
 
     def _server_rows(self) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(f"file:{self.server.db_path}?mode=ro", uri=True)
+        repo = open_repo(self.server.db, self.server.data_dir)
         try:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(
-                "SELECT annotation_id, clip_id, lease_id, annotator, idempotency_key, escalated,"
-                " note, flags, status, transcript, intent FROM annotations"
-            ).fetchall()
-            return [dict(r) for r in rows]
+            with repo._read() as conn:
+                cursor = repo._x(
+                    conn,
+                    "SELECT annotation_id, clip_id, lease_id, annotator, idempotency_key,"
+                    " escalated, note, flags, status, transcript, intent FROM annotations",
+                )
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         finally:
-            conn.close()
+            repo.close()
 
     def _audit(self, report: ChaosReport) -> None:
         v = self.violations
@@ -698,7 +740,8 @@ class ChaosRun:
         report.kills = self.kills
         report.long_deaths = self.long_deaths
         report.kills_after_submit = self.kills_after_submit
-        report.server_restarts = sum(self.restarts.values())
+        report.server_restarts = self.restarts["graceful"] + self.restarts["crash"]
+        report.db_restarts = self.restarts["db_restart"] + self.restarts["db_crash"]
         report.violations = list(self.violations)
         return report
 
@@ -711,6 +754,8 @@ class ChaosRun:
         if self.proxy is not None:
             self.proxy.close()
         self.server.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         self._log.close()
 
     def run(self) -> ChaosReport:
@@ -752,6 +797,11 @@ def main(argv: list[str] | None = None) -> int:
         help="share of kills after which a client stays dead past its leases' lifetime",
     )
     p.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep the queue in a throwaway PostgreSQL server and restart it mid-run",
+    )
+    p.add_argument(
         "--strict-keypress",
         action="store_true",
         help="fail on any keypress over 50 ms, even when the time went to the local disk or CPU"
@@ -759,7 +809,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000
-    print(f"chaos: seed {seed}, {args.minutes:g} min, {args.clients} clients", flush=True)
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    print(
+        f"chaos: seed {seed}, {args.minutes:g} min, {args.clients} clients, {backend}", flush=True
+    )
     config = ChaosConfig(
         seconds=args.minutes * 60,
         clients=args.clients,
@@ -767,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
         lease_ttl=args.ttl,
         long_dead_rate=args.long_dead_rate,
         strict_keypress=args.strict_keypress,
+        postgres=args.postgres,
     )
     report = run_chaos(config, keep=args.keep)
     print(report.render(), flush=True)

@@ -26,6 +26,7 @@ from api.client import ApiError, QueueClient
 from tests.chaos.client_driver import ANNOTATING, NetworkGuard, store_lock
 from tests.chaos.proxy import ChaosProxy, FaultKind
 from tests.chaos.run import ChaosConfig, ChaosRun
+from tests.fixtures.server import LiveServer, open_repo
 
 # ---------------------------------------------------------------- the proxy, one fault at a time
 
@@ -235,26 +236,27 @@ def test_an_older_annotator_leaves_a_newer_store_alone(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the whole run, short
 
 
-def _tamper(db_path: Path) -> None:
+def _tamper(server: LiveServer) -> None:
     """Lose one stored annotation and store a clip twice, behind everyone's back."""
-    conn = sqlite3.connect(db_path, timeout=10)
+    repo = open_repo(server.db, server.data_dir)
     try:
-        with conn:
-            (victim,) = conn.execute(
-                "SELECT annotation_id FROM annotations ORDER BY created_at LIMIT 1"
-            ).fetchone()
-            conn.execute("DELETE FROM annotations WHERE annotation_id = ?", (victim,))
-            conn.execute(
+        with repo._write() as conn:
+            (victim,) = repo._one(
+                conn, "SELECT annotation_id FROM annotations ORDER BY created_at LIMIT 1"
+            )
+            repo._x(conn, "DELETE FROM annotations WHERE annotation_id = ?", (victim,))
+            repo._x(
+                conn,
                 "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
                 " idempotency_key, request_hash, body, transcript, intent, flags, note,"
                 " active_seconds, status, escalated, taxonomy_version, created_at)"
                 " SELECT 'intruder' || annotation_id, clip_id, lease_id, 'intruder',"
                 " idempotency_key, request_hash, body, transcript, intent, flags, note,"
                 " active_seconds, status, escalated, taxonomy_version, created_at"
-                " FROM annotations ORDER BY created_at DESC LIMIT 1"
+                " FROM annotations ORDER BY created_at DESC LIMIT 1",
             )
     finally:
-        conn.close()
+        repo.close()
 
 
 @pytest.mark.slow
@@ -291,10 +293,46 @@ def test_chaos_short(tmp_path: Path) -> None:
         assert not missing, f"fault kinds that never fired: {missing}"
 
         # The audit has teeth: the same run, tampered with, must fail it.
-        _tamper(run.server.db_path)
+        _tamper(run.server)
         tampered = run.audit()
         assert tampered.lost == 1, tampered.render()
         assert tampered.duplicated >= 1, tampered.render()
         assert not tampered.ok
+    finally:
+        run.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_chaos_short_with_the_database_restarted(tmp_path: Path) -> None:
+    """The same harness on PostgreSQL, shorter: the database restarts twice mid-run (a fast
+    shutdown, then a crash-like immediate one) and the queue server once; nothing is lost or
+    duplicated, and the audit still has teeth."""
+    config = ChaosConfig(
+        seconds=20,
+        clients=2,
+        seed=20261201,
+        kill_every=(3.0, 6.0),
+        fault_every=(0.5, 2.0),
+        server_restarts=1,
+        postgres=True,
+        db_restarts=2,
+        lease_ttl=30,
+    )
+    run = ChaosRun(config, tmp_path)
+    try:
+        run.start()
+        run.chaos()
+        run.wind_down()
+        report = run.audit()
+        print(report.render())
+        assert report.ok, report.render()
+        assert report.lost == 0 and report.duplicated == 0
+        assert report.db_restarts == 2 and report.server_restarts >= 1
+        # Work went on across the outages (~0.3 submissions per client-second here under load).
+        assert report.submitted >= 8 and report.on_server >= report.submitted - report.conflicts
+        _tamper(run.server)
+        tampered = run.audit()
+        assert tampered.lost == 1 and tampered.duplicated >= 1, tampered.render()
     finally:
         run.close()
