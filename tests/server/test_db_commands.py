@@ -139,3 +139,25 @@ def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
         assert rows[-1][0] > max(seq for seq, _ in rows[:-1])
     finally:
         new.stop()
+
+    back = tmp_path / "back"  # and the other way, PostgreSQL to a new SQLite queue
+    done = run(
+        "db",
+        "copy",
+        "--from",
+        url,
+        "--to",
+        f"sqlite:///{back / 'queue.db'}",
+        "--data",
+        str(back / "data"),
+        home=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 clips" in done.stderr and "2 annotations" in done.stderr
+    returned = LiveServer(root=back)
+    returned.start()
+    try:
+        with returned.client(old.admin_token) as admin:
+            assert len(admin.get("/v1/export").text.splitlines()) == 2
+    finally:
+        returned.stop()
