@@ -11,7 +11,7 @@ three real roles. For routes that act on a lease or an annotation there are scen
 - `other`: a live lease / annotation of another annotator ("ann2");
 - `missing`: a well-formed id the server never issued.
 
-What the server chose (api/server/sqlite_repo.py `_own_lease`, app.py `QueueService.amend`):
+What the server chose (api/server/rules.py `own_lease` and `require_author`):
 someone else's lease or annotation → 403 (`not_your_lease` / `not_author`), an unknown id → 404.
 That distinguishes a real id from a random one (an existence oracle); ids are 96-bit random, so it
 is not exploitable by guessing, but it is asserted exactly here so a change is a decision.

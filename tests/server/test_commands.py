@@ -14,13 +14,14 @@ from api.client import QueueClient
 from tests.fixtures.server import LiveServer, annotator_command, wav_bytes
 
 
-def run(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANNOTATOR_HOME": str(home)}
+def run(
+    *args: str, home: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*annotator_command(), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "ANNOTATOR_HOME": str(home), **(env or {})},
         timeout=timeout,
         check=False,
         stdin=subprocess.DEVNULL,

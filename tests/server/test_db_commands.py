@@ -46,6 +46,28 @@ def test_db_migrate_on_a_new_database(tmp_path: Path, new_db_url) -> None:
     assert "postgresql://" not in done.stderr or "@" in done.stderr  # named, never a password
 
 
+def test_the_database_url_can_come_from_the_environment(tmp_path: Path, new_db_url) -> None:
+    url = new_db_url(tmp_path / "q")
+    env_home = tmp_path / "home"
+    done = run("token", "create", "Ada", home=env_home, env={"ANNOTATOR_DB_URL": url})
+    assert done.returncode == 0, done.stderr
+    repo = open_repo(url, env_home / "data")
+    try:
+        assert repo.principal_for_token(done.stdout.strip()).name == "Ada"
+    finally:
+        repo.close()
+    flag = run(
+        "token",
+        "revoke",
+        "Ada",
+        "--db",
+        url,
+        home=env_home,
+        env={"ANNOTATOR_DB_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
+    assert flag.returncode == 0, flag.stderr  # --db wins over the environment
+
+
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     url = "postgresql://nobody:hunter2@127.0.0.1:1/none"
     done = run("token", "create", "Ada", "--db", url, home=tmp_path)
