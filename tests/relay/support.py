@@ -23,7 +23,7 @@ from tests.audio.clips import sweep
 from tests.fixtures.audio import AlsaFileSink
 from tests.fixtures.server import REPO_ROOT, annotator_command
 
-SECRET = "test-pair-ing0-secr-et00"
+SECRET = "test-pair-ing0-secr-et00-abcd-ef"
 
 
 def free_port() -> int:

@@ -184,7 +184,7 @@ def test_a_client_that_does_not_pair_gets_nothing(
     with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as sock:
         kind, payload = p.recv_frame(sock)
         assert kind == p.Msg.HELLO
-        p.send_frame(sock, p.Msg.AUTH, p.AUTH.pack(b"n" * 32, b"m" * 32))
+        p.send_frame(sock, p.Msg.AUTH, p.AUTH.pack(b"n" * 32, b"m" * 32, p.Mode.TAKE_OVER))
         kind, payload = p.recv_frame(sock)
         assert kind == p.Msg.REFUSED and payload[0] == p.Refusal.BAD_SECRET
         with pytest.raises(p.ConnectionClosed):
@@ -244,7 +244,7 @@ def test_relay_killed_mid_clip_then_back_resumes_where_the_playhead_is(
     assert abs(start_s - resumed_at) < 0.3, (start_s, resumed_at)
 
 
-def test_a_newer_session_takes_over_and_the_old_one_stays_muted(
+def test_a_newer_session_takes_over_and_the_old_one_takes_the_sound_back_when_it_leaves(
     make_alsa_file_sink: Callable[..., AlsaFileSink],
     relays: Callable[..., RelayProcess],
     players: Callable[..., RelayPlayer],
@@ -257,8 +257,14 @@ def test_a_newer_session_takes_over_and_the_old_one_stays_muted(
     connected(new)
     assert wait_for(lambda: "another annotator session" in old.status, 5), old.status
     time.sleep(1.0)
-    assert new.connected and not old.connected  # no tug of war
+    assert new.connected and not old.connected, (new.status, old.status)  # no tug of war
     assert wait_for(lambda: "replaces" in relay.log, 5), relay.output
+    assert wait_for(lambda: "waits: another session has the sound" in relay.log, 5), relay.log
+    assert relay.log.count("replaces") == 1
+    new.close()
+    # The displaced session was waiting: it has the sound again without a restart.
+    assert wait_for(lambda: old.connected, 3), old.status
+    assert relay.log.count("replaces") == 1
 
 
 def call_times(player: RelayPlayer) -> list[float]:
