@@ -341,8 +341,9 @@ def test_long_clips_open_the_laptop_device_once_each_with_no_repeated_prefix(
 
     The link used to PLAY the finished clip again when the next one was preloaded (before the
     player's own stop reached it): the laptop's device opened twice, 6–50 ms apart, the first
-    stream the old clip from 0 (a race: the test after this one forces it). In append mode ALSA's file plugin writes every stream it opens to
-    a file of its own (capture.raw, capture.raw.0001, …): one file per device open."""
+    stream the old clip from 0 (a race: the test after this one forces it). In append mode
+    ALSA's file plugin writes every stream it opens to a file of its own (capture.raw,
+    capture.raw.0001, …): one file per device open."""
     sink = make_alsa_file_sink(append=True)
     relay = relays(sink, audio="simpleaudio")
     player = players(relay.port)
