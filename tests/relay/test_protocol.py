@@ -1,4 +1,4 @@
-"""Pairing, framing, rate limiting and range bookkeeping, in process."""
+"""Pairing (modes, proofs, what a stranger can and cannot block), framing, ranges, in process."""
 
 from __future__ import annotations
 
@@ -181,3 +181,42 @@ def test_playhead_follows_the_relay_when_the_laptop_lags() -> None:
         assert player.playing
     finally:
         player.close()
+
+
+def test_a_probe_waits_for_the_annotators_sound_and_gives_the_device_back_at_once(
+    server: RelayServer,
+) -> None:
+    """doctor's probe against a paired annotator, in process: the probe is held back while the
+    annotator plays, plays when the device is free, and the annotator's next PLAY takes the device
+    from it immediately; the annotator's session is never replaced."""
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip, wait_for
+
+    address = f"127.0.0.1:{server.port}"
+    annotator = RelayPlayer(address, "right")
+    probe = RelayPlayer(address, "right", probe=True)
+    try:
+        annotator.load(clip(1.0))
+        annotator.play()
+        assert wait_for(lambda: annotator.last_started is not None, 5), annotator.status
+        probe.load(clip(3.0))
+        probe.play()
+        assert wait_for(lambda: probe.connected, 5), probe.status
+        time.sleep(0.3)
+        assert probe.last_started is None  # held back: the annotator is playing
+        assert wait_for(lambda: probe.last_started is not None, 3), probe.status
+        started = probe.last_started
+        assert started is not None
+        first = annotator.last_started
+        assert first is not None and started.relay_at >= first.relay_at + 0.95
+
+        annotator.load(clip(0.5))
+        pressed = time.monotonic()
+        annotator.play()
+        assert wait_for(lambda: annotator.last_started is not None, 2), annotator.status
+        again = annotator.last_started
+        assert again is not None and again.relay_at - pressed < 0.1  # no waiting for the probe
+        assert annotator.connected and probe.connected
+    finally:
+        probe.close()
+        annotator.close()
