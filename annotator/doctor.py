@@ -170,8 +170,9 @@ def check_ssh(settings: Settings | None) -> Check:
             Status.WARN,
             detail + " — that is the remote host's, not your laptop's",
             "on your laptop run `annotator relay` and reconnect with "
-            "`ssh -R 47001:127.0.0.1:47001 …`, then set ANNOTATOR_RELAY=127.0.0.1:47001 and "
-            "ANNOTATOR_RELAY_SECRET (see README, Working over SSH)",
+            "`ssh -R 47001:127.0.0.1:47001 …`, then export ANNOTATOR_RELAY=127.0.0.1:47001 and "
+            "paste the secret with read -rsp 'relay secret: ' ANNOTATOR_RELAY_SECRET "
+            "(see README, Working over SSH)",
         )
     return Check("session", Status.OK, detail)
 

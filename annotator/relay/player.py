@@ -215,6 +215,7 @@ def open_relay_player(
         )
     if not secret:
         raise BackendUnavailableError(
-            f"no relay pairing secret: set {p.SECRET_ENV} to the secret `annotator relay` printed"
+            f"no relay pairing secret: paste the one `annotator relay` shows with "
+            f"read -rsp 'relay secret: ' {p.SECRET_ENV}, then export {p.SECRET_ENV}"
         )
     return RelayPlayer(address, secret, probe=probe)

@@ -220,3 +220,26 @@ def test_a_probe_waits_for_the_annotators_sound_and_gives_the_device_back_at_onc
     finally:
         probe.close()
         annotator.close()
+
+
+def test_doctor_says_the_path_works_when_the_annotator_keeps_the_device_busy(
+    server: RelayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotator import doctor
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip, wait_for
+
+    address = f"127.0.0.1:{server.port}"
+    annotator = RelayPlayer(address, "right")
+    monkeypatch.setenv(p.SECRET_ENV, "right")
+    monkeypatch.setattr(doctor, "RELAY_PROBE_TIMEOUT_S", 0.5)
+    try:
+        annotator.load(clip(3.0))
+        annotator.play()
+        assert wait_for(lambda: annotator.last_started is not None, 5), annotator.status
+        check = doctor.check_relay(None, address)
+        assert check.status is doctor.Status.WARN, check
+        assert "paired" in check.detail and "busy with your running annotator" in check.detail
+        assert annotator.connected and annotator.playing  # untouched
+    finally:
+        annotator.close()
