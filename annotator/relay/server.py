@@ -44,6 +44,7 @@ PROBE_POLL_S = 0.05
 # Connections still pairing; one more pushes out the oldest, so slow ones cannot block pairing.
 MAX_PAIRING = 16
 STAMP_POLL_S = 0.001
+BUSY_LOG_EVERY_S = 60.0
 
 
 class NotLoopbackError(ValueError):
@@ -91,6 +92,7 @@ class RelayServer:
         self._listener: socket.socket | None = None
         self._stopped = threading.Event()
         self._pairing: collections.OrderedDict[socket.socket, str] = collections.OrderedDict()
+        self._busy_logged_at = -BUSY_LOG_EVERY_S
 
     def bind(self) -> int:
         """Listen; returns the port (useful with port 0). Raises OSError when taken."""
@@ -175,7 +177,10 @@ class RelayServer:
         if busy:
             # Decided before WELCOME, after the proof: only a paired client learns that someone
             # has the sound, and a waiting client is never told it is paired.
-            log.info("annotator at %s waits: another session has the sound", where)
+            now = time.monotonic()
+            if now - self._busy_logged_at > BUSY_LOG_EVERY_S:  # it asks every second
+                self._busy_logged_at = now
+                log.info("annotator at %s waits: another session has the sound", where)
             _refuse(conn, p.Refusal.BUSY, "another annotator session has the sound")
             conn.close()
             return
