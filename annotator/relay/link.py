@@ -248,8 +248,10 @@ class Link:
         self._set_status(False, "relay closed", "closed")
 
     def _sleep(self, seconds: float) -> None:
+        """Back off; a new secret (`repair`) or `close` ends the wait at once."""
         with self._cond:
-            self._cond.wait_for(lambda: self._closed, seconds)
+            key = self._key
+            self._cond.wait_for(lambda: self._closed or self._key is not key, seconds)
 
     def _set_status(self, connected: bool, status: str, muted_reason: str = "") -> None:
         self.connected, self.status, self.muted_reason = connected, status, muted_reason
