@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the reference queue server")
     _add_server_db(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8700)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback)"
+    )
+    p.add_argument("--port", type=int, default=8700, help="TCP port to listen on (default: 8700)")
     p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument(
@@ -116,13 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="annotations a clip needs",
     )
-    p.add_argument("--amend-window", type=int, default=None, metavar="SECONDS")
+    p.add_argument(
+        "--amend-window",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="how long after submitting an annotator may still amend it",
+    )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")
     _add_server_db(p)
-    p.add_argument("paths", nargs="+", metavar="DIR|FILE")
-    p.add_argument("--locale", default="en-US")
+    p.add_argument("paths", nargs="+", metavar="DIR|FILE", help="audio files, or folders of them")
+    p.add_argument(
+        "--locale", default="en-US", help="the recordings' language, e.g. de-DE (default: en-US)"
+    )
     p.add_argument(
         "--asr-hint-from",
         metavar="FILE",
@@ -135,7 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     tp = tsub.add_parser("create", help="create a token; it is printed once and stored hashed")
     _add_server_db(tp)
     tp.add_argument("name", help="the person's display name")
-    tp.add_argument("--role", choices=["annotator", "supervisor", "admin"], default="annotator")
+    tp.add_argument(
+        "--role",
+        choices=["annotator", "supervisor", "admin"],
+        default="annotator",
+        help="what the token may do (default: annotator)",
+    )
     tp.set_defaults(handler="token-create")
     tp = tsub.add_parser("revoke", help="revoke every token of a person, on every server process")
     _add_server_db(tp)
@@ -161,13 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="(admin, server-side) export annotations")
     _add_server_db(p)
-    p.add_argument("--format", choices=["jsonl"], default="jsonl")
+    p.add_argument(
+        "--format", choices=["jsonl"], default="jsonl", help="output format (default: jsonl)"
+    )
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(handler="export")
 
     p = sub.add_parser("checkout", help="lease clips and cache them to work offline")
     _add_client_options(p, sub=True)
-    p.add_argument("--count", type=int, required=True, metavar="N")
+    p.add_argument(
+        "--count", type=int, required=True, metavar="N", help="how many clips to lease and cache"
+    )
     p.set_defaults(handler="checkout")
 
     p = sub.add_parser("sync", help="send the outbox to the server")
@@ -182,9 +201,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="purge")
 
     p = sub.add_parser("relay", help="(on your laptop) play audio sent by a remote annotator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=47001)
-    p.add_argument("--audio", choices=["auto", "simpleaudio", "miniaudio", "none"], default="auto")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="loopback address to listen on, 127.0.0.1 or ::1 (default: 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=47001,
+        help="port to listen on; the laptop end of `ssh -R` (default: 47001)",
+    )
+    p.add_argument(
+        "--audio",
+        choices=["auto", "simpleaudio", "miniaudio", "none"],
+        default="auto",
+        help="this laptop's sound output (default: auto, the first that works)",
+    )
+    p.add_argument(
+        "--new-secret",
+        action="store_true",
+        help="replace the stored pairing secret with a new one (the TUI then asks for it)",
+    )
     p.set_defaults(handler="relay")
 
     p = sub.add_parser("doctor", help="check terminal, audio, server, token, cache and keymap")

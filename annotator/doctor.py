@@ -170,8 +170,9 @@ def check_ssh(settings: Settings | None) -> Check:
             Status.WARN,
             detail + " — that is the remote host's, not your laptop's",
             "on your laptop run `annotator relay` and reconnect with "
-            "`ssh -R 47001:127.0.0.1:47001 …`, then set ANNOTATOR_RELAY=127.0.0.1:47001 and "
-            "ANNOTATOR_RELAY_SECRET (see README, Working over SSH)",
+            "`ssh -R 47001:127.0.0.1:47001 …`, then export ANNOTATOR_RELAY=127.0.0.1:47001 and "
+            "paste the secret with read -rsp 'relay secret: ' ANNOTATOR_RELAY_SECRET "
+            "(see README, Working over SSH)",
         )
     return Check("session", Status.OK, detail)
 
@@ -255,7 +256,9 @@ def check_relay(settings: Settings | None, address: str | None) -> Check:
         settings.relay_secret.get_secret_value() if settings and settings.relay_secret else None
     )
     try:
-        player = open_relay_player(address, secret)
+        # A probe: it plays when the laptop's device is free and never takes the sound from an
+        # annotator session that is paired right now.
+        player = open_relay_player(address, secret, probe=True)
     except BackendUnavailableError as exc:
         return Check("audio", Status.FAIL, f"relay: {exc}", "see README, Working over SSH")
     try:
@@ -264,17 +267,27 @@ def check_relay(settings: Settings | None, address: str | None) -> Check:
         player.play()
         deadline = started + RELAY_PROBE_TIMEOUT_S
         while player.last_started is None and time.monotonic() < deadline:
-            if "refused" in player.status:
+            if player.needs_secret:
                 break
             time.sleep(0.01)
         last = player.last_started
+        if last is None and player.connected:
+            return Check(
+                "audio",
+                Status.WARN,
+                f"relay at {player.address} ({player.relay_info}): paired, but the laptop's "
+                f"device stayed busy with your running annotator for "
+                f"{RELAY_PROBE_TIMEOUT_S:.0f} s, so the tone was not played",
+                "the path works up to the laptop; pause the annotator and run doctor again "
+                "to hear the tone",
+            )
         if last is None:
             return Check(
                 "audio",
                 Status.FAIL,
                 f"relay at {player.address}: {player.status}",
                 "on your laptop: start `annotator relay`, keep the `ssh -R` session open, and "
-                "copy the secret it printed into ANNOTATOR_RELAY_SECRET",
+                "paste the secret it shows: read -rsp 'relay secret: ' ANNOTATOR_RELAY_SECRET",
             )
         player.wait_drained(2.0)
         took = (last.estimated_at - started) * 1000

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -224,7 +225,7 @@ def run_app(services: Services) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="annotator-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"run-{os.getpid()}-", dir=demo_dir()) as tmp:
         root = Path(tmp)
         try:
             with _demo_server(root, clips=getattr(args, "clips", None)) as (url, token):
@@ -236,6 +237,31 @@ def run_demo(args: argparse.Namespace) -> int:
                 return run_tui(args)
         except LaunchError as e:
             return _fail(str(e))
+
+
+def demo_dir() -> Path:
+    """Where demo runs keep their throwaway server, with the runs whose process is gone removed.
+
+    Under the user's cache dir, not /tmp: a demo killed with its terminal cannot clean up after
+    itself, so the next one does (each run's folder is named after its process id)."""
+    from annotator.paths import cache_dir, ensure_private_dir
+
+    base = ensure_private_dir(cache_dir() / "demo")
+    for run in base.glob("run-*-*"):
+        pid = run.name.split("-")[1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(run, ignore_errors=True)
+    return base
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _annotator_cmd(*argv: str) -> list[str]:

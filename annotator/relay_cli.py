@@ -5,21 +5,27 @@ refusals, disconnects) to stderr. Neither ever contains audio, and nothing is wr
 
 Working over SSH (the README section, in short):
 
-    laptop$ annotator relay                      # prints a one-time pairing secret
+    laptop$ annotator relay                      # prints its pairing secret
     laptop$ ssh -R 47001:127.0.0.1:47001 you@host
+    host$   tmux new -A -s annotate              # survives a dropped ssh connection
     host$   export ANNOTATOR_RELAY=127.0.0.1:47001
-    host$   read -rs ANNOTATOR_RELAY_SECRET && export ANNOTATOR_RELAY_SECRET   # paste it
+    host$   read -rsp 'relay secret: ' ANNOTATOR_RELAY_SECRET && echo   # paste it: not echoed
+    host$   export ANNOTATOR_RELAY_SECRET
     host$   annotator --audio relay              # or audio = "relay" in config.toml
 
-The relay listens on loopback only; the SSH tunnel carries (and encrypts) the stream. Both sides
-prove the secret by HMAC challenge-response; it never crosses the wire. If the tunnel drops, the
-annotator keeps working muted with a banner and reconnects by itself when the relay is back. A
-newly paired session replaces the previous one (the old one stays muted: no tug of war).
-`annotator doctor` on the host plays a 200 ms tone through the relay to check the whole path.
+The secret is kept (keyring or a 0600 file, `secret_store`), so a restarted relay pairs with the
+running annotator as before; `--new-secret` rotates it and the TUI re-pairs in place. The relay
+listens on loopback only; the SSH tunnel carries (and encrypts) the stream. Both sides prove the
+secret by HMAC challenge-response; it never crosses the wire. If the tunnel drops, the annotator
+keeps working muted with a banner and reconnects by itself when the relay is back. A newly paired
+session replaces the previous one; the old one waits muted and takes the sound back by itself when
+the newer one ends. `annotator doctor` on the host plays a 200 ms tone through the relay when the
+device is free, never taking it from a running annotator.
 
 The PulseAudio/PipeWire route works too, for those who prefer it:
 
-    laptop$ pactl load-module module-native-protocol-tcp port=4713 auth-ip-acl=127.0.0.1
+    laptop$ pactl load-module module-native-protocol-tcp port=4713 listen=127.0.0.1 \
+                auth-ip-acl=127.0.0.1
     laptop$ ssh -R 24713:localhost:4713 you@host
     host$   PULSE_SERVER=tcp:localhost:24713 annotator --audio pulse
 """
@@ -70,8 +76,12 @@ def relay(args: argparse.Namespace) -> int:
         )
         return 1
 
-    fixed_secret = os.environ.get(p.SECRET_ENV)
-    secret = fixed_secret or p.new_secret()
+    try:
+        secret, kept = _pairing_secret(bool(getattr(args, "new_secret", False)))
+    except _SecretProblem as exc:
+        player.close()
+        _err(f"annotator relay: {exc}")
+        return 2
     server = RelayServer(player, secret, host, port)
     try:
         port = server.bind()
@@ -83,22 +93,7 @@ def relay(args: argparse.Namespace) -> int:
         )
         return 1
 
-    shown = f"<the value of {p.SECRET_ENV} here>" if fixed_secret else secret
-    addr = f"[{host}]" if ":" in host else host
-    _out(
-        f"annotator relay: playing on {reason}\n"
-        f"listening on {addr}:{port} (loopback only; one annotator at a time: a newly paired "
-        "connection replaces the previous one)\n"
-        f"pairing secret, valid until this relay stops: {shown}\n"
-        "\n"
-        "1. from this laptop, log in to the host with the tunnel:\n"
-        f"     ssh -R {port}:127.0.0.1:{port} you@host\n"
-        "2. there, start the annotator with:\n"
-        f"     ANNOTATOR_RELAY=127.0.0.1:{port} ANNOTATOR_RELAY_SECRET={shown} "
-        "annotator --audio relay\n"
-        "\n"
-        "Ctrl-C stops the relay."
-    )
+    _out(banner(reason, host, port, secret if kept else None, kept))
 
     stop = threading.Event()
 
@@ -117,6 +112,63 @@ def relay(args: argparse.Namespace) -> int:
     server.shutdown()
     logging.getLogger("annotator.relay").info("stopped")
     return 0
+
+
+class _SecretProblem(Exception):
+    pass
+
+
+def _pairing_secret(rotate: bool) -> tuple[str, str]:
+    """The secret to pair with and where it is kept ("" when it comes from the environment)."""
+    from annotator.relay.secret_store import SecretStoreError, load_relay_secret
+
+    fixed = os.environ.get(p.SECRET_ENV)
+    if fixed:
+        if rotate:
+            raise _SecretProblem(
+                f"--new-secret rotates the stored secret, but {p.SECRET_ENV} is set and would "
+                "be used instead: unset it first"
+            )
+        weak = p.weak_secret(fixed)
+        if weak is not None:
+            raise _SecretProblem(f"{p.SECRET_ENV}: {weak}; unset it to use a generated one")
+        return fixed, ""
+    try:
+        secret, where, made = load_relay_secret(rotate=rotate)
+    except (SecretStoreError, OSError) as exc:
+        raise _SecretProblem(f"cannot keep the pairing secret: {exc}") from exc
+    return secret, f"{where} ({'new' if made else 'the same as last time'})"
+
+
+def banner(reason: str, host: str, port: int, secret: str | None, kept: str) -> str:
+    """What the relay prints on start: the secret once, and commands that never contain it."""
+    addr = f"[{host}]" if ":" in host else host
+    if secret is None:
+        pairing = f"pairing secret: the value of {p.SECRET_ENV} in this relay's environment"
+    else:
+        pairing = (
+            f"pairing secret: {secret}\n"
+            f"  kept in {kept}; it stays the same across restarts until "
+            "`annotator relay --new-secret`"
+        )
+    return (
+        f"annotator relay: playing on {reason}\n"
+        f"listening on {addr}:{port} (loopback only; one annotator at a time: a newly paired "
+        "connection replaces the previous one)\n"
+        f"{pairing}\n"
+        "\n"
+        "1. from this laptop, log in to the host with the tunnel:\n"
+        f"     ssh -R {port}:127.0.0.1:{port} you@host\n"
+        "2. there, inside tmux or screen so a dropped connection does not end your session:\n"
+        "     tmux new -A -s annotate\n"
+        f"     export {p.ADDRESS_ENV}=127.0.0.1:{port}\n"
+        f"     read -rsp 'relay secret: ' {p.SECRET_ENV} && echo\n"
+        f"     export {p.SECRET_ENV}\n"
+        "     annotator --audio relay\n"
+        "   (paste the secret at the prompt: it is not echoed and stays out of shell history)\n"
+        "\n"
+        "Ctrl-C stops the relay."
+    )
 
 
 def _out(text: str) -> None:

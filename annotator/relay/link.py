@@ -32,8 +32,10 @@ PING_EVERY_S = 1.0
 # No frame from the relay for this long (PONGs come every second) means the tunnel is dead.
 DEAD_AFTER_S = 4.0
 CONNECT_TIMEOUT_S = 3.0
-BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
-RATE_LIMITED_WAIT_S = 15.0
+# Capped at 1 s: a restarted relay (or tunnel) is heard again within about a second.
+BACKOFF_S = (0.1, 0.25, 0.5, 1.0)
+# A displaced session asks this often whether the sound is free again.
+STANDBY_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,12 +88,12 @@ class _Dead(Exception):
     """The current connection is unusable; reconnect."""
 
 
-class _RateLimited(_Dead):
-    """The relay refuses pairings for a while after failed ones."""
+class _Busy(Exception):
+    """STANDBY refused: another session has the sound."""
 
 
 class _GiveUp(Exception):
-    """Retrying cannot help (wrong secret); the message says what to do."""
+    """Retrying cannot help (wrong secret) until `repair` gives a new one."""
 
 
 class Link:
@@ -104,9 +106,12 @@ class Link:
         on_connected: Callable[[], tuple[int, Wanted | None]],
         on_started: Callable[[Started], None],
         on_position: Callable[[int, float, float, bool], None],
+        mode: p.Mode = p.Mode.TAKE_OVER,
     ) -> None:
         self.host, self.port = host, port
         self._key = key
+        self._mode = mode
+        self._standby = False  # displaced by a newer session: pair only when the sound is free
         self._on_connected = on_connected
         self._on_started = on_started
         self._on_position = on_position
@@ -120,6 +125,8 @@ class Link:
         self._sock: socket.socket | None = None
         self.connected = False
         self.status = f"relay {host}:{port}: not connected yet"
+        self.muted_reason = "not connected yet"  # a few words, for the status bar
+        self.needs_secret = False  # the relay refused the secret: only `repair` helps
         self.relay_info = ""
         self.rtt = 0.0
 
@@ -139,7 +146,20 @@ class Link:
 
     def preload(self, preload: Preload) -> None:
         with self._cond:
+            wanted = self._wanted
+            if wanted is not None and wanted.load_id != preload.load_id:
+                # A new clip silences the old one. The player's own stop reaches us a moment
+                # later from its device thread; until then the old clip must not look wanted.
+                self._wanted = None
             self._preload, self._dirty = preload, True
+            self._cond.notify_all()
+        self._ensure_started()
+
+    def repair(self, key: bytes) -> None:
+        """Pair again with a new secret's key (the relay's secret was rotated)."""
+        with self._cond:
+            self._key = key
+            self._standby = False  # asked for by the annotator: take the sound
             self._cond.notify_all()
         self._ensure_started()
 
@@ -166,90 +186,111 @@ class Link:
     def _run(self) -> None:
         failures = 0
         while not self._closed:
+            key = self._key
+            mode = p.Mode.STANDBY if self._standby else self._mode
             try:
-                sock = self._connect()
+                sock = self._connect(key, mode)
             except _GiveUp as exc:
-                self._set_status(False, str(exc))
-                log.warning("%s", exc)
-                return
+                with self._cond:
+                    if self._key is key:
+                        self.needs_secret = True
+                        self._set_status(False, str(exc), "wrong pairing secret")
+                        log.warning("%s", exc)
+                        self._thread = None  # `repair` starts a new one
+                        return
+                continue  # a new secret came while this attempt used the old one
+            except _Busy:
+                self._set_status(False, _BUSY_STATUS, "another session has the sound")
+                self._sleep(STANDBY_RETRY_S)
+                continue
             except (OSError, p.ConnectionClosed, p.ProtocolViolation, _Dead) as exc:
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)] * random.uniform(0.8, 1.2)
-                if isinstance(exc, _RateLimited):
-                    delay = RATE_LIMITED_WAIT_S
                 failures += 1
-                why = _why(exc)
+                why, short = _why(exc), "relay unreachable"
                 if isinstance(exc, p.ConnectionClosed):
                     # sshd accepts on the host's end, then finds nothing on the laptop's.
-                    why = "the tunnel is up but no relay answers behind it"
+                    why, short = "the tunnel is up but no relay answers behind it", "no relay"
                 self._set_status(
                     False,
                     f"relay {self.host}:{self.port} unreachable ({why}): muted, "
                     "retrying — is `annotator relay` running and the ssh -R tunnel up?",
+                    short,
                 )
                 self._sleep(delay)
                 continue
             failures = 0
+            self._standby = False
+            self.needs_secret = False
             session = _Session(self, sock)
             try:
                 self._serve(session)
             except (OSError, p.ConnectionClosed, p.ProtocolViolation, _Dead) as exc:
                 if session.replaced:
-                    self._set_status(
-                        False,
-                        "another annotator session paired with the relay and took over the "
-                        "sound: muted here (restart this one to take it back)",
-                    )
-                    return
-                if not self._closed:
+                    # Wait in STANDBY: the newest session keeps the sound while it is there,
+                    # and this one takes it back by itself when that one leaves.
+                    self._standby = True
+                    log.info("another annotator session took the relay's sound")
+                    self._set_status(False, _BUSY_STATUS, "another session has the sound")
+                elif not self._closed:
                     log.info("relay connection lost: %s", _why(exc))
                     self._set_status(
-                        False, f"relay connection lost ({_why(exc)}): muted, reconnecting…"
+                        False,
+                        f"relay connection lost ({_why(exc)}): muted, reconnecting…",
+                        "connection lost",
                     )
             finally:
                 with self._cond:
                     self._sock = None
                 _shutdown(sock)
                 sock.close()
-        self._set_status(False, "relay closed")
+            if self._standby:
+                self._sleep(STANDBY_RETRY_S)
+        self._set_status(False, "relay closed", "closed")
 
     def _sleep(self, seconds: float) -> None:
+        """Back off; a new secret (`repair`) or `close` ends the wait at once."""
         with self._cond:
-            self._cond.wait_for(lambda: self._closed, seconds)
+            key = self._key
+            self._cond.wait_for(lambda: self._closed or self._key is not key, seconds)
 
-    def _set_status(self, connected: bool, status: str) -> None:
-        self.connected, self.status = connected, status
+    def _set_status(self, connected: bool, status: str, muted_reason: str = "") -> None:
+        self.connected, self.status, self.muted_reason = connected, status, muted_reason
 
-    def _connect(self) -> socket.socket:
+    def _connect(self, key: bytes, mode: p.Mode) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT_S)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            kind, payload = p.recv_frame(sock)
+            kind, payload = p.recv_frame(sock, limit=p.MAX_PREAUTH_PAYLOAD)
             if kind == p.Msg.REFUSED:
-                refused = _RateLimited if payload[:1] == bytes([p.Refusal.RATE_LIMITED]) else _Dead
-                raise refused(_refusal_text(payload))
+                raise _Dead(_refusal_text(payload))
             if kind != p.Msg.HELLO:
                 raise p.ProtocolViolation("the port does not answer like `annotator relay`")
             magic, relay_nonce = p.unpack(p.HELLO, payload)
             if magic != p.MAGIC:
+                if magic.startswith(p.MAGIC_FAMILY):
+                    raise p.ProtocolViolation(
+                        "the relay runs another version of annotator: install the same version "
+                        "on the laptop and the host"
+                    )
                 raise p.ProtocolViolation("the port does not answer like `annotator relay`")
             nonce = p.new_nonce()
-            p.send_frame(
-                sock, p.Msg.AUTH, p.AUTH.pack(nonce, p.client_proof(self._key, relay_nonce, nonce))
-            )
-            kind, payload = p.recv_frame(sock)
+            proof = p.client_proof(key, relay_nonce, nonce, mode)
+            p.send_frame(sock, p.Msg.AUTH, p.AUTH.pack(nonce, proof, mode))
+            kind, payload = p.recv_frame(sock, limit=p.MAX_PREAUTH_PAYLOAD + 256)
             if kind == p.Msg.REFUSED:
                 code = payload[0] if payload else 0
                 if code == p.Refusal.BAD_SECRET:
                     raise _GiveUp(
-                        "the relay refused the pairing secret: muted. Set ANNOTATOR_RELAY_SECRET "
-                        "to the secret `annotator relay` printed on your laptop and restart"
+                        "the relay refused the pairing secret (was it rotated with "
+                        "`annotator relay --new-secret`?): muted until you enter the secret "
+                        "your laptop's `annotator relay` shows"
                     )
-                if code == p.Refusal.RATE_LIMITED:
-                    raise _RateLimited(_refusal_text(payload))
+                if code == p.Refusal.BUSY:
+                    raise _Busy(_refusal_text(payload))
                 raise _Dead(_refusal_text(payload))
             if kind != p.Msg.WELCOME or len(payload) < p.MAC_BYTES:
                 raise p.ProtocolViolation("unexpected answer to the pairing")
-            expected = p.relay_proof(self._key, relay_nonce, nonce)
+            expected = p.relay_proof(key, relay_nonce, nonce)
             if not p.proofs_match(expected, payload[: p.MAC_BYTES]):
                 # Someone else holds the port: never send them recordings.
                 raise _Dead("the listener on the relay port does not know the secret: not sending")
@@ -275,6 +316,12 @@ class Link:
         self._set_status(True, f"relay {self.host}:{self.port}: playing on {self.relay_info}")
         log.info("relay connected: %s", self.relay_info)
         session.run()
+
+
+_BUSY_STATUS = (
+    "another annotator session paired with the relay and has the sound: muted here; "
+    "the sound comes back here by itself when that session ends"
+)
 
 
 class _Session:
@@ -344,6 +391,9 @@ class _Session:
             playing, self._playing = self._playing, None
             if playing is not None:
                 p.send_frame(self._sock, p.Msg.STOP, p.STOP.pack(playing.generation))
+            return
+        if wanted is self._playing:
+            # Woken for something else (a preload): PLAY again would restart the device.
             return
         sent = self._render(
             wanted.load_id, wanted.speed, wanted.samples, wanted.rate, wanted.channels

@@ -10,6 +10,11 @@ starts, so it needs the rest of the render; miniaudio (and the muted player) rea
 a short prebuffer is enough and the remainder streams in behind the playhead.
 
 Audio lives only in these numpy arrays: nothing is ever written to disk.
+
+Two playbacks share the relay's one player: the annotator's, and `annotator doctor`'s probe
+(`yields_to` the annotator's). Whichever started last owns the device; the probe starts only
+while the annotator's is silent, and the annotator's takes the device back on its next PLAY. A
+playback that does not own the device neither stops it nor reports its playhead.
 """
 
 from __future__ import annotations
@@ -67,14 +72,25 @@ class StartReport:
     delay: float
 
 
+class _Device:
+    """The player two playbacks share, and which of them started it last."""
+
+    def __init__(self, player: Player) -> None:
+        self.player = player
+        self.lock = threading.Lock()  # one start or stop at a time, whoever asks
+        self.owner: RelayPlayback | None = None
+
+
 class RelayPlayback:
     """Thread-safe; called by the session's reader thread, polled by its reporter thread."""
 
-    def __init__(self, player: Player) -> None:
+    def __init__(self, player: Player, *, yields_to: RelayPlayback | None = None) -> None:
+        self._device: _Device = yields_to._device if yields_to is not None else _Device(player)
+        self._yields_to = yields_to
         self._player = player
         self._whole_tail = player.name not in _STREAMING_BACKENDS
         self._lock = threading.Lock()
-        self._device_lock = threading.Lock()
+        self._device_lock = self._device.lock
         self._renders: OrderedDict[int, _Render] = OrderedDict()
         self._pending: _Play | None = None
         self._current: _Play | None = None
@@ -125,7 +141,9 @@ class RelayPlayback:
                 self._pending = None
                 self._current = None
                 self._awaiting_stamp = None
-            self._player.stop()
+            if self._device.owner is self:
+                self._device.owner = None
+                self._player.stop()
         self.on_change()
 
     def drop(self, render_id: int) -> None:
@@ -144,7 +162,7 @@ class RelayPlayback:
         """The device stamp of the latest PLAY, once (None until the device has it)."""
         with self._lock:
             play = self._awaiting_stamp
-        if play is None:
+        if play is None or self._device.owner is not self:
             return None
         stamp = self._player.first_frame_at
         if stamp is None:
@@ -164,6 +182,25 @@ class RelayPlayback:
     def awaiting_stamp(self) -> bool:
         return self._awaiting_stamp is not None
 
+    @property
+    def waiting_for_device(self) -> bool:
+        """A PLAY is held back because the device is the annotator's (probes only)."""
+        return self._yields_to is not None and self._pending is not None
+
+    @property
+    def busy(self) -> bool:
+        """Is this playback using the device, or about to?"""
+        with self._lock:
+            if self._pending is not None:
+                return True
+            current = self._current
+        return current is not None and self._device.owner is self and self._player.playing
+
+    def retry(self) -> None:
+        """Start a held-back PLAY if the device has become free (the reporter polls this)."""
+        if self._pending is not None:
+            self._try_start()
+
     def position(self) -> tuple[int, int, bool] | None:
         """(generation, render frame, playing) of what the device plays now, if anything."""
         with self._lock:
@@ -171,7 +208,7 @@ class RelayPlayback:
             render = self._renders.get(current.render_id) if current else None
             starting = self._awaiting_stamp is not None
         # Until the device has the first frame, "not playing" would read as "finished".
-        if current is None or render is None or starting:
+        if current is None or render is None or starting or self._device.owner is not self:
             return None
         playing = self._player.playing
         return current.generation, round(self._player.position * render.rate), playing
@@ -182,6 +219,8 @@ class RelayPlayback:
         # One start at a time, and a stop never interleaves with one: the reports must not see
         # the player between load() and seek() (it would read as "at 0").
         with self._device_lock:
+            if self._yields_to is not None and self._yields_to.busy:
+                return  # the annotator's sound first; `retry` tries again
             with self._lock:
                 play = self._pending
                 render = self._renders.get(play.render_id) if play else None
@@ -201,6 +240,7 @@ class RelayPlayback:
                 channels=render.channels,
                 duration_s=render.frames / render.rate,
             )
+            self._device.owner = self
             self._player.load(audio)
             self._player.seek(start / render.rate)
             self._player.play()

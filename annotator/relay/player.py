@@ -42,12 +42,10 @@ def parse_address(address: str) -> tuple[str, int]:
 class RelayPlayer(BasePlayer):
     name = "relay"
 
-    def __init__(self, address: str, secret: str) -> None:
+    def __init__(self, address: str, secret: str, *, probe: bool = False) -> None:
+        """`probe`: `annotator doctor`'s check, which never takes the sound from a session."""
         host, port = parse_address(address)
-        try:
-            key = p.secret_key(secret)
-        except ValueError as exc:
-            raise BackendUnavailableError(str(exc)) from exc
+        key = _key(secret)
         self.address = f"{host}:{port}"
         self._link = Link(
             host,
@@ -56,6 +54,7 @@ class RelayPlayer(BasePlayer):
             on_connected=self._republish,
             on_started=self._started,
             on_position=self._follow_relay,
+            mode=p.Mode.PROBE if probe else p.Mode.TAKE_OVER,
         )
         self._last_started: Started | None = None
         self._relay_playing = False
@@ -71,6 +70,22 @@ class RelayPlayer(BasePlayer):
     def status(self) -> str:
         """One line for the banner/status bar: where the sound goes, or why it is muted."""
         return self._link.status
+
+    @property
+    def muted_reason(self) -> str:
+        """Why it is muted, in a few words (the status bar's `relay: muted (why)`)."""
+        return self._link.muted_reason
+
+    @property
+    def needs_secret(self) -> bool:
+        """The relay refused the secret: muted until `repair` is given the current one."""
+        return self._link.needs_secret
+
+    def repair(self, secret: str) -> None:
+        """Pair again with `secret` (the relay's was rotated); the clip and playhead stay.
+
+        Raises BackendUnavailableError when the secret is empty."""
+        self._link.repair(_key(secret))
 
     @property
     def relay_info(self) -> str:
@@ -171,12 +186,21 @@ class RelayPlayer(BasePlayer):
                 self._anchor_pos, self._anchor_t = relay_pos, now
 
 
+def _key(secret: str) -> bytes:
+    try:
+        return p.secret_key(secret)
+    except ValueError as exc:
+        raise BackendUnavailableError(str(exc)) from exc
+
+
 def relay_configured(address: str | None = None) -> bool:
     """True when a relay address is given or set in ANNOTATOR_RELAY (`--audio auto` uses it)."""
     return bool(address or os.environ.get(p.ADDRESS_ENV))
 
 
-def open_relay_player(address: str | None = None, secret: str | None = None) -> RelayPlayer:
+def open_relay_player(
+    address: str | None = None, secret: str | None = None, *, probe: bool = False
+) -> RelayPlayer:
     """A RelayPlayer for `address`/`secret`, else ANNOTATOR_RELAY/ANNOTATOR_RELAY_SECRET.
 
     Does not connect: the link connects on the first clip and keeps reconnecting by itself.
@@ -191,6 +215,7 @@ def open_relay_player(address: str | None = None, secret: str | None = None) -> 
         )
     if not secret:
         raise BackendUnavailableError(
-            f"no relay pairing secret: set {p.SECRET_ENV} to the secret `annotator relay` printed"
+            f"no relay pairing secret: paste the one `annotator relay` shows with "
+            f"read -rsp 'relay secret: ' {p.SECRET_ENV}, then export {p.SECRET_ENV}"
         )
-    return RelayPlayer(address, secret)
+    return RelayPlayer(address, secret, probe=probe)

@@ -3,7 +3,13 @@
 One annotator at a time: a new connection that proves the secret replaces the current one (the
 old one gets BYE and is closed). Refusing instead would lock the annotator out after a tunnel
 drop until the dead connection timed out; only a paired client can take over, so a stranger
-cannot kick anyone off.
+cannot kick anyone off. The displaced session pairs again in STANDBY mode, which the relay
+refuses (BUSY) while another session has the sound, so it takes the sound back by itself once
+that one leaves, without a tug of war.
+
+`annotator doctor` pairs in PROBE mode: its own session with its own playback, which waits until
+the annotator's session is silent before it takes the device, and gives the device up the
+moment that session plays again. A probe never replaces the annotator's session.
 
 Threads: one accepts; each connection gets a reader (handshake, then messages) and, once paired,
 a reporter that sends the device's start stamps and the playhead back.
@@ -26,12 +32,19 @@ from annotator.relay.playback import RelayPlayback
 
 log = logging.getLogger("annotator.relay")
 
-HANDSHAKE_TIMEOUT_S = 5.0
+# The whole handshake (HELLO sent to AUTH read), however slowly its bytes trickle in.
+HANDSHAKE_DEADLINE_S = 2.0
+# A wrong proof costs its own connection this long before the refusal; nobody else waits.
+FAILED_PAIRING_DELAY_S = 1.0
 # Without PINGs (every second from a live client) for this long the client is gone.
 IDLE_TIMEOUT_S = 15.0
 POSITION_EVERY_S = 0.25
-MAX_PAIRING = 4
+# A probe waiting for the annotator's sound to finish checks this often.
+PROBE_POLL_S = 0.05
+# Connections still pairing; one more pushes out the oldest, so slow ones cannot block pairing.
+MAX_PAIRING = 16
 STAMP_POLL_S = 0.001
+BUSY_LOG_EVERY_S = 60.0
 
 
 class NotLoopbackError(ValueError):
@@ -58,36 +71,6 @@ def loopback_address(host: str) -> str:
     return str(ip)
 
 
-class AttemptLimiter:
-    """At most `limit` failed pairings per `window_s`; beyond that, every attempt is refused."""
-
-    def __init__(self, limit: int = 5, window_s: float = 60.0) -> None:
-        self._limit = limit
-        self._window = window_s
-        self._failures: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def _trim(self, now: float) -> None:
-        while self._failures and now - self._failures[0] > self._window:
-            self._failures.popleft()
-
-    def blocked_for(self) -> float:
-        """Seconds until attempts are allowed again (0 when allowed)."""
-        with self._lock:
-            now = time.monotonic()
-            self._trim(now)
-            if len(self._failures) < self._limit:
-                return 0.0
-            return self._window - (now - self._failures[0])
-
-    def failed(self) -> int:
-        with self._lock:
-            now = time.monotonic()
-            self._trim(now)
-            self._failures.append(now)
-            return len(self._failures)
-
-
 class RelayServer:
     def __init__(
         self,
@@ -95,8 +78,6 @@ class RelayServer:
         secret: str,
         host: str = "127.0.0.1",
         port: int = p.DEFAULT_PORT,
-        *,
-        limiter: AttemptLimiter | None = None,
     ) -> None:
         self._host = loopback_address(host)
         self._port = port
@@ -104,12 +85,14 @@ class RelayServer:
         self._key = p.secret_key(secret)
         self._player = player
         self._playback = RelayPlayback(player)
-        self._limiter = limiter or AttemptLimiter()
+        self._probe_playback = RelayPlayback(player, yields_to=self._playback)
         self._lock = threading.Lock()
         self._session: _Session | None = None
+        self._probe: _Session | None = None
         self._listener: socket.socket | None = None
         self._stopped = threading.Event()
-        self._pairing_slots = threading.BoundedSemaphore(MAX_PAIRING)
+        self._pairing: collections.OrderedDict[socket.socket, str] = collections.OrderedDict()
+        self._busy_logged_at = -BUSY_LOG_EVERY_S
 
     def bind(self) -> int:
         """Listen; returns the port (useful with port 0). Raises OSError when taken."""
@@ -118,7 +101,7 @@ class RelayServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self._host, self._port))
-            sock.listen(4)
+            sock.listen(MAX_PAIRING)
         except OSError:
             sock.close()
             raise
@@ -155,39 +138,62 @@ class RelayServer:
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
-            session, self._session = self._session, None
-        if session is not None:
-            session.close("the relay is stopping")
+            sessions = [self._session, self._probe]
+            self._session = self._probe = None
+        for session in sessions:
+            if session is not None:
+                session.close("the relay is stopping")
         self._playback.reset()
+        self._probe_playback.reset()
         self._player.close()
 
     # ----- one connection ---------------------------------------------------------------------
 
     def _handle(self, conn: socket.socket, where: str) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Unpaired connections cost a thread for up to HANDSHAKE_TIMEOUT_S: cap how many.
-        if not self._pairing_slots.acquire(blocking=False):
-            log.warning("refused connection from %s: too many connections pairing at once", where)
-            conn.close()
-            return
+        self._admit(conn, where)
         try:
             paired = self._pair(conn, where)
         except (OSError, p.ConnectionClosed, p.ProtocolViolation) as exc:
-            log.warning("connection from %s dropped during pairing: %s", where, exc)
-            paired = False
+            log.warning("connection from %s dropped during pairing: %s", where, _why(exc))
+            paired = None
         finally:
-            self._pairing_slots.release()
-        if not paired:
+            with self._lock:
+                self._pairing.pop(conn, None)
+        if paired is None:
             conn.close()
+            return
+        mode, welcome = paired
+        if mode is p.Mode.PROBE:
+            if _welcomed(conn, welcome):
+                self._run_probe(conn, where)
             return
         session = _Session(conn, where, self._playback)
         with self._lock:
-            old, self._session = self._session, session
+            old = self._session
+            busy = mode is p.Mode.STANDBY and old is not None
+            if not busy:
+                self._session = session
+        if busy:
+            # Decided before WELCOME, after the proof: only a paired client learns that someone
+            # has the sound, and a waiting client is never told it is paired.
+            now = time.monotonic()
+            if now - self._busy_logged_at > BUSY_LOG_EVERY_S:  # it asks every second
+                self._busy_logged_at = now
+                log.info("annotator at %s waits: another session has the sound", where)
+            _refuse(conn, p.Refusal.BUSY, "another annotator session has the sound")
+            conn.close()
+            return
         if old is not None:
             log.info("annotator at %s replaces the one at %s", where, old.where)
             old.close(f"{p.BYE_REPLACED} by a newer connection from {where}")
             # The new client numbers its renders afresh.
             self._playback.reset()
+        if not _welcomed(conn, welcome):
+            with self._lock:
+                if self._session is session:
+                    self._session = None
+            return
         log.info("annotator connected from %s", where)
         session.run()
         with self._lock:
@@ -197,40 +203,80 @@ class RelayServer:
                 self._playback.reset()
         log.info("annotator at %s disconnected (%s)", where, session.end_reason)
 
-    def _pair(self, conn: socket.socket, where: str) -> bool:
-        wait = self._limiter.blocked_for()
-        if wait > 0:
+    def _admit(self, conn: socket.socket, where: str) -> None:
+        """Count `conn` as pairing; past MAX_PAIRING the oldest pairing connection is cut."""
+        with self._lock:
+            self._pairing[conn] = where
+            oldest = None
+            if len(self._pairing) > MAX_PAIRING:
+                oldest, oldest_where = self._pairing.popitem(last=False)
+        if oldest is not None:
             log.warning(
-                "refused connection from %s: too many failed pairing attempts (retry in %.0f s)",
-                where,
-                wait,
+                "cut the pairing connection from %s: %d connections were pairing at once",
+                oldest_where,
+                MAX_PAIRING + 1,
             )
-            _refuse(
-                conn, p.Refusal.RATE_LIMITED, f"too many failed attempts; retry in {wait:.0f} s"
-            )
-            return False
-        conn.settimeout(HANDSHAKE_TIMEOUT_S)
+            # Wakes its thread out of recv(); the thread closes it.
+            with contextlib.suppress(OSError):
+                oldest.shutdown(socket.SHUT_RDWR)
+
+    def _run_probe(self, conn: socket.socket, where: str) -> None:
+        probe = _Session(conn, where, self._probe_playback)
+        with self._lock:
+            old, self._probe = self._probe, probe
+        if old is not None:
+            old.close("another probe started")
+        self._probe_playback.reset()
+        log.info("doctor's probe connected from %s (it plays when the device is free)", where)
+        probe.run()
+        with self._lock:
+            if self._probe is probe:
+                self._probe = None
+                self._probe_playback.reset()
+        log.info("doctor's probe at %s disconnected (%s)", where, probe.end_reason)
+
+    def _pair(self, conn: socket.socket, where: str) -> tuple[p.Mode, bytes] | None:
+        """The proven mode and the WELCOME to send once the caller accepts it (None: refused)."""
+        deadline = time.monotonic() + HANDSHAKE_DEADLINE_S
+        conn.settimeout(HANDSHAKE_DEADLINE_S)
         nonce = p.new_nonce()
         p.send_frame(conn, p.Msg.HELLO, p.HELLO.pack(p.MAGIC, nonce))
-        kind, payload = p.recv_frame(conn)
-        if kind != p.Msg.AUTH:
-            log.warning("refused connection from %s: it does not speak the relay protocol", where)
-            _refuse(conn, p.Refusal.PROTOCOL, "expected AUTH")
-            return False
-        client_nonce, mac = p.unpack(p.AUTH, payload)
-        if not p.proofs_match(p.client_proof(self._key, nonce, client_nonce), mac):
-            failures = self._limiter.failed()
-            log.warning(
-                "refused connection from %s: wrong pairing secret (%d failed in the last minute)",
-                where,
-                failures,
-            )
+        kind, payload = p.recv_frame(conn, limit=p.MAX_PREAUTH_PAYLOAD, deadline=deadline)
+        if kind != p.Msg.AUTH or len(payload) != p.AUTH.size:
+            log.warning("refused connection from %s: it does not speak this relay protocol", where)
+            _refuse(conn, p.Refusal.PROTOCOL, "expected AUTH (is annotator the same version?)")
+            return None
+        client_nonce, mac, mode_byte = p.unpack(p.AUTH, payload)
+        try:
+            mode = p.Mode(mode_byte)
+        except ValueError:
+            _refuse(conn, p.Refusal.PROTOCOL, f"unknown pairing mode {mode_byte}")
+            return None
+        if not p.proofs_match(p.client_proof(self._key, nonce, client_nonce, mode), mac):
+            log.warning("refused connection from %s: wrong pairing secret", where)
+            # This connection alone waits (no global lockout a stranger could trigger); it
+            # also keeps a client that retries on its own from spinning.
+            self._stopped.wait(FAILED_PAIRING_DELAY_S)
             _refuse(conn, p.Refusal.BAD_SECRET, "wrong pairing secret")
-            return False
+            return None
         info = f"{self._player.name} on {os.uname().nodename}".encode()
-        p.send_frame(conn, p.Msg.WELCOME, p.relay_proof(self._key, nonce, client_nonce) + info)
         conn.settimeout(IDLE_TIMEOUT_S)
-        return True
+        return mode, p.relay_proof(self._key, nonce, client_nonce) + info
+
+
+def _welcomed(conn: socket.socket, welcome: bytes) -> bool:
+    try:
+        p.send_frame(conn, p.Msg.WELCOME, welcome)
+    except OSError:
+        conn.close()
+        return False
+    return True
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no complete pairing within {HANDSHAKE_DEADLINE_S:.0f} s"
+    return str(exc) or type(exc).__name__
 
 
 def _refuse(conn: socket.socket, code: p.Refusal, reason: str) -> None:
@@ -322,14 +368,16 @@ class _Session:
         last_error = self._playback.device_error()
         while True:
             with self._wake:
-                fast = self._playback.awaiting_stamp
-                self._wake.wait_for(
-                    lambda: self._closed or self._kicked,
-                    STAMP_POLL_S if fast else POSITION_EVERY_S,
-                )
+                wait = POSITION_EVERY_S
+                if self._playback.awaiting_stamp:
+                    wait = STAMP_POLL_S
+                elif self._playback.waiting_for_device:
+                    wait = PROBE_POLL_S
+                self._wake.wait_for(lambda: self._closed or self._kicked, wait)
                 self._kicked = False
                 if self._closed:
                     return
+            self._playback.retry()
             error = self._playback.device_error()
             if error != last_error:
                 last_error = error

@@ -206,7 +206,11 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         if s.player.name == "none":
             return f"{s.player_reason} — run `annotator doctor` to check audio"
         if self._relay_down_polls >= 2:  # not for the moment the link takes to come up
-            return str(getattr(s.player, "status", "")) or "audio relay disconnected: muted"
+            text = str(getattr(s.player, "status", "")) or "audio relay disconnected: muted"
+            keys = s.keymap.keys_for("app.relay-pair")
+            if getattr(s.player, "needs_secret", False) and keys:
+                text += f" — press {keys[0]} to enter it"
+            return text
         return ""
 
     def _poll_player_link(self) -> None:
@@ -215,6 +219,11 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         before = self._relay_down_polls >= 2
         self._relay_down_polls = 0 if connected else self._relay_down_polls + 1
         now = self._relay_down_polls >= 2
+        if now or before:
+            # The status bar says why for as long as it lasts: `relay: muted (why)`.
+            why = str(getattr(self.services.player, "muted_reason", "")) or "disconnected"
+            self.stats.backend = "relay: muted" if now else self.services.player.name
+            self.stats.backend_reason = why if now else self.services.player_reason
         if (now or before) and self._offline_reason is None:
             self.show_banner(self._resting_banner())
 
@@ -782,6 +791,11 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         from annotator.screens.conflicts import ConflictsScreen
 
         self.app.push_screen(ConflictsScreen(self.services.store))
+
+    def action_relay_pair(self) -> None:
+        from annotator.screens.relay_pair import pair_relay_again
+
+        pair_relay_again(self.app, self.services.player)
 
     def action_command_palette(self) -> None:
         self.app.action_command_palette()

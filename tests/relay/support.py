@@ -23,7 +23,7 @@ from tests.audio.clips import sweep
 from tests.fixtures.audio import AlsaFileSink
 from tests.fixtures.server import REPO_ROOT, annotator_command
 
-SECRET = "test-pair-ing0-secr-et00"
+SECRET = "test-pair-ing0-secr-et00-abcd-ef"
 
 
 def free_port() -> int:
@@ -60,8 +60,9 @@ class RelayProcess:
     port: int
     sink: AlsaFileSink
     audio: str = "simpleaudio"
-    secret: str | None = SECRET
+    secret: str | None = SECRET  # None: the relay's own stored secret (ANNOTATOR_HOME)
     extra_env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[str] | None = None
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
@@ -73,7 +74,15 @@ class RelayProcess:
             env["ANNOTATOR_RELAY_SECRET"] = self.secret
         self.stdout, self.stderr = [], []
         self.proc = subprocess.Popen(
-            [*annotator_command(), "relay", "--port", str(self.port), "--audio", self.audio],
+            [
+                *annotator_command(),
+                "relay",
+                "--port",
+                str(self.port),
+                "--audio",
+                self.audio,
+                *self.args,
+            ],
             env=env,
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -91,6 +100,13 @@ class RelayProcess:
     @property
     def output(self) -> str:
         return "".join(self.stdout) + "\n--- stderr ---\n" + "".join(self.stderr)
+
+    @property
+    def shown_secret(self) -> str:
+        """The pairing secret the banner shows (a stored one; never with `secret` set)."""
+        lines = [line for line in self.stdout if line.startswith("pairing secret: ")]
+        assert len(lines) == 1, self.output
+        return lines[0].removeprefix("pairing secret: ").strip()
 
     @property
     def log(self) -> str:

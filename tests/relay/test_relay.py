@@ -6,8 +6,10 @@ from __future__ import annotations
 import socket
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -184,7 +186,7 @@ def test_a_client_that_does_not_pair_gets_nothing(
     with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as sock:
         kind, payload = p.recv_frame(sock)
         assert kind == p.Msg.HELLO
-        p.send_frame(sock, p.Msg.AUTH, p.AUTH.pack(b"n" * 32, b"m" * 32))
+        p.send_frame(sock, p.Msg.AUTH, p.AUTH.pack(b"n" * 32, b"m" * 32, p.Mode.TAKE_OVER))
         kind, payload = p.recv_frame(sock)
         assert kind == p.Msg.REFUSED and payload[0] == p.Refusal.BAD_SECRET
         with pytest.raises(p.ConnectionClosed):
@@ -244,7 +246,7 @@ def test_relay_killed_mid_clip_then_back_resumes_where_the_playhead_is(
     assert abs(start_s - resumed_at) < 0.3, (start_s, resumed_at)
 
 
-def test_a_newer_session_takes_over_and_the_old_one_stays_muted(
+def test_a_newer_session_takes_over_and_the_old_one_takes_the_sound_back_when_it_leaves(
     make_alsa_file_sink: Callable[..., AlsaFileSink],
     relays: Callable[..., RelayProcess],
     players: Callable[..., RelayPlayer],
@@ -257,8 +259,14 @@ def test_a_newer_session_takes_over_and_the_old_one_stays_muted(
     connected(new)
     assert wait_for(lambda: "another annotator session" in old.status, 5), old.status
     time.sleep(1.0)
-    assert new.connected and not old.connected  # no tug of war
+    assert new.connected and not old.connected, (new.status, old.status)  # no tug of war
     assert wait_for(lambda: "replaces" in relay.log, 5), relay.output
+    assert wait_for(lambda: "waits: another session has the sound" in relay.log, 5), relay.log
+    assert relay.log.count("replaces") == 1
+    new.close()
+    # The displaced session was waiting: it has the sound again without a restart.
+    assert wait_for(lambda: old.connected, 3), old.status
+    assert relay.log.count("replaces") == 1
 
 
 def call_times(player: RelayPlayer) -> list[float]:
@@ -322,3 +330,72 @@ def test_audio_is_only_held_in_memory(
     files = [t for t in targets if t.startswith("/") and not t.startswith(("/dev/", "/proc/"))]
     assert files == [], files
     assert np.frombuffer(sink.read(), dtype=np.int16).size == 0  # --audio none plays nothing
+
+
+def test_long_clips_open_the_laptop_device_once_each_with_no_repeated_prefix(
+    make_alsa_file_sink: Callable[..., AlsaFileSink],
+    relays: Callable[..., RelayProcess],
+    players: Callable[..., RelayPlayer],
+) -> None:
+    """The TUI's clip change (load the next clip, play at once) after the previous one ran out.
+
+    The link used to PLAY the finished clip again when the next one was preloaded (before the
+    player's own stop reached it): the laptop's device opened twice, 6–50 ms apart, the first
+    stream the old clip from 0 (a race: the test after this one forces it). In append mode
+    ALSA's file plugin writes every stream it opens to a file of its own (capture.raw,
+    capture.raw.0001, …): one file per device open."""
+    sink = make_alsa_file_sink(append=True)
+    relay = relays(sink, audio="simpleaudio")
+    player = players(relay.port)
+    first = clip(3.2)
+    audios = [
+        first,
+        replace(first, samples=np.ascontiguousarray(-first.samples)),
+        replace(first, samples=np.ascontiguousarray(first.samples[::-1])),
+        replace(first, samples=np.ascontiguousarray(-first.samples[::-1])),
+    ]
+    for audio in audios:
+        player.load(audio)
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 10), player.status
+        assert wait_for(lambda: not player.playing, audio.duration_s + 5)
+        time.sleep(0.3)  # the laptop plays out its last frames
+    settled_capture(sink)
+    opened = sorted(sink.capture.parent.glob(sink.capture.name + "*"))
+    assert [f.name for f in opened] == ["capture.raw"] + [f"capture.raw.000{n}" for n in (1, 2, 3)]
+    for path, audio in zip(opened, audios, strict=True):
+        assert path.read_bytes() == audio.samples.tobytes(), path.name
+
+
+def test_preloading_the_next_clip_never_plays_the_previous_one_again() -> None:
+    """The same race, forced: the next clip's preload reaches the link before the player's stop
+    (the device thread's) does. In process, counting what the relay's player is asked to play."""
+    from annotator.audio.null_player import NullPlayer
+    from annotator.relay.link import Preload
+    from annotator.relay.server import RelayServer
+
+    class CountingPlayer(NullPlayer):
+        plays = 0
+
+        def play(self) -> None:
+            CountingPlayer.plays += 1
+            super().play()
+
+    server = RelayServer(CountingPlayer(), SECRET, port=0)
+    server.bind()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    player = RelayPlayer(f"127.0.0.1:{server.port}", SECRET)
+    try:
+        old = clip(0.3)
+        player.load(old)
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 5), player.status
+        assert wait_for(lambda: not player.playing, 3)
+        assert CountingPlayer.plays == 1
+        new = clip(0.5)
+        player._link.preload(Preload(player._load_id + 1, new.samples, 16000, 1))
+        time.sleep(0.3)
+        assert CountingPlayer.plays == 1
+    finally:
+        player.close()
+        server.shutdown()

@@ -340,3 +340,170 @@ async def test_annotate_screen_banner_follows_the_relay_link(
     finally:
         app.services.player.close()
         relay.stop()
+
+
+def test_restarted_relay_is_heard_again_within_2_s_with_the_same_secret(
+    sshd: Sshd, make_alsa_file_sink: Callable[..., AlsaFileSink]
+) -> None:
+    """The laptop's relay dies (closed lid, Ctrl-C) and starts again: it keeps its secret, and
+    the annotator on the host plays through it again by itself — no restart, no new secret."""
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip
+
+    relay = RelayProcess(free_port(), make_alsa_file_sink(), audio="simpleaudio", secret=None)
+    relay.start()
+    secret = relay.shown_secret
+    assert "(new)" in relay.output
+    remote_port = free_port()
+    tunnel = open_tunnel(sshd, remote_port, relay.port)
+    player = RelayPlayer(f"127.0.0.1:{remote_port}", secret)
+    try:
+        player.load(clip(1.0))
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 10), player.status
+        relay.kill()
+        assert wait_for(lambda: not player.connected, 8), player.status
+        time.sleep(2.0)  # the link is deep in its backoff by now
+
+        sink = make_alsa_file_sink()
+        relay = RelayProcess(relay.port, sink, audio="simpleaudio", secret=None).start()
+        back_at = time.monotonic()
+        assert relay.shown_secret == secret
+        assert "the same as last time" in relay.output
+        # What the annotator hears first is the clip it is on, from where its playhead is now.
+        assert wait_for(lambda: player.connected, 5), player.status
+        took = time.monotonic() - back_at
+        print(f"relay restart → the annotator paired again: {took * 1000:.0f} ms")
+        assert took < 2.0
+        audio = clip(1.0)
+        player.load(audio)
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 5), player.status
+        last = player.last_started
+        assert last is not None and last.relay_at - back_at < 2.0  # heard again within 2 s
+        assert settled_capture(sink) == audio.samples.tobytes()
+        assert secret not in relay.log
+    finally:
+        player.close()
+        tunnel.kill()
+        tunnel.wait()
+        relay.stop()
+
+
+async def test_re_pair_in_place_after_new_secret_keeps_the_clip_and_the_draft(
+    sshd: Sshd, make_alsa_file_sink: Callable[..., AlsaFileSink], tmp_path: Path
+) -> None:
+    """`annotator relay --new-secret` on the laptop: the TUI on the host says it is muted and
+    why, ctrl+r opens a masked prompt, the new secret pairs it again on the same clip with the
+    same draft."""
+    from textual.widgets import Input
+
+    from annotator.relay.player import RelayPlayer
+    from annotator.screens.relay_pair import RelayPairScreen
+    from tests.tui.fakes import make_app, ready_clip
+    from tests.tui.helpers import annotate_screen, wait_until
+
+    relay = RelayProcess(free_port(), make_alsa_file_sink(), audio="none", secret=None).start()
+    old_secret = relay.shown_secret
+    remote_port = free_port()
+    tunnel = open_tunnel(sshd, remote_port, relay.port)
+    app = make_app(tmp_path, [ready_clip(1), ready_clip(2)])
+    player = RelayPlayer(f"127.0.0.1:{remote_port}", old_secret)
+    app.services.player = player
+    app.services.player_reason = f"relay to 127.0.0.1:{remote_port} (your laptop's relay)"
+    try:
+        async with app.run_test(size=(160, 32)) as pilot:
+            screen = annotate_screen(app)
+            await wait_until(pilot, lambda: screen.current is not None)
+            await wait_until(pilot, lambda: player.connected, 10)
+            await pilot.press(*"half typed")
+            current = screen.current
+            assert current is not None
+            assert screen.transcript.text.endswith("half typed")
+            draft = screen.transcript.text
+
+            relay.stop()
+            relay = RelayProcess(
+                relay.port, make_alsa_file_sink(), audio="none", secret=None, args=["--new-secret"]
+            ).start()
+            new_secret = relay.shown_secret
+            assert new_secret != old_secret and "(new)" in relay.output
+            await wait_until(pilot, lambda: player.needs_secret, 10)
+            await wait_until(
+                pilot,
+                lambda: "relay: muted (wrong pairing secret)" in str(screen.stats.render()),
+                5,
+            )
+            banner = str(screen.query_one("#banner").render())
+            assert "refused the pairing secret" in banner and "ctrl+r" in banner, banner
+
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: isinstance(app.screen, RelayPairScreen))
+            field = app.screen.query_one(Input)
+            assert field.password  # the secret is never shown
+            field.insert_text_at_cursor(new_secret)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: player.connected, 10)
+            await wait_until(pilot, lambda: "audio relay (relay to" in str(screen.stats.render()))
+            assert screen.current is current
+            assert screen.transcript.text == draft
+            assert app.screen is screen
+            assert new_secret not in relay.log and old_secret not in relay.log
+    finally:
+        player.close()
+        tunnel.kill()
+        tunnel.wait()
+        relay.stop()
+
+
+def test_doctor_on_the_host_leaves_a_paired_annotators_sound_untouched(
+    sshd: Sshd, make_alsa_file_sink: Callable[..., AlsaFileSink]
+) -> None:
+    """doctor runs over ssh while the annotator plays: the annotator keeps the sound (its clip
+    reaches the device whole, it is never displaced), doctor's tone plays once the device is
+    free, and the annotator's next clip plays as before."""
+    from annotator.relay.player import RelayPlayer
+    from tests.relay.support import clip
+
+    sink = make_alsa_file_sink(append=True)  # a file per device open: the clip's, the tone's
+    relay = RelayProcess(free_port(), sink, audio="simpleaudio").start()
+    remote_port = free_port()
+    tunnel = open_tunnel(sshd, remote_port, relay.port)
+    player = RelayPlayer(f"127.0.0.1:{remote_port}", SECRET)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ANNOTATOR_RELAY": f"127.0.0.1:{remote_port}",
+        "ANNOTATOR_RELAY_SECRET": SECRET,
+        "ANNOTATOR_HOME": str(sink.home / "remote-home"),
+    }
+    remote = f"cd {REPO_ROOT} && COLUMNS=1000 exec .venv/bin/annotator doctor --audio relay"
+    try:
+        first, second = clip(2.5), clip(1.0)
+        player.load(first)
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 10), player.status
+        doctor = subprocess.run(
+            sshd.ssh_command(remote), env=env, capture_output=True, text=True, timeout=60
+        )
+        audio = [line for line in doctor.stdout.splitlines() if line.startswith("│ audio ")]
+        assert len(audio) == 1 and "played a 200 ms tone" in audio[0], doctor.stdout
+        assert player.connected, player.status
+        assert "replaces" not in relay.log, relay.log
+        assert "doctor's probe connected" in relay.log, relay.log
+
+        player.load(second)
+        player.play()
+        assert wait_for(lambda: player.last_started is not None, 10), player.status
+        assert wait_for(lambda: not player.playing, 5)
+        settled_capture(sink)
+        opened = sorted(sink.capture.parent.glob(sink.capture.name + "*"))
+        assert len(opened) == 3, [f.name for f in opened]
+        assert opened[0].read_bytes() == first.samples.tobytes()  # whole, not cut by the tone
+        tone = opened[1].read_bytes()
+        assert len(tone) == 2 * 2 * 48000 * 0.2  # doctor's 200 ms of 48 kHz stereo
+        assert opened[2].read_bytes() == second.samples.tobytes()
+    finally:
+        player.close()
+        tunnel.kill()
+        tunnel.wait()
+        relay.stop()
