@@ -315,18 +315,18 @@ def prepare(db: str, audio_dir: Path, clips: Iterable[tuple[str, bytes]], tokens
                     cp.write_row((token_sha(token), name))
             conn.execute("ANALYZE")
     else:
-        conn = sqlite3.connect(db, isolation_level=None)
+        lite = sqlite3.connect(db, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SQLITE_SCHEMA)
-            conn.execute("BEGIN")
-            conn.executemany("INSERT INTO clips (clip_id, sha256, media_type) VALUES (?,?,?)", rows)
-            conn.executemany(
+            lite.execute("PRAGMA journal_mode = WAL")
+            lite.executescript(_SQLITE_SCHEMA)
+            lite.execute("BEGIN")
+            lite.executemany("INSERT INTO clips (clip_id, sha256, media_type) VALUES (?,?,?)", rows)
+            lite.executemany(
                 "INSERT INTO tokens VALUES (?, ?)", [(token_sha(t), n) for t, n in names]
             )
-            conn.execute("COMMIT")
+            lite.execute("COMMIT")
         finally:
-            conn.close()
+            lite.close()
     return [t for t, _ in names]
 
 

@@ -131,7 +131,7 @@ def _bench_clips(clips: int) -> Iterator[NewClip]:
 
 def _settled(value: Any) -> Any:
     """A repository call's result, awaited if the repository is asynchronous."""
-    return asyncio.run(value) if inspect.isawaitable(value) else value
+    return asyncio.run(value) if inspect.iscoroutine(value) else value
 
 
 def open_server_repo(db: str, data: Path) -> Any:
@@ -279,6 +279,7 @@ class Databases:
 
                 # Its own directory under /tmp: the `postgres` user cannot enter ours (0700).
                 pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+                pg_dir.chmod(0o755)  # the cluster's own directory inside is `postgres`'s
                 self.stack.callback(shutil.rmtree, pg_dir, True)
                 self.cluster = postgres.start_temp_cluster(pg_dir)
             except Exception as e:

@@ -265,26 +265,27 @@ def _first_sound(capture: Path, deadline: float) -> float | None:
     return None
 
 
+def _spawn_in_pty(
+    cmd: list[str], env: dict[str, str], cwd: Path
+) -> tuple[float, subprocess.Popen[bytes], int]:
+    """Start `cmd` on a fresh 120×40 pty whose output is drained; (spawn time, process, master)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    threading.Thread(target=_drain, args=(master,), daemon=True).start()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, cwd=cwd
+    )
+    os.close(slave)
+    return t0, proc, master
+
+
 def _cold_start(root: Path, run: int, url: str, token: str, audio: str) -> float:
     env = _client_env(root, f"cold{run}", url, token, TERM="xterm-256color")
     capture = Path(env["HOME"]) / "capture.raw"
     script = Path(sys.executable).parent / "annotator"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "annotator.cli"]
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    drain = threading.Thread(target=_drain, args=(master,), daemon=True)
-    drain.start()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [*cmd, "--audio", audio],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
-        cwd=root,
-    )
-    os.close(slave)
+    t0, proc, master = _spawn_in_pty([*cmd, "--audio", audio], env, root)
     try:
         heard = _first_sound(capture, t0 + 20)
         if heard is None:
@@ -311,18 +312,7 @@ def _import_floor(root: Path, run: int, url: str, token: str) -> tuple[float, fl
     the same way (same environment, a pty) and timed spawn → exit (polled every 2 ms, as the
     cold start's capture file is every 1 ms); also its peak RSS, the floor of the client's."""
     env = _client_env(root, f"floor{run}", url, token, TERM="xterm-256color")
-    master, slave = pty.openpty()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", IMPORT_FLOOR],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
-        cwd=root,
-    )
-    os.close(slave)
+    t0, proc, master = _spawn_in_pty([sys.executable, "-c", IMPORT_FLOOR], env, root)
     peak = 0.0
     try:
         deadline = t0 + 60
