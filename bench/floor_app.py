@@ -15,7 +15,9 @@ SQLite runs with the server's settings (WAL, `synchronous=NORMAL`, `FULL` for th
 commit so the WAL is fsynced before the answer, `BEGIN IMMEDIATE` with a short retry loop).
 PostgreSQL commits annotations with `synchronous_commit = on` (the WAL flushed at commit) and
 leases with it off (the same promise as SQLite's NORMAL commits: a crash may forget a lease, which
-only returns the clip to the queue); claims take `FOR UPDATE SKIP LOCKED`.
+only returns the clip to the queue); each request is one statement, claims take `FOR UPDATE SKIP
+LOCKED`. Audio is read from local files on both (the least work: the server's PostgreSQL backend
+may keep it elsewhere, which is its cost to carry).
 
 It runs under uvicorn with the server's own configuration (`api.server.http_protocol`, no access
 log, no server header, the listening socket's backlog, GC tuning): `python -m bench.floor_app
@@ -216,35 +218,63 @@ class SqliteFloor:
         return (201, clip_id)
 
 
+_PG_CLAIM = """
+WITH c AS (
+    UPDATE clips SET fence = fence + 1, current_lease = %(lease)s, leased_until = %(until)s
+     WHERE seq = (SELECT seq FROM clips WHERE completed < needed
+                     AND (leased_until IS NULL OR leased_until <= %(now)s)
+                   ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING clip_id, fence, sha256
+), l AS (
+    INSERT INTO leases (lease_id, clip_id, annotator, fence, expires_at)
+    SELECT %(lease)s, clip_id, %(who)s, fence, %(until)s FROM c
+)
+SELECT clip_id, fence, sha256 FROM c
+"""
+
+# One statement per submit: the fence is checked in the write; a refused one writes nothing.
+_PG_SUBMIT = """
+WITH l AS (
+    UPDATE leases SET released = true
+     WHERE lease_id = %(lease)s AND annotator = %(who)s AND fence = %(fence)s
+       AND NOT released AND expires_at > %(now)s
+    RETURNING clip_id
+), a AS (
+    INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator, idempotency_key,
+                             body, created_at)
+    SELECT %(id)s, clip_id, %(lease)s, %(who)s, %(key)s, %(body)s, %(now)s FROM l
+    ON CONFLICT (annotator, idempotency_key) DO NOTHING
+    RETURNING clip_id
+), c AS (
+    UPDATE clips SET completed = completed + 1, current_lease = NULL, leased_until = NULL
+     WHERE clip_id IN (SELECT clip_id FROM a)
+    RETURNING clip_id
+)
+SELECT (SELECT clip_id FROM c)
+"""
+
+
 class PostgresFloor:
+    """One connection per process, in autocommit with `synchronous_commit = off`; each request
+    is one statement (one round trip), and a group of submits is one transaction that turns
+    `synchronous_commit` on. A replayed key answers 409 here, not 200: the bench never replays."""
+
     def __init__(self, url: str) -> None:
         import psycopg
 
-        self.conn = psycopg.connect(url, autocommit=False)
-        p = "%s"
-        self.claim_sql = _CLAIM.format(p=p, lock=" FOR UPDATE SKIP LOCKED")
-        self.close_sql = _CLOSE_LEASE.format(p=p, true="true", false="false")
-        self.insert_sql = _INSERT_ANNOTATION.format(p=p)
-        self.complete_sql = _COMPLETE.format(p=p)
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute("SET synchronous_commit = off")
 
     def principal(self, token_sha256: str) -> str | None:
         row = self.conn.execute(
             "SELECT name FROM tokens WHERE token_sha256 = %s", (token_sha256,)
         ).fetchone()
-        self.conn.rollback()
         return None if row is None else str(row[0])
 
     def claim(self, annotator: str, now: float) -> tuple[str, str, int, str] | None:
         lease_id = _new_id()
-        with self.conn.transaction():
-            self.conn.execute("SET LOCAL synchronous_commit = off")
-            row = self.conn.execute(self.claim_sql, (lease_id, now + LEASE_TTL_S, now)).fetchone()
-            if row is not None:
-                self.conn.execute(
-                    "INSERT INTO leases (lease_id, clip_id, annotator, fence, expires_at)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (lease_id, row[0], annotator, row[1], now + LEASE_TTL_S),
-                )
+        args = {"lease": lease_id, "until": now + LEASE_TTL_S, "now": now, "who": annotator}
+        row = self.conn.execute(_PG_CLAIM, args).fetchone()
         return None if row is None else (lease_id, str(row[0]), int(row[1]), str(row[2]))
 
     def audio_sha(self, lease_id: str, annotator: str) -> str | None:
@@ -253,32 +283,19 @@ class PostgresFloor:
             " WHERE l.lease_id = %s AND l.annotator = %s",
             (lease_id, annotator),
         ).fetchone()
-        self.conn.rollback()
         return None if row is None else str(row[0])
 
     def submit_many(self, items: list[Item], now: float) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []
         with self.conn.transaction():
+            self.conn.execute("SET LOCAL synchronous_commit = on")
             for who, lease_id, fence, key, body in items:
-                try:
-                    with self.conn.transaction():  # a savepoint each
-                        out.append(self._one(who, lease_id, fence, key, body, now))
-                except Refused as r:
-                    out.append((r.status, ""))
+                args = {"lease": lease_id, "who": who, "fence": fence, "now": now}
+                args.update(id=_new_id(), key=key, body=body)
+                row = self.conn.execute(_PG_SUBMIT, args).fetchone()
+                clip_id = row[0] if row else None
+                out.append((409, "") if clip_id is None else (201, str(clip_id)))
         return out
-
-    def _one(self, who: str, lease_id: str, fence: int, key: str, body: str, now: float) -> Any:
-        done = self.conn.execute(self.close_sql, (lease_id, who, fence, now)).fetchone()
-        if done is None:
-            raise Refused(409, "stale lease")
-        clip_id = str(done[0])
-        cur = self.conn.execute(
-            self.insert_sql, (_new_id(), clip_id, lease_id, who, key, body, now)
-        )
-        if cur.rowcount != 1:
-            raise Refused(200, "replay")
-        self.conn.execute(self.complete_sql, (clip_id,))
-        return (201, clip_id)
 
 
 def open_floor(db: str) -> FloorStore:

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -58,7 +59,8 @@ LOAD_GENERATORS = 2
 #: Every annotator runs this long before cycles count (first connections, token look-ups).
 LOAD_WARMUP_S = 2.0
 LOAD_ANNOTATORS = 100
-#: Cycles/s the queue is filled for: generous, clips must not run out during a run.
+#: Cycles/s the queue is filled for: generous, clips must not run out during a run (a run that
+#: empties the queue shows as errors: "lease 200 {'leases': []}").
 FILL_RATE = 1500
 IDLE_BLOCK = 20
 
@@ -408,7 +410,8 @@ class Load:
         )
 
 
-def drive_load(url: str, tokens: list[str], seconds: float) -> Load:
+def drive_load(url: str, tokens: list[str], seconds: float) -> list[_GenResult]:
+    """One round: every token an annotator cycling for LOAD_WARMUP_S + `seconds`."""
     ctx = mp.get_context("spawn")
     q: mp.Queue[_GenResult] = ctx.Queue()
     start_at = time.time() + 2.0
@@ -433,14 +436,21 @@ def drive_load(url: str, tokens: list[str], seconds: float) -> Load:
                 raise RuntimeError(f"load generator failed (exit codes {codes})") from None
     for p in procs:
         p.join(10)
+    return results
+
+
+def combine(rounds: list[list[_GenResult]], seconds: float) -> Load:
+    """The rounds of one side as one figure: `seconds` measured per round."""
+    results = [r for one in rounds for r in one]
     lat = [x for r in results for x in r.latencies_ms]
+    total = seconds * len(rounds)
     return Load(
-        rate=sum(r.cycles for r in results) / seconds,
+        rate=sum(r.cycles for r in results) / total,
         p50=pct(lat, 50),
         p99=pct(lat, 99),
         errors=sum(r.errors for r in results),
         first_error=next((r.first_error for r in results if r.first_error), ""),
-        generator_cores=sum(r.cpu_s for r in results) / seconds,
+        generator_cores=sum(r.cpu_s for r in results) / total,
         loadavg=loadavg(),
     )
 
@@ -479,53 +489,64 @@ def idle_cycles(urls: dict[str, tuple[str, str]], cycles: int) -> dict[str, list
 @dataclass
 class Measured:
     config: ServerConfig
-    idle: dict[str, list[float]] | None = None
-    load: dict[str, Load] | None = None
+    #: Latencies and loads by "floor" / "server"; the server's are missing when it did not run.
+    idle: dict[str, list[float]] = field(default_factory=dict)
+    load: dict[str, Load] = field(default_factory=dict)
     not_run: str = ""
+    failed: str = ""
 
 
-def _fill(clips_for_load: float) -> int:
-    return int(FILL_RATE * clips_for_load) + 1000
+def _fill(seconds: float, rate: float) -> int:
+    return int(rate * seconds) + 1000
 
 
 def measure(
-    config: ServerConfig, dbs: Databases, base: Path, cycles: int, seconds: float
+    config: ServerConfig,
+    dbs: Databases,
+    base: Path,
+    cycles: int,
+    seconds: float,
+    rounds: int = 1,
+    fill_rate: float = FILL_RATE,
 ) -> Measured:
-    reason = unsupported(config, serve_help())
-    if reason:
-        return Measured(config, not_run=reason)
-    out = Measured(config)
+    """The floor of `config`, and the server where it can run (else `not_run` says why).
+
+    Both processes are up together, each on its own queue (filled for the load; the idle cycles
+    use the first token), and are driven in turn, never at once: the idle cycles in alternating
+    blocks, then the load in `rounds` alternating rounds of `seconds`, so a change in the
+    machine's load during the run falls on both sides alike."""
+    out = Measured(config, not_run=unsupported(config, serve_help()))
     tag = f"{config.backend}{config.workers}"
-    # Idle: server and floor up together, cycles alternating between them.
+    try:
+        dbs.new(config.backend, base)  # a cluster to run on, or the reason there is none
+    except Exception as e:
+        return Measured(config, not_run=str(e))
+    clips = _fill(rounds * (seconds + LOAD_WARMUP_S + 2), fill_rate) + cycles + 40
     with ExitStack() as stack:
-        server_root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
         floor_root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
-        try:
-            db = dbs.new(config.backend, server_root)
-            (token,) = prepare(server_root, cycles + 40, 1, db)
-        except Exception as e:
-            return Measured(config, not_run=f"{type(e).__name__}: {e}"[:300])
         floor_db = dbs.new(config.backend, floor_root)
-        (floor_token,) = prepare_floor(floor_root, cycles + 40, 1, floor_db)
-        url = stack.enter_context(running_server(server_root, config.workers, db))
+        floor_tokens = prepare_floor(floor_root, clips, LOAD_ANNOTATORS, floor_db)
         floor_url = stack.enter_context(running_floor(floor_root, config.workers, floor_db))
-        out.idle = idle_cycles({"floor": (floor_url, floor_token), "server": (url, token)}, cycles)
-    _step(f"{tag}: idle cycles")
-    # Load: the floor, then the server, each on a fresh queue.
-    clips = _fill(seconds + LOAD_WARMUP_S + 2)
-    out.load = {}
-    for name in ("floor", "server"):
-        with ExitStack() as stack:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
-            db = dbs.new(config.backend, root)
-            if name == "floor":
-                tokens = prepare_floor(root, clips, LOAD_ANNOTATORS, db)
-                url = stack.enter_context(running_floor(root, config.workers, db))
+        urls = {"floor": (floor_url, floor_tokens)}
+        if not out.not_run:
+            server_root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
+            try:
+                db = dbs.new(config.backend, server_root)
+                tokens = prepare(server_root, clips, LOAD_ANNOTATORS, db)
+                url = stack.enter_context(running_server(server_root, config.workers, db))
+            except Exception as e:  # this configuration cannot be set up here
+                out.not_run = f"{type(e).__name__}: {e}"[:300]
             else:
-                tokens = prepare(root, clips, LOAD_ANNOTATORS, db)
-                url = stack.enter_context(running_server(root, config.workers, db))
-            out.load[name] = drive_load(url, tokens, seconds)
-        _step(f"{tag}: load on the {name}")
+                urls["server"] = (url, tokens)
+        _step(f"{tag}: {clips} clips queued on each side, processes up")
+        out.idle = idle_cycles({n: (u, t[0]) for n, (u, t) in urls.items()}, cycles)
+        _step(f"{tag}: idle cycles")
+        done: dict[str, list[list[_GenResult]]] = {name: [] for name in urls}
+        for r in range(rounds):
+            for name, (url, tokens) in urls.items():
+                done[name].append(drive_load(url, tokens, seconds))
+                _step(f"{tag}: load round {r + 1} of {rounds} on the {name}")
+    out.load = {name: combine(runs, seconds) for name, runs in done.items()}
     return out
 
 
@@ -536,10 +557,12 @@ def _step(what: str) -> None:
 _FLOOR = "bare ASGI app (bench/floor_app.py), same 3 requests and durable writes"
 
 
-def figures_for(m: Measured, cycles: int, seconds: float) -> list[Figure]:
+def figures_for(m: Measured, cycles: int, seconds: float, rounds: int) -> list[Figure]:
     label = m.config.label
     floor_what = f"{_FLOOR}, {label}" if m.not_run else "the same, for this configuration"
-    if m.not_run or m.idle is None or m.load is None:
+    if "server" not in m.load:
+        idle_f, lf = m.idle.get("floor"), m.load.get("floor")
+        floor_detail = f"floor under load: {lf.describe()}" if lf else ""
         return [
             Figure(
                 f"{label}: idle cycle p50",
@@ -547,9 +570,11 @@ def figures_for(m: Measured, cycles: int, seconds: float) -> list[Figure]:
                 "ms",
                 IDLE_RATIO_TARGET,
                 "max",
-                floor_what=floor_what,
+                floor=pct(idle_f, 50) if idle_f else None,
+                floor_what=f"{_FLOOR}, {label}",
                 against="ratio",
                 not_run=m.not_run,
+                detail=m.failed,
             ),
             Figure(
                 f"{label}: 100 annotators",
@@ -557,7 +582,9 @@ def figures_for(m: Measured, cycles: int, seconds: float) -> list[Figure]:
                 "/s",
                 LOAD_RATIO_TARGET,
                 "min",
-                floor_what=floor_what,
+                floor_detail,
+                floor=lf.rate if lf else None,
+                floor_what="the same, for this configuration",
                 against="ratio",
                 not_run=m.not_run,
             ),
@@ -569,7 +596,8 @@ def figures_for(m: Measured, cycles: int, seconds: float) -> list[Figure]:
         f"server and floor; server max {max(idle_s):.1f} ms"
     )
     load_how = (
-        f"{LOAD_ANNOTATORS} annotators for {seconds:.0f} s after {LOAD_WARMUP_S:.0f} s warm-up, "
+        f"{LOAD_ANNOTATORS} annotators, {rounds} round(s) of {seconds:.0f} s after "
+        f"{LOAD_WARMUP_S:.0f} s warm-up each, alternating between floor and server, "
         f"{LOAD_GENERATORS} aiohttp generator processes; server: {ls.describe()}; floor: "
         f"{lf.describe()}"
     )
@@ -628,12 +656,10 @@ def figures_for(m: Measured, cycles: int, seconds: float) -> list[Figure]:
 
 
 def best_figures(measured: list[Measured]) -> list[Figure]:
-    ran = [m for m in measured if m.load is not None]
+    ran = [m for m in measured if "server" in m.load]
     if not ran:
         return []
-    assert ran[0].load is not None
-    best = max(ran, key=lambda m: m.load["server"].rate if m.load else 0.0)
-    assert best.load is not None
+    best = max(ran, key=lambda m: m.load["server"].rate)
     ls, lf = best.load["server"], best.load["floor"]
     cores = os.cpu_count()
     why = (
@@ -668,17 +694,22 @@ def best_figures(measured: list[Measured]) -> list[Figure]:
 def figures(
     quick: bool, configs: tuple[ServerConfig, ...] = CONFIGS, cycles: int | None = None
 ) -> list[Figure]:
-    cycles = cycles or (60 if quick else 200)
-    seconds = 4.0 if quick else 20.0
+    cycles = cycles or (40 if quick else 200)
+    seconds, rounds = (3.0, 1) if quick else (5.0, 4)
+    fill_rate = FILL_RATE * (2 / 3 if quick else 1)
     measured: list[Measured] = []
     with ExitStack() as stack:
         base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-server-")))
         dbs = Databases(stack, base)
         for config in configs:
-            measured.append(measure(config, dbs, base, cycles, seconds))
+            try:
+                measured.append(measure(config, dbs, base, cycles, seconds, rounds, fill_rate))
+            except Exception as e:  # one broken configuration must not hide the others
+                traceback.print_exc()
+                measured.append(Measured(config, failed=f"failed: {type(e).__name__}: {e}"))
     figs: list[Figure] = []
     for m in measured:
-        figs += figures_for(m, cycles, seconds)
+        figs += figures_for(m, cycles, seconds, rounds)
     return figs + best_figures(measured)
 
 
