@@ -279,7 +279,7 @@ def figures(quick: bool) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="bench-offline-") as tmp:
         root = Path(tmp)
         token, mean_bytes = prefill(root, total + first + 10)
-        step(f"{total + 10} clips queued on the server")
+        step(f"{total + first + 10} clips queued on the server")
         home = root / "home"
         with running_server(root, workers=1) as url:
             step("server up")

@@ -521,7 +521,7 @@ def measure(
         dbs.new(config.backend, base)  # a cluster to run on, or the reason there is none
     except Exception as e:
         return Measured(config, not_run=str(e))
-    clips = _fill(rounds * (seconds + LOAD_WARMUP_S + 2), fill_rate) + cycles + 40
+    clips = _fill(rounds * (seconds + LOAD_WARMUP_S), fill_rate) + cycles + 40
     with ExitStack() as stack:
         floor_root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
         floor_db = dbs.new(config.backend, floor_root)
