@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := libasound2-dev alsa-utils libsndfile1 tmux espeak-ng sox openssh-server postgresql
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck contracts pytest bench bench-quick chaos setup system-deps clean
+.PHONY: demo test lint typecheck contracts pytest bench bench-quick bench-server chaos setup system-deps clean
 
 setup: $(STAMP)
 
@@ -45,11 +45,19 @@ pytest: setup
 
 test: lint typecheck contracts pytest
 
+# Every figure beside its floor measured in the same run (ratio and target per row, notes under
+# the table, everything in bench/results.json). The server suite runs each configuration
+# (SQLite/PostgreSQL x 1/2 workers) the installed `annotator serve` offers, on a temporary
+# PostgreSQL cluster; one it cannot run is reported as "not run: <reason>".
 bench: setup
 	$(BIN)/python -m bench
 
+# The same figures from smaller runs (one load round of 3 s per side, fewer clips and cycles).
 bench-quick: setup
 	$(BIN)/python -m bench --quick
+
+bench-server: setup
+	$(BIN)/python -m bench --only server
 
 chaos: setup
 	$(BIN)/python -m tests.chaos.run --minutes 3

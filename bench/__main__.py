@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.results import Figure, print_table, write_json
+from bench.results import Figure, loadavg, print_table, write_json
 
 Suite = Callable[[bool], list[Figure]]
 
@@ -17,9 +18,7 @@ Suite = Callable[[bool], list[Figure]]
 def _server(quick: bool) -> list[Figure]:
     from bench import server_bench
 
-    figs = server_bench.server_cycle(100 if quick else 200)
-    figs += server_bench.server_load(seconds=5 if quick else 30)
-    return figs
+    return server_bench.figures(quick)
 
 
 def _audio(quick: bool) -> list[Figure]:
@@ -64,11 +63,12 @@ SUITES: dict[str, Suite] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true", help="smaller runs (≤ 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a few minutes)")
     parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only these")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args(argv)
     figures: list[Figure] = []
+    started, load_start = time.time(), loadavg()
     for name, suite in SUITES.items():
         if args.only and name not in args.only:
             continue
@@ -77,9 +77,23 @@ def main(argv: list[str] | None = None) -> int:
             figures += suite(args.quick)
         except Exception as e:  # one broken suite must not hide the others' figures
             traceback.print_exc()
-            figures.append(Figure(f"{name} (failed)", None, "", detail=f"{type(e).__name__}: {e}"))
+            figures.append(
+                Figure(
+                    f"{name} (failed)",
+                    None,
+                    "",
+                    detail=f"{type(e).__name__}: {e}",
+                    no_floor="the suite failed before measuring",
+                )
+            )
     print_table(figures)
-    write_json(figures, Path(args.out))
+    meta = {
+        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "loadavg_start": load_start,
+    }
+    write_json(figures, Path(args.out), meta)
     print(f"written: {args.out}")
     return 0 if all(f.met is not False for f in figures) else 1
 

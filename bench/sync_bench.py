@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ from bench.server_bench import prepare, running_server
 
 BATCH = 500
 SYNC_TARGET_S = 10.0  # for 10,000 annotations
+#: What the engine's durable bookkeeping may add to the bare POSTs of the same batches.
+SYNC_RATIO_TARGET = 2.0
+#: What the TUI may add to the debounce and one durable commit, keystroke to disk.
+DRAFT_MARGIN_MS = 200.0
 SYNC_TARGET_N = 10_000
 DRAFT_TARGET_MS = 1000.0
 #: What the annotator "types" in the draft test: lowercase words and spaces (Pilot key names).
@@ -97,15 +102,47 @@ def _flush(db: Path, url: str, token: str, batch_size: int) -> tuple[float, Any]
     return took, summary
 
 
+def _raw_post(url: str, token: str, leases: list[Any]) -> float:
+    """The floor of the batch sync: the same annotations as bodies built beforehand, POSTed to
+    /v1/annotations/batch in the same batches by a bare httpx client; the seconds it took."""
+    import httpx
+
+    bodies = []
+    for i in range(0, len(leases), BATCH):
+        items = [
+            {
+                "idempotency_key": uuid.uuid4().hex,
+                "annotation": {
+                    "lease_id": le.lease_id,
+                    "fence": le.fence,
+                    "transcript": f"set an alarm for seven thirty {le.clip.clip_id}",
+                    "intent": "alarm_set",
+                    "flags": [],
+                },
+            }
+            for le in leases[i : i + BATCH]
+        ]
+        bodies.append(json.dumps({"items": items}).encode())
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        t0 = time.perf_counter()
+        for body in bodies:
+            r = client.post("/v1/annotations/batch", content=body)
+            if r.status_code != 200:
+                raise RuntimeError(f"raw batch POST: {r.status_code} {r.text[:200]}")
+        return time.perf_counter() - t0
+
+
 def sync_figures(root: Path, url: str, token: str, n: int, single: int) -> list[Figure]:
-    leases = _lease_all(url, token, n + single)
+    leases = _lease_all(url, token, 2 * n + single)
+    raw_s = _raw_post(url, token, leases[n + single :])
     queue_s = _queue(root / "batch.db", leases[:n])
     batch_s, s = _flush(root / "batch.db", url, token, BATCH)
     if s.sent != n or s.pending or s.rejected or s.conflicts:
         raise RuntimeError(f"batch sync incomplete: {s}")
     if len({r.annotation_id for r in s.receipts}) != n:
         raise RuntimeError("batch sync: receipts are not one per annotation")
-    _queue(root / "single.db", leases[n:])
+    _queue(root / "single.db", leases[n : n + single])
     single_s, s1 = _flush(root / "single.db", url, token, 1)
     if s1.sent != single or s1.requests != single:
         raise RuntimeError(f"one-per-annotation sync incomplete: {s1}")
@@ -118,11 +155,16 @@ def sync_figures(root: Path, url: str, token: str, n: int, single: int) -> list[
             "sync batch: queued annotations → server",
             batch_s,
             "s",
-            target,
+            SYNC_RATIO_TARGET,
             "max",
             f"{n:,} annotations{size}, SyncEngine.flush, {s.requests} POST /batch of ≤{BATCH}, "
             f"{n / batch_s:,.0f}/s; queueing them took {queue_s:.1f} s "
-            f"({queue_s / n * 1e3:.2f} ms per durable submit)",
+            f"({queue_s / n * 1e3:.2f} ms per durable submit); issue 4's absolute target: "
+            f"≤ {target:.0f} s",
+            floor=raw_s,
+            floor_what=f"the same {n:,} annotations in the same batches, bodies built beforehand, "
+            "POSTed by a bare httpx client to the same server",
+            against="ratio",
         ),
         Figure(
             "sync one POST per annotation (extrapolated)",
@@ -131,15 +173,9 @@ def sync_figures(root: Path, url: str, token: str, n: int, single: int) -> list[
             None,
             "info",
             f"{single} sent one POST each in {single_s:.2f} s ({per_one * 1e3:.2f} ms each), "
-            f"× {n:,}",
-        ),
-        Figure(
-            "sync batch vs one request per annotation",
-            extrapolated / batch_s,
-            "× faster",
-            None,
-            "info",
-            "same run, same server, same engine (batch_size 500 vs 1)",
+            f"× {n:,}; the ratio is what batching buys",
+            floor=batch_s,
+            floor_what="the batch sync above (same engine, batch_size 500 vs 1)",
         ),
     ]
 
@@ -147,8 +183,8 @@ def sync_figures(root: Path, url: str, token: str, n: int, single: int) -> list[
 # ------------------------------------------------------------------ draft durability
 
 
-def draft_save_figure(root: Path, saves: int) -> Figure:
-    """The store's share of the gap: `LocalStore.save_draft` (one synchronous=FULL commit)."""
+def draft_saves(root: Path, saves: int) -> list[float]:
+    """The store's share of the gap: `LocalStore.save_draft` (one synchronous=FULL commit), ms."""
     from annotator.store import Draft, LocalStore
 
     lat: list[float] = []
@@ -159,16 +195,7 @@ def draft_save_figure(root: Path, saves: int) -> Figure:
             t0 = time.perf_counter()
             store.save_draft(Draft("lease1", "clip1", text[-2000:], cursor=(0, i)))
             lat.append((time.perf_counter() - t0) * 1000)
-    return Figure(
-        "draft save (LocalStore.save_draft) p50",
-        pct(lat, 50),
-        "ms",
-        None,
-        "info",
-        f"{saves} saves of a growing transcript; value is p50, p99 {pct(lat, 99):.2f} ms, "
-        f"max {max(lat):.2f} ms (one durable commit each)",
-        p99=pct(lat, 99),
-    )
+    return lat
 
 
 def _draft_child(url: str, keys: int, out: Path) -> None:
@@ -216,7 +243,7 @@ def _draft_child(url: str, keys: int, out: Path) -> None:
     )
 
 
-def draft_figures(root: Path, url: str, token: str, keys: int) -> list[Figure]:
+def draft_figures(root: Path, url: str, token: str, keys: int, saves: list[float]) -> list[Figure]:
     home = root / "draft-home"
     out = root / "draft.json"
     ready = out.with_suffix(".ready")
@@ -268,10 +295,25 @@ def draft_figures(root: Path, url: str, token: str, keys: int) -> list[Figure]:
         f"keypress → text visible in another process's SQLite connection (polled every 2 ms); "
         f"draft_debounce_s {data['debounce_s']}, {len(seen)} distinct drafts seen"
     )
+    interval_ms = min(1.0, float(data["debounce_s"])) * 1000
+    floor_what = (
+        f"the draft timer's interval ({interval_ms:.0f} ms) plus one LocalStore.save_draft "
+        f"(a durable commit; {len(saves)} measured in this run, p50 {pct(saves, 50):.2f} ms)"
+    )
     return [
-        Figure("draft keystroke→disk p50", p50, "ms", None, "info", detail),
-        Figure("draft keystroke→disk p99", p99, "ms", DRAFT_TARGET_MS, "max", detail, p99=p99),
-        Figure("draft keystroke→disk max", max(gaps), "ms", None, "info", "largest gap seen"),
+        Figure(
+            "draft keystroke→disk p99",
+            p99,
+            "ms",
+            DRAFT_MARGIN_MS,
+            "max",
+            detail + f"; p50 {p50:.0f} ms, max {max(gaps):.0f} ms; issue 4's absolute "
+            f"target: ≤ {DRAFT_TARGET_MS:.0f} ms",
+            p99=p99,
+            floor=interval_ms + pct(saves, 99),
+            floor_what=floor_what + f", its p99 {pct(saves, 99):.2f} ms",
+            against="margin",
+        ),
     ]
 
 
@@ -289,14 +331,14 @@ def figures(quick: bool) -> list[Figure]:
 
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         root = Path(tmp)
-        (token,) = prepare(root, n + single + 20, 1)
-        step(f"{n + single + 20} clips queued on the server")
+        (token,) = prepare(root, 2 * n + single + 20, 1)
+        step(f"{2 * n + single + 20} clips queued on the server")
         with running_server(root, workers=1) as url:
             step("server up")
             figs = sync_figures(root, url, token, n, single)
             step("sync measured")
-            figs += draft_figures(root, url, token, keys)
-            figs.append(draft_save_figure(root, 500 if quick else 2000))
+            saves = draft_saves(root, 500 if quick else 2000)
+            figs += draft_figures(root, url, token, keys, saves)
             step("drafts measured")
     return figs
 
@@ -306,11 +348,9 @@ def main() -> None:
         url, keys, out = sys.argv[2:5]
         _draft_child(url, int(keys), Path(out))
         return
-    from rich.console import Console
-
     from bench.results import print_table
 
-    print_table(figures("--quick" in sys.argv), Console(width=220))
+    print_table(figures("--quick" in sys.argv))
 
 
 if __name__ == "__main__":
