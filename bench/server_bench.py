@@ -49,7 +49,7 @@ from bench.results import Figure, loadavg
 
 if TYPE_CHECKING:
     from api.server.records import NewClip
-    from bench.postgres import TempCluster
+    from tests.fixtures.postgres import TempCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -273,7 +273,7 @@ class Databases:
             return str(root / "queue.db")
         if self.pg_error:
             raise RuntimeError(self.pg_error)
-        from bench import postgres
+        from tests.fixtures import postgres
 
         if self.cluster is None:
             try:
@@ -288,7 +288,7 @@ class Databases:
                 self.pg_error = f"no PostgreSQL cluster: {type(e).__name__}: {e}"[:300]
                 raise RuntimeError(self.pg_error) from e
             self.stack.callback(self.cluster.stop)
-        return postgres.create_database(self.cluster.url, f"bench{self.count}")
+        return self.cluster.new_database()
 
 
 # ------------------------------------------------------------------ the client
