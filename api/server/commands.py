@@ -18,25 +18,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from uvicorn.supervisors import Multiprocess
 
-from api.models import Role
+from api.models import DisplayName, Role
 from api.server.settings import ServerSettings
+from api.text_safety import for_terminal
 
 if TYPE_CHECKING:
     from api.server.sqlite_repo import SqliteRepository
 
 log = logging.getLogger("annotator.server")
 
-_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+_NAME = TypeAdapter(DisplayName)
 
 LOG_LEVEL_ENV = "ANNOTATOR_SERVER_LOG_LEVEL"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -51,7 +51,8 @@ def _err(message: str) -> None:
 
 
 def _note(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    # Messages quote file names and names an admin typed: escaped, so none can drive the terminal.
+    sys.stderr.write(for_terminal(text, keep_newlines=True) + "\n")
     sys.stderr.flush()
 
 
@@ -243,9 +244,13 @@ def token_create(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    name = str(args.name).strip()
-    if not _NAME.match(name):
-        raise UsageError("NAME: give the person's display name, 1-64 printable characters")
+    try:
+        name = _NAME.validate_python(str(args.name))
+    except ValidationError as e:
+        problem = e.errors(include_url=False)[0]["msg"]
+        raise UsageError(
+            f"NAME: {problem} (give the person's display name, 1-64 printable characters)"
+        ) from None
     role = Role(args.role)
     repo = _open_repo(_settings(args))
     try:

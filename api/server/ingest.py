@@ -61,6 +61,7 @@ from rich.text import Text
 
 from api.models import MAX_TRANSCRIPT_CHARS, Locale
 from api.server.records import NewClip
+from api.text_safety import escaping_console, for_terminal
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".oga", ".mp3"})
 MIN_DURATION_S = 0.05
@@ -126,15 +127,16 @@ class IngestReport:
 
     def print_skipped(self, console: Console | None = None) -> None:
         """Every skipped file with its reason, one a line, on stderr by default."""
-        out = console if console is not None else Console(stderr=True)
+        out = console if console is not None else escaping_console(stderr=True)
         for name, reason in self.skipped:
-            line = Text.assemble(("skipped ", "bold red"), f"{name}: {reason}")
+            # A file name is whatever bytes an uploader chose: ESC sequences are drawn, not run.
+            line = Text.assemble(("skipped ", "bold red"), for_terminal(f"{name}: {reason}"))
             # One line per file (no hard wrap) keeps the list greppable in logs.
             out.print(line, soft_wrap=True, highlight=False)
         if self.unused_hints:
             out.print(
                 "ASR hints for files not in this ingest: "
-                + ", ".join(self.unused_hints[:10])
+                + ", ".join(map(for_terminal, self.unused_hints[:10]))
                 + (" …" if len(self.unused_hints) > 10 else ""),
                 markup=False,
                 highlight=False,
@@ -528,7 +530,7 @@ class _Progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=console if console is not None else Console(stderr=True),
+                console=console if console is not None else escaping_console(stderr=True),
                 transient=False,
             )
             self._task = self._bar.add_task("ingest", total=total)
