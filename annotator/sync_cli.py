@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import stamina
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,6 +40,7 @@ from api.client import (
     Unauthorized,
 )
 from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
+from api.text_safety import for_terminal
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG, EXIT_OFFLINE = 0, 1, 2, 3
 DOWNLOAD_THREADS = 4
@@ -237,8 +239,13 @@ def _sync(args: argparse.Namespace) -> int:
     if getattr(args, "status", False) or export:
         with _open_store() as store:
             if export:
-                n = store.export_conflicts_jsonl(Path(export))
-                out.print(f"wrote {n} conflict{'s' * (n != 1)} to {export}")
+                try:
+                    n = store.export_conflicts_jsonl(Path(export))
+                except OSError as e:  # PrivateFileError names the path and the fix
+                    err.print(f"[red]--conflicts-jsonl:[/] {escape(for_terminal(e))}")
+                    return EXIT_CONFIG
+                shown = escape(for_terminal(export))
+                out.print(f"wrote {n} conflict{'s' * (n != 1)} to {shown}")
             if getattr(args, "status", False):
                 _print_status(store)
         return EXIT_OK

@@ -13,7 +13,6 @@ call is a handful of indexed statements, far cheaper than the contention of seve
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -35,6 +34,7 @@ from annotator.store.models import (
 from annotator.store.recovery import StoreError, open_connection
 from api.client import new_idempotency_key
 from api.models import AnnotationIn, AnnotationPatch, Lease, Receipt
+from api.private_file import private_output
 
 DB_NAME = "local.db"
 HISTORY_KEEP_S = 7 * 86400
@@ -600,9 +600,9 @@ class LocalStore:
     def export_conflicts_jsonl(self, path: Path) -> int:
         """Write the conflicts as JSON lines (0600: they hold transcripts); returns the count."""
         items = self.conflicts()
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        # A random O_EXCL|O_NOFOLLOW 0600 temp file renamed over `path`; a symlink there is refused
+        # (PrivateFileError, an OSError naming the path).
+        with private_output(path) as f:
             for it in items:
                 record = {
                     "idempotency_key": it.key,
@@ -613,10 +613,7 @@ class LocalStore:
                     "at": datetime.fromtimestamp(it.at, UTC).isoformat(),
                     "annotation": it.annotation.model_dump(mode="json", exclude_none=True),
                 }
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+                f.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
         return len(items)
 
     # ------------------------------------------------------------------ history and amendments

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from uvicorn.supervisors import Multiprocess
 
 from api.models import DisplayName, Role
+from api.private_file import PrivateFileError, private_output
 from api.server.settings import ServerSettings
 from api.text_safety import for_terminal
 
@@ -286,14 +287,14 @@ def _export(args: argparse.Namespace) -> int:
                 count += 1
             sink.flush()
         else:
+            # Transcripts: a random 0600 temp file renamed into place, never through a symlink.
             try:
-                fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            except OSError as e:
-                raise UsageError(f"--out {out_path}: {e.strerror or e}") from None
-            with os.fdopen(fd, "wb") as f:
-                for line in export_lines(repo):
-                    f.write(line)
-                    count += 1
+                with private_output(out_path) as f:
+                    for line in export_lines(repo):
+                        f.write(line)
+                        count += 1
+            except PrivateFileError as e:
+                raise UsageError(f"--out: {e}") from None
     finally:
         repo.close()
     _note(f"exported {count} annotation{'s' if count != 1 else ''}")

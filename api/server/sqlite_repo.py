@@ -567,10 +567,8 @@ class SqliteRepository:
             " FROM leases WHERE lease_id = ?",
             (lease_id,),
         ).fetchone()
-        if row is None:
+        if row is None or row[1] != annotator:  # someone else's answers as an unknown id does
             raise not_found("lease")
-        if row[1] != annotator:
-            raise Rejection(403, "not_your_lease", "this lease belongs to someone else")
         return tuple(row)
 
     @staticmethod
@@ -786,10 +784,8 @@ class SqliteRepository:
                 "SELECT annotator, created_at FROM annotations WHERE annotation_id = ?",
                 (annotation_id,),
             ).fetchone()
-            if row is None:
+            if row is None or row[0] != annotator:  # someone else's: as if unknown
                 raise not_found("annotation")
-            if row[0] != annotator:
-                raise Rejection(403, "not_author", "only its author may amend an annotation")
             if t_now > row[1] + window_s:
                 raise Rejection(
                     409,

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 import api.models
 from api.text_safety import escaping_console, for_terminal
-from tests.fixtures.server import LiveServer, annotator_command, write_wavs
+from tests.fixtures.server import LiveServer, annotator_command
 from tests.server.helpers import body, key
 
 HUGE = 10**30
@@ -37,14 +37,8 @@ HOSTILE = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[LiveServer]:
-    from tests.fixtures.server import start_live_server
-
-    root = tmp_path_factory.mktemp("hostile")
-    srv = start_live_server(root)
-    srv.ingest(write_wavs(root / "wavs", 6))
-    yield srv
-    srv.stop()
+def server(module_server: LiveServer) -> LiveServer:
+    return module_server
 
 
 @pytest.fixture(scope="module")
