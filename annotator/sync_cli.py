@@ -344,9 +344,11 @@ def _purge(args: argparse.Namespace) -> int:
                 "with --conflicts-jsonl), or pass --force to throw them away."
             )
             return EXIT_ATTENTION
+        aside = len(store.aside_copies())
         what = (
             f"{clips} cached clips, {counts['drafts']} drafts, {counts['pending']} unsent and "
             f"{counts['history']} past submissions, {counts['conflicts']} conflicts"
+            + (f", {aside} damaged database file(s) set aside" if aside else "")
         )
         if not getattr(args, "yes", False):
             err.print(f"This deletes {what}. Type 'yes' to continue: ", end="")
