@@ -60,7 +60,7 @@ def test_role_matrix(live_server: LiveServer, path: str, allowed: set[str]) -> N
             assert r.json()["reason"] == "forbidden_role"
 
 
-def test_someone_else_s_lease_is_403_and_an_unknown_one_404(
+def test_someone_else_s_lease_answers_404_like_an_unknown_one(
     live_server: LiveServer, test_wavs
 ) -> None:
     live_server.ingest(test_wavs(1))
