@@ -49,10 +49,10 @@ class Check:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from api.text_safety import escaping_console
 
     checks, secrets = run_checks(args)
-    console = Console(highlight=False)
+    console = escaping_console(highlight=False)
     console.print(render(checks, secrets))
     failed = [c.name for c in checks if c.status is Status.FAIL]
     if failed:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import stamina
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -40,14 +39,15 @@ from api.client import (
     Unauthorized,
 )
 from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
-from api.text_safety import for_terminal
+from api.text_safety import escaping_console, for_terminal
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG, EXIT_OFFLINE = 0, 1, 2, 3
 DOWNLOAD_THREADS = 4
 T = TypeVar("T")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Messages quote servers, exceptions and paths: escaped, so none of them can drive the terminal.
+out = escaping_console(highlight=False)
+err = escaping_console(stderr=True, highlight=False)
 
 
 @dataclass(frozen=True, slots=True)
