@@ -90,7 +90,7 @@ def test_private_output_is_atomic_and_leaves_nothing_on_failure(tmp_path: Path) 
 def test_sync_conflicts_jsonl_refuses_a_symlink_with_a_message(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("keep me")
-    trap = tmp_path / "conflicts.jsonl"
+    trap = tmp_path / "conflicts\x1b]0;pwned\x07\x1b[2J.jsonl"  # and a hostile name
     trap.symlink_to(victim)
     done = subprocess.run(
         [*annotator_command(), "sync", "--conflicts-jsonl", str(trap)],
@@ -99,4 +99,6 @@ def test_sync_conflicts_jsonl_refuses_a_symlink_with_a_message(tmp_path: Path) -
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert b"symbolic link" in done.stderr
+    unwrapped = done.stderr.replace(b"\n", b"")  # Rich wraps at 80 columns off a terminal
+    assert b"\x1b" not in done.stderr and b"conflicts\\x1b]0;pwned" in unwrapped
     assert victim.read_text() == "keep me"
