@@ -19,6 +19,7 @@ call is a handful of indexed statements, far cheaper than the contention of seve
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -44,6 +45,8 @@ from annotator.store.recovery import StoreError, open_connection
 from api.client import new_idempotency_key
 from api.models import AnnotationIn, AnnotationPatch, Lease, Receipt
 from api.private_file import private_output
+
+log = logging.getLogger("annotator.store")
 
 DB_NAME = "local.db"
 #: How long acknowledged submissions stay on this disk for the review list (they quote strangers);
@@ -211,10 +214,15 @@ class LocalStore:
                 )
                 changed += len(redo)
         if changed:
-            with self._lock:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                with self._lock:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._conn.execute("VACUUM")
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as e:
+                # Another process holds the file. secure_delete already zeroed the old values in
+                # the database; the WAL's old frames go at the next checkpoint.
+                log.warning("resealed %d values; could not rewrite the file yet (%s)", changed, e)
         return changed
 
     def close(self) -> None:

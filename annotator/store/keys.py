@@ -12,10 +12,13 @@ ANNOTATOR_KEYRING=1: the keyring is per user, not per home, and tests must not w
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import logging
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from annotator import paths
@@ -90,10 +93,23 @@ def _read_key_file(path: Path) -> bytes:
         raise CacheKeyError(f"{path} belongs to another user; refusing to use it as the cache key")
     if not stat.S_ISREG(st.st_mode):
         raise CacheKeyError(f"{path} is not a regular file")
-    key = _decode_key(path.read_bytes(), path)
     if st.st_mode & 0o077:
-        return _rotate_exposed(path, key)
-    return key
+        # Two clients starting at once must not both rotate (the second would replace the key
+        # the first just sealed with): one does it under the lock, the other reads its result.
+        with _rotation_lock(path):
+            if path.stat().st_mode & 0o077:
+                return _rotate_exposed(path, _decode_key(path.read_bytes(), path))
+    return _decode_key(path.read_bytes(), path)
+
+
+@contextlib.contextmanager
+def _rotation_lock(path: Path) -> Iterator[None]:
+    fd = os.open(path.with_name(".cache.key.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _decode_key(raw: bytes, path: Path) -> bytes:

@@ -195,3 +195,14 @@ def test_purge_removes_every_copy_including_damaged_ones_set_aside(home: Path) -
         assert store.counts()["history"] == 0
     assert sorted(p.name for p in data.iterdir() if "broken" in p.name) == []
     assert _find_words(home) == {}
+
+
+def test_clients_starting_together_rotate_an_exposed_key_once(home: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    old, where = load_cache_key()
+    Path(where).chmod(0o644)
+    with ThreadPoolExecutor(4) as pool:
+        keys = list(pool.map(lambda _: load_cache_key()[0], range(8)))
+    assert len(set(keys)) == 1 and keys[0] != old
+    assert load_cache_key()[0] == keys[0]
