@@ -31,6 +31,9 @@ _HANDLERS: dict[str, str] = {
     "relay": "annotator.relay_cli:relay",
     "doctor": "annotator.doctor:doctor",
 }
+#: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
+#: dumpable (annotator/hardening.py), before anything is loaded.
+_HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay"})
 
 
 def _config_path_text() -> str:
@@ -239,6 +242,10 @@ def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.handler in _HARDENED:
+        from annotator.hardening import harden_process
+
+        harden_process()
     handler = _resolve(_HANDLERS[args.handler])
     try:
         return handler(args)

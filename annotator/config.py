@@ -191,6 +191,13 @@ class Settings(BaseSettings):
         le=3600,
         description="Lease length asked of the server; leases are renewed before they expire.",
     )
+    history_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=168,
+        description="How long acknowledged submissions stay on this disk (encrypted) for the "
+        "review list; they quote strangers, so keep it short.",
+    )
 
     _source_file: Path | None = PrivateAttr(default=None)
 

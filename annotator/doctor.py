@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,10 +49,10 @@ class Check:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from api.text_safety import escaping_console
 
     checks, secrets = run_checks(args)
-    console = Console(highlight=False)
+    console = escaping_console(highlight=False)
     console.print(render(checks, secrets))
     failed = [c.name for c in checks if c.status is Status.FAIL]
     if failed:
@@ -193,7 +194,27 @@ def load_config(args: argparse.Namespace) -> tuple[Settings | None, Check]:
             "correct the value named (file and line, variable or flag) and run doctor again",
         )
     source = settings.source_file
+    if source is not None and (exposed := _secrets_readable_by_others(source)):
+        return settings, Check(
+            "config",
+            Status.FAIL,
+            f"{source} holds {exposed} and other users can read it (mode "
+            f"{stat.S_IMODE(source.stat().st_mode):04o}); treat it as seen: ask for a new token",
+            f"chmod 600 {source}",
+        )
     return settings, Check("config", Status.OK, f"read {source}" if source else "no config file")
+
+
+def _secrets_readable_by_others(path: Path) -> str | None:
+    """'a token' (or relay secret) when `path` holds one and its mode lets others read it."""
+    try:
+        if not stat.S_IMODE(path.stat().st_mode) & 0o044:
+            return None
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    held = [name for name in ("token", "relay_secret") if data.get(name)]
+    return " and ".join(f"a {n.replace('_', ' ')}" for n in held) or None
 
 
 def _secrets(settings: Settings | None) -> list[str]:

@@ -102,7 +102,7 @@ def build_services(args: argparse.Namespace) -> Services:
     from annotator.store.recovery import StoreError
 
     try:
-        store = LocalStore.open()
+        store = LocalStore.open(history_keep_s=settings.history_hours * 3600)
     except StoreError as e:
         raise LaunchError(str(e)) from None
     cache: list[ClipCache] = []  # opened below; the prefetch thread only reads it later

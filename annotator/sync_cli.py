@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import stamina
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,13 +39,15 @@ from api.client import (
     Unauthorized,
 )
 from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
+from api.text_safety import escaping_console, for_terminal
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG, EXIT_OFFLINE = 0, 1, 2, 3
 DOWNLOAD_THREADS = 4
 T = TypeVar("T")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Messages quote servers, exceptions and paths: escaped, so none of them can drive the terminal.
+out = escaping_console(highlight=False)
+err = escaping_console(stderr=True, highlight=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +239,13 @@ def _sync(args: argparse.Namespace) -> int:
     if getattr(args, "status", False) or export:
         with _open_store() as store:
             if export:
-                n = store.export_conflicts_jsonl(Path(export))
-                out.print(f"wrote {n} conflict{'s' * (n != 1)} to {export}")
+                try:
+                    n = store.export_conflicts_jsonl(Path(export))
+                except OSError as e:  # PrivateFileError names the path and the fix
+                    err.print(f"[red]--conflicts-jsonl:[/] {escape(for_terminal(e))}")
+                    return EXIT_CONFIG
+                shown = escape(for_terminal(export))
+                out.print(f"wrote {n} conflict{'s' * (n != 1)} to {shown}")
             if getattr(args, "status", False):
                 _print_status(store)
         return EXIT_OK
@@ -337,9 +344,11 @@ def _purge(args: argparse.Namespace) -> int:
                 "with --conflicts-jsonl), or pass --force to throw them away."
             )
             return EXIT_ATTENTION
+        aside = len(store.aside_copies())
         what = (
             f"{clips} cached clips, {counts['drafts']} drafts, {counts['pending']} unsent and "
             f"{counts['history']} past submissions, {counts['conflicts']} conflicts"
+            + (f", {aside} damaged database file(s) set aside" if aside else "")
         )
         if not getattr(args, "yes", False):
             err.print(f"This deletes {what}. Type 'yes' to continue: ", end="")

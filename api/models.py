@@ -11,7 +11,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from api.text_safety import check_text
 
 API_VERSION = "v1"
 
@@ -24,6 +27,22 @@ MAX_TRANSCRIPT_CHARS = 5_000
 MAX_NOTE_CHARS = 2_000
 MAX_FLAGS = 16
 MAX_BATCH_ITEMS = 500
+#: Every integer in the contract has an upper bound (a 30-digit number is a 422, not an overflow
+#: in storage). A fence grows by one per lease of a clip: 2**31 - 1 fits every SQL integer type.
+MAX_FENCE = 2**31 - 1
+MAX_DISPLAY_NAME_CHARS = 64
+
+
+def _safe_text(value: str) -> str:
+    problem = check_text(value)
+    if problem is not None:
+        # The error's loc names the field; the message names the character and where.
+        raise PydanticCustomError("unsafe_character", problem)
+    return value
+
+
+#: Text a person typed that someone else will read: no control, bidi or zero-width characters.
+SafeText = AfterValidator(_safe_text)
 #: Idempotency keys are client-made (UUID4 hex or similar); bounded so they can be indexed.
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -123,7 +142,7 @@ class Clip(_Out):
 
     clip_id: OpaqueId
     duration_s: float = Field(ge=0)
-    sample_rate: int = Field(gt=0)
+    sample_rate: int = Field(gt=0, le=1_000_000)
     channels: int = Field(ge=1, le=8)
     locale: Locale
     sha256: Sha256Hex
@@ -133,7 +152,7 @@ class Clip(_Out):
 class Lease(_Out):
     lease_id: OpaqueId
     #: Fencing token: grows every time the clip is leased; a submission with an older one is stale.
-    fence: int = Field(ge=1)
+    fence: int = Field(ge=1, le=MAX_FENCE)
     expires_at: datetime
     clip: Clip
 
@@ -157,12 +176,12 @@ class ReleaseReason(StrEnum):
 
 class ReleaseRequest(_In):
     reason: ReleaseReason
-    detail: str | None = Field(default=None, max_length=500)
+    detail: Annotated[str, SafeText] | None = Field(default=None, max_length=500)
 
 
 class LeaseState(_Out):
     lease_id: OpaqueId
-    fence: int
+    fence: int = Field(ge=1, le=MAX_FENCE)
     expires_at: datetime
     released: bool = False
 
@@ -179,13 +198,19 @@ class Timings(_In):
     plays: int | None = Field(default=None, ge=0, le=10_000)
 
 
-Transcript = Annotated[str, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)]
-Note = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)]
+Transcript = Annotated[str, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS), SafeText]
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS), SafeText]
+#: A person's display name (token names): shown to supervisors, so one visible line.
+DisplayName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_DISPLAY_NAME_CHARS, strip_whitespace=True),
+    SafeText,
+]
 
 
 class AnnotationIn(_In):
     lease_id: OpaqueId
-    fence: int = Field(ge=1)
+    fence: int = Field(ge=1, le=MAX_FENCE)
     transcript: Transcript
     intent: TaxonomyId
     flags: list[TaxonomyId] = Field(default_factory=list, max_length=MAX_FLAGS)
@@ -218,7 +243,7 @@ class BatchRequest(_In):
 class BatchItemResult(_Out):
     idempotency_key: str
     #: The HTTP status the single endpoint would have answered for this item.
-    status_code: int
+    status_code: int = Field(ge=100, le=599)
     receipt: Receipt | None = None
     error: ErrorBody | None = None
 
@@ -253,10 +278,10 @@ class Annotation(_Out):
 
 
 class Stats(_Out):
-    today: int = Field(ge=0)
+    today: int = Field(ge=0, le=2**53)
     clips_per_hour: float = Field(ge=0)
     median_seconds: float | None = None
-    total: int = Field(default=0, ge=0)
+    total: int = Field(default=0, ge=0, le=2**53)
 
 
 class Escalation(_Out):

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from api.models import Taxonomy
+from api.text_safety import UNSAFE, check_text, describe
 
 DEFAULT_TAXONOMY_RESOURCE = "taxonomy_default.json"
 
@@ -43,7 +44,6 @@ class LintIssue:
 # A tag is a bracketed lower-case word; anything else in brackets is a rule break.
 _BRACKETED = re.compile(r"\[[^\[\]]*\]")
 _TAG_SHAPE = re.compile(r"^\[[a-z_]+\]$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _DOUBLE_SPACE = re.compile(r" {2,}")
 
 
@@ -92,9 +92,14 @@ class TaxonomyIndex:
                         i, i + 1, "unbalanced_bracket", f"unmatched '{ch}': tags look like [noise]"
                     )
                 )
-        for m in _CONTROL.finditer(text):
+        for m in UNSAFE.finditer(text):
             issues.append(
-                LintIssue(m.start(), m.end(), "control_char", "control character in transcript")
+                LintIssue(
+                    m.start(),
+                    m.end(),
+                    "control_char",
+                    f"{describe(m.group())} in transcript: remove it (it can hide or reorder text)",
+                )
             )
         for m in _DOUBLE_SPACE.finditer(text):
             issues.append(LintIssue(m.start(), m.end(), "double_space", "more than one space"))
@@ -145,6 +150,8 @@ class TaxonomyIndex:
             )
         for issue in self.lint_transcript(transcript):
             problems.append(("transcript", issue.code, issue.message))
+        if note and (problem := check_text(note)):
+            problems.append(("note", "unsafe_character", problem))
         escalated = sorted(set(flags) & self.escalation_flags)
         if escalated and not (note and note.strip()):
             problems.append(

@@ -177,3 +177,22 @@ def test_relay_audio_is_checked_end_to_end(
     else:
         assert proc.returncode == 1
         assert "refused the pairing secret" in audio
+
+
+def test_a_token_in_a_config_file_others_can_read_is_a_failure_with_its_fix(
+    tmp_path: Path, live_server: LiveServer
+) -> None:
+    env = base_env(tmp_path, None)
+    config = tmp_path / "home" / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'server = "{live_server.url}"\ntoken = "{live_server.annotator_token}"\n')
+    config.chmod(0o644)
+    proc = doctor(env)
+    assert proc.returncode == 1
+    line = row(proc.stdout, "config")
+    assert "FAIL" in line and "other users can read it" in line
+    assert f"chmod 600 {config}" in proc.stdout
+    assert live_server.annotator_token not in proc.stdout
+    config.chmod(0o600)
+    fixed = row(doctor(env).stdout, "config")
+    assert "FAIL" not in fixed and "read" in fixed

@@ -1,5 +1,11 @@
 """The annotator's local store: leases, drafts, outbox, history and conflicts in one SQLite file.
 
+Nothing anyone said is stored in the clear: transcripts, notes, annotation bodies and leases
+(their ASR hints) are sealed with AES-GCM under a key derived from the cache key (`fields.py`;
+why not SQLCipher is written there). A store written before that is resealed when it is opened.
+Acknowledged submissions are kept for `history_keep_s` (default 24 h) for the review list, then
+deleted; `purge` also removes damaged copies moved aside by `recovery.py`.
+
 Everything an annotator finishes goes through here before anything touches the network, so the
 rules are strict: WAL with `synchronous=FULL` (a commit survives kill -9 and power loss), one
 explicit transaction per logical step (submit writes outbox + history + draft + lease at once),
@@ -13,7 +19,7 @@ call is a handful of indexed statements, far cheaper than the contention of seve
 from __future__ import annotations
 
 import json
-import os
+import logging
 import sqlite3
 import threading
 import time
@@ -24,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from annotator import paths
+from annotator.store.fields import FieldCipher, body_aad, draft_aad, lease_aad
+from annotator.store.keys import discard_retired_keys, exposure_notice, load_cache_key, retired_keys
 from annotator.store.models import (
     ConflictItem,
     Draft,
@@ -31,13 +39,19 @@ from annotator.store.models import (
     OutboxItem,
     OutboxKind,
     OutboxState,
+    parse_annotation,
 )
 from annotator.store.recovery import StoreError, open_connection
 from api.client import new_idempotency_key
 from api.models import AnnotationIn, AnnotationPatch, Lease, Receipt
+from api.private_file import private_output
+
+log = logging.getLogger("annotator.store")
 
 DB_NAME = "local.db"
-HISTORY_KEEP_S = 7 * 86400
+#: How long acknowledged submissions stay on this disk for the review list (they quote strangers);
+#: `history_hours` in the config changes it for the TUI.
+HISTORY_KEEP_S = 24 * 3600
 #: The sync thread checkpoints the WAL (on a connection of its own) once this many commits have
 #: piled up since the last time, so the TUI's commits neither run SQLite's automatic checkpoint
 #: (1,000 pages: a multi-millisecond stall of the submit key every ~100 clips) nor keep growing
@@ -73,7 +87,7 @@ def _ts(when: datetime | float | None) -> float:
     return float(when)
 
 
-def _outbox_item(row: sqlite3.Row | tuple[object, ...]) -> OutboxItem:
+def _outbox_item(row: sqlite3.Row | tuple[object, ...], fields: FieldCipher) -> OutboxItem:
     (key, kind, clip_id, lease_id, fence, body, attempts, next_at, state, created, err, target,
      annotation_id, status_code, reason) = tuple(row)  # fmt: skip
     return OutboxItem(
@@ -82,7 +96,7 @@ def _outbox_item(row: sqlite3.Row | tuple[object, ...]) -> OutboxItem:
         clip_id=str(clip_id),
         lease_id=str(lease_id),
         fence=int(str(fence)),
-        body_json=str(body),
+        body_json=fields.open(body, body_aad(str(key))),
         attempts=int(str(attempts)),
         next_attempt_at=float(str(next_at)),
         state=OutboxState(str(state)),
@@ -99,8 +113,19 @@ class LocalStore:
     """Thread-safe access to the local database. Open with `LocalStore.open()`."""
 
     def __init__(
-        self, conn: sqlite3.Connection, path: Path, recovered_from: Path | None, reason: str | None
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        recovered_from: Path | None,
+        reason: str | None,
+        *,
+        fields: FieldCipher | None = None,
+        history_keep_s: float = HISTORY_KEEP_S,
     ) -> None:
+        if fields is None:
+            fields = FieldCipher(load_cache_key()[0], retired_keys())
+        self._fields = fields
+        self.history_keep_s = history_keep_s
         self._conn = conn
         self._lock = threading.RLock()
         self._commits = 0
@@ -113,25 +138,92 @@ class LocalStore:
         self.recovery_reason = reason
 
     @classmethod
-    def open(cls, path: Path | None = None) -> LocalStore:
-        """Open (creating, migrating or, if damaged, replacing) the store. Raises only StoreError,
-        and only when no database can be created at all."""
+    def open(
+        cls, path: Path | None = None, *, history_keep_s: float = HISTORY_KEEP_S
+    ) -> LocalStore:
+        """Open (creating, migrating, resealing or, if damaged, replacing) the store. Raises only
+        StoreError, and only when no database can be created at all (or its key is unusable)."""
         if path is None:
             path = paths.ensure_private_dir(paths.data_dir()) / DB_NAME
         else:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            key, _where = load_cache_key()
+            retired = retired_keys()
+        except Exception as e:  # noqa: BLE001 - CacheKeyError, OSError: the store cannot be used
+            raise StoreError(f"the local store's key is unusable: {e}") from None
         conn, aside, reason = open_connection(path)
         path.chmod(0o600)
-        return cls(conn, path, aside, reason)
+        store = cls(
+            conn,
+            path,
+            aside,
+            reason,
+            fields=FieldCipher(key, retired),
+            history_keep_s=history_keep_s,
+        )
+        try:
+            store._reseal()
+        except BaseException:
+            store.close()
+            raise
+        if retired:
+            discard_retired_keys()  # everything is sealed under the new key now
+        return store
 
     @property
     def recovery_message(self) -> str | None:
-        if self.recovered_from is None:
-            return None
-        return (
-            f"The local database was damaged ({self.recovery_reason}). It was moved to "
-            f"{self.recovered_from} and a fresh one started."
-        )
+        parts = []
+        if self.recovered_from is not None:
+            parts.append(
+                f"The local database was damaged ({self.recovery_reason}). It was moved to "
+                f"{self.recovered_from} and a fresh one started."
+            )
+        exposed = exposure_notice()
+        if exposed:
+            parts.append(exposed[0].upper() + exposed[1:] + ".")
+        return " ".join(parts) or None
+
+    # (table, key column, sealed column, associated data for a row's key)
+    _SEALED = (
+        ("leases", "lease_id", "lease_json", lease_aad),
+        ("drafts", "lease_id", "transcript", lambda k: draft_aad(k, "transcript")),
+        ("drafts", "lease_id", "note", lambda k: draft_aad(k, "note")),
+        ("outbox", "key", "body_json", body_aad),
+        ("history", "key", "body_json", body_aad),
+        ("conflicts", "key", "body_json", body_aad),
+    )
+
+    def _reseal(self) -> int:
+        """Seal every value still in the clear (a store from before sealing) or under a retired
+        key, in one transaction; then empty the WAL and rewrite the file, so no page keeps the
+        old plaintext. A handful of indexed reads when there is nothing to do."""
+        changed = 0
+        f = self._fields
+        with self._tx() as c:
+            for table, key_col, col, aad in self._SEALED:
+                rows = c.execute(f"SELECT {key_col}, {col} FROM {table}").fetchall()  # noqa: S608
+                redo = [
+                    (f.seal(f.open(v, aad(str(k))), aad(str(k))), k)
+                    for k, v in rows
+                    if not f.is_current(v)
+                ]
+                c.executemany(
+                    f"UPDATE {table} SET {col} = ? WHERE {key_col} = ?",  # noqa: S608
+                    redo,
+                )
+                changed += len(redo)
+        if changed:
+            try:
+                with self._lock:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._conn.execute("VACUUM")
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as e:
+                # Another process holds the file. secure_delete already zeroed the old values in
+                # the database; the WAL's old frames go at the next checkpoint.
+                log.warning("resealed %d values; could not rewrite the file yet (%s)", changed, e)
+        return changed
 
     def close(self) -> None:
         with self._side_lock:
@@ -213,7 +305,7 @@ class LocalStore:
                 lease.clip.clip_id,
                 lease.fence,
                 lease.expires_at.timestamp(),
-                lease.model_dump_json(),
+                self._fields.seal(lease.model_dump_json(), lease_aad(lease.lease_id)),
                 time.time(),
             ),
         )
@@ -221,10 +313,14 @@ class LocalStore:
     def live_leases(self, now: datetime | float | None = None) -> list[Lease]:
         """Unexpired leases not yet submitted or released, oldest first."""
         rows = self._read(
-            "SELECT lease_json FROM leases WHERE state = 'live' AND expires_at > ? ORDER BY seq",
+            "SELECT lease_id, lease_json FROM leases WHERE state = 'live' AND expires_at > ?"
+            " ORDER BY seq",
             (_ts(now),),
         )
-        return [Lease.model_validate_json(str(r[0])) for r in rows]
+        return [
+            Lease.model_validate_json(self._fields.open(body, lease_aad(str(lid))))
+            for lid, body in rows
+        ]
 
     def forget_lease(self, lease_id: str) -> str | None:
         """Drop a released lease and its draft; returns its clip id (to delete the cached audio)."""
@@ -249,12 +345,12 @@ class LocalStore:
             c.executemany("DELETE FROM drafts WHERE lease_id = ?", ids)
             c.executemany("UPDATE leases SET state = 'expired' WHERE lease_id = ?", ids)
             c.execute("DELETE FROM leases WHERE state != 'live' AND expires_at <= ?", (at - 86400,))
-            # Acknowledged transcripts are the server's now; keep a week for the review list,
-            # not forever (they quote strangers).
+            # Acknowledged transcripts are the server's now; keep them only as long as the
+            # review list needs (they quote strangers).
             c.execute(
                 "DELETE FROM history WHERE state = ? AND submitted_at <= ? AND key NOT IN"
                 " (SELECT target_key FROM outbox WHERE target_key IS NOT NULL)",
-                (OutboxState.SENT, at - HISTORY_KEEP_S),
+                (OutboxState.SENT, at - self.history_keep_s),
             )
         return [str(r[1]) for r in rows]
 
@@ -294,10 +390,10 @@ class LocalStore:
                 (
                     draft.lease_id,
                     draft.clip_id,
-                    draft.transcript,
+                    self._fields.seal(draft.transcript, draft_aad(draft.lease_id, "transcript")),
                     draft.intent,
                     json.dumps(list(draft.flags)),
-                    draft.note,
+                    self._fields.seal_opt(draft.note, draft_aad(draft.lease_id, "note")),
                     draft.cursor[0],
                     draft.cursor[1],
                     draft.updated_at or time.time(),
@@ -316,10 +412,10 @@ class LocalStore:
         return Draft(
             lease_id=str(lid),
             clip_id=str(clip),
-            transcript=str(text),
+            transcript=self._fields.open(text, draft_aad(lease_id, "transcript")),
             intent=None if intent is None else str(intent),
             flags=tuple(json.loads(str(flags))),
-            note=None if note is None else str(note),
+            note=self._fields.open_opt(note, draft_aad(lease_id, "note")),
             cursor=(int(str(row)), int(str(col))),
             updated_at=float(str(at)),
         )
@@ -336,6 +432,7 @@ class LocalStore:
         key = new_idempotency_key()
         # Serialised once, here: every attempt sends these exact bytes under this key.
         body = annotation.model_dump_json(exclude_none=True)
+        sealed = self._fields.seal(body, body_aad(key))
         now = time.time()
         with self._tx() as c:
             dup = c.execute(
@@ -347,13 +444,13 @@ class LocalStore:
             c.execute(
                 "INSERT INTO outbox (key, kind, clip_id, lease_id, fence, body_json, attempts,"
                 " next_attempt_at, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                (key, OutboxKind.SUBMIT, clip_id, annotation.lease_id, annotation.fence, body, now,
-                 OutboxState.PENDING, now),
+                (key, OutboxKind.SUBMIT, clip_id, annotation.lease_id, annotation.fence, sealed,
+                 now, OutboxState.PENDING, now),
             )  # fmt: skip
             c.execute(
                 "INSERT INTO history (key, clip_id, lease_id, body_json, state, submitted_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, clip_id, annotation.lease_id, body, OutboxState.PENDING, now),
+                (key, clip_id, annotation.lease_id, sealed, OutboxState.PENDING, now),
             )
             c.execute("DELETE FROM drafts WHERE lease_id = ?", (annotation.lease_id,))
             c.execute(
@@ -380,7 +477,7 @@ class LocalStore:
             " WHERE o.state = ? AND o.next_attempt_at <= ? ORDER BY o.seq LIMIT ?",
             (OutboxState.PENDING, _ts(now), limit),
         )
-        return [_outbox_item(r) for r in rows]
+        return [_outbox_item(r, self._fields) for r in rows]
 
     def claim_due(
         self,
@@ -405,7 +502,7 @@ class LocalStore:
             c.executemany(
                 "UPDATE outbox SET attempts = attempts + 1 WHERE key = ?", [(r[0],) for r in rows]
             )
-        return [replace(_outbox_item(r), attempts=int(r[6]) + 1) for r in rows]
+        return [replace(_outbox_item(r, self._fields), attempts=int(r[6]) + 1) for r in rows]
 
     def next_due_at(self) -> float | None:
         """When the earliest sendable row becomes due (epoch seconds), or None when none waits."""
@@ -574,7 +671,7 @@ class LocalStore:
             f"SELECT {_OUTBOX_COLS} FROM {_OUTBOX_FROM} {where} ORDER BY o.seq LIMIT ?",  # noqa: S608
             (*args, limit),
         )
-        return [_outbox_item(r) for r in rows]
+        return [_outbox_item(r, self._fields) for r in rows]
 
     def rejected(self) -> list[OutboxItem]:
         return self.outbox(OutboxState.REJECTED)
@@ -589,7 +686,7 @@ class LocalStore:
                 key=str(k),
                 clip_id=str(clip),
                 lease_id=str(lease),
-                annotation=AnnotationIn.model_validate_json(str(body)),
+                annotation=parse_annotation(self._fields.open(body, body_aad(str(k)))),
                 reason=str(reason),
                 message=str(msg),
                 at=float(str(at)),
@@ -600,9 +697,9 @@ class LocalStore:
     def export_conflicts_jsonl(self, path: Path) -> int:
         """Write the conflicts as JSON lines (0600: they hold transcripts); returns the count."""
         items = self.conflicts()
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        # A random O_EXCL|O_NOFOLLOW 0600 temp file renamed over `path`; a symlink there is refused
+        # (PrivateFileError, an OSError naming the path).
+        with private_output(path) as f:
             for it in items:
                 record = {
                     "idempotency_key": it.key,
@@ -613,10 +710,7 @@ class LocalStore:
                     "at": datetime.fromtimestamp(it.at, UTC).isoformat(),
                     "annotation": it.annotation.model_dump(mode="json", exclude_none=True),
                 }
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+                f.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
         return len(items)
 
     # ------------------------------------------------------------------ history and amendments
@@ -635,7 +729,7 @@ class LocalStore:
                 key=str(k),
                 clip_id=str(clip),
                 lease_id=str(lease),
-                annotation=AnnotationIn.model_validate_json(str(body)),
+                annotation=parse_annotation(self._fields.open(body, body_aad(str(k)))),
                 state=OutboxState(str(state)),
                 submitted_at=float(str(at)),
                 annotation_id=None if aid is None else str(aid),
@@ -668,7 +762,7 @@ class LocalStore:
                 raise AmendError("an amendment must keep the submission's lease")
             if state in (OutboxState.CONFLICT, OutboxState.REJECTED):
                 raise AmendError(f"this submission is in state {state}; it cannot be amended")
-            old = AnnotationIn.model_validate_json(str(old_body))
+            old = parse_annotation(self._fields.open(old_body, body_aad(key)))
             # Lease, fence and timings are facts of the original submission, not the annotator's.
             merged = old.model_copy(
                 update={
@@ -681,13 +775,14 @@ class LocalStore:
             body = AnnotationIn.model_validate(merged.model_dump()).model_dump_json(
                 exclude_none=True
             )
-            c.execute("UPDATE history SET body_json = ? WHERE key = ?", (body, key))
+            sealed = self._fields.seal(body, body_aad(key))
+            c.execute("UPDATE history SET body_json = ? WHERE key = ?", (sealed, key))
             unsent = c.execute(
                 "SELECT 1 FROM outbox WHERE key = ? AND state = ? AND attempts = 0",
                 (key, OutboxState.PENDING),
             ).fetchone()
             if unsent is not None:
-                c.execute("UPDATE outbox SET body_json = ? WHERE key = ?", (body, key))
+                c.execute("UPDATE outbox SET body_json = ? WHERE key = ?", (sealed, key))
                 return key
             patch = AnnotationPatch(
                 transcript=annotation.transcript,
@@ -700,7 +795,10 @@ class LocalStore:
                 (key, OutboxState.PENDING),
             ).fetchone()
             if queued is not None:
-                c.execute("UPDATE outbox SET body_json = ? WHERE key = ?", (patch, queued[0]))
+                c.execute(
+                    "UPDATE outbox SET body_json = ? WHERE key = ?",
+                    (self._fields.seal(patch, body_aad(str(queued[0]))), queued[0]),
+                )
                 return str(queued[0])
             clip_id = c.execute("SELECT clip_id FROM history WHERE key = ?", (key,)).fetchone()[0]
             new_key = new_idempotency_key()
@@ -708,19 +806,38 @@ class LocalStore:
                 "INSERT INTO outbox (key, kind, clip_id, lease_id, fence, body_json, attempts,"
                 " next_attempt_at, state, created_at, target_key)"
                 " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-                (new_key, OutboxKind.AMEND, clip_id, lease_id, old.fence, patch, at,
-                 OutboxState.PENDING, at, key),
+                (new_key, OutboxKind.AMEND, clip_id, lease_id, old.fence,
+                 self._fields.seal(patch, body_aad(new_key)), at, OutboxState.PENDING, at, key),
             )  # fmt: skip
             return new_key
 
     # ------------------------------------------------------------------ purge
 
-    def purge(self) -> None:
-        """Forget everything: leases, drafts, outbox, history, conflicts. secure_delete zeroes the
-        freed pages and the checkpoint empties the WAL, so no transcript lingers on disk."""
+    def aside_copies(self) -> list[Path]:
+        """Damaged copies `recovery.py` moved aside (with their WAL/SHM), and a kept WAL link."""
+        base = self.path.name
+        found = [
+            p
+            for p in self.path.parent.iterdir()
+            if p.name.startswith(base + ".broken-") or p.name == base + "-wal.keep"
+        ]
+        return sorted(found)
+
+    def purge(self) -> int:
+        """Forget everything: leases, drafts, outbox, history, conflicts — and every other copy:
+        damaged databases moved aside and their WAL/SHM files. secure_delete zeroes the freed
+        pages, the checkpoint empties the WAL and VACUUM rewrites the file, so no transcript
+        lingers on disk. Returns how many aside files were deleted."""
         with self._tx() as c:
             for table in ("drafts", "outbox", "history", "conflicts", "leases", "meta"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         with self._lock:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        aside = self.aside_copies()
+        for p in aside:
+            p.unlink(missing_ok=True)
+        # The live WAL is empty now; its -shm is a page index (no row content) that another
+        # connection may have mapped, so it is left to SQLite.
+        return len(aside)

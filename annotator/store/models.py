@@ -6,10 +6,23 @@ keystroke batch, and that path must stay cheap.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 from api.models import AnnotationIn
+
+
+def parse_annotation(body: str) -> AnnotationIn:
+    """A stored body as the model. One stored by an older annotator that today's rules refuse
+    (say a control character in its transcript) is still shown and sent — the server's 422 then
+    puts it on the rejected list, kept — rather than making the whole outbox unreadable."""
+    try:
+        return AnnotationIn.model_validate_json(body)
+    except ValidationError:
+        return AnnotationIn.model_construct(**json.loads(body))
 
 
 class OutboxState(StrEnum):
@@ -62,7 +75,7 @@ class OutboxItem:
     reason: str | None = None
 
     def annotation(self) -> AnnotationIn:
-        return AnnotationIn.model_validate_json(self.body_json)
+        return parse_annotation(self.body_json)
 
 
 @dataclass(frozen=True, slots=True)

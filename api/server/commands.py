@@ -23,25 +23,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from uvicorn.supervisors import Multiprocess
 
-from api.models import Role
+from api.models import DisplayName, Role
+from api.private_file import PrivateFileError, private_output
 from api.server.settings import ServerSettings
+from api.text_safety import for_terminal
 
 if TYPE_CHECKING:
     from api.server.repository import Repository
 
 log = logging.getLogger("annotator.server")
 
-_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+_NAME = TypeAdapter(DisplayName)
 
 LOG_LEVEL_ENV = "ANNOTATOR_SERVER_LOG_LEVEL"
 DB_URL_ENV = "ANNOTATOR_DB_URL"
@@ -57,7 +58,8 @@ def _err(message: str) -> None:
 
 
 def _note(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    # Messages quote file names and names an admin typed: escaped, so none can drive the terminal.
+    sys.stderr.write(for_terminal(text, keep_newlines=True) + "\n")
     sys.stderr.flush()
 
 
@@ -252,10 +254,18 @@ def token_create(args: argparse.Namespace) -> int:
     return _run(_token_create, args)
 
 
+def _display_name(args: argparse.Namespace) -> str:
+    try:
+        return _NAME.validate_python(str(args.name))
+    except ValidationError as e:
+        problem = e.errors(include_url=False)[0]["msg"]
+        raise UsageError(
+            f"NAME: {problem} (give the person's display name, 1-64 printable characters)"
+        ) from None
+
+
 def _token_create(args: argparse.Namespace) -> int:
-    name = str(args.name).strip()
-    if not _NAME.match(name):
-        raise UsageError("NAME: give the person's display name, 1-64 printable characters")
+    name = _display_name(args)
     role = Role(args.role)
     repo = _open_repo(_settings(args))
     try:
@@ -275,9 +285,7 @@ def token_revoke(args: argparse.Namespace) -> int:
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
-    name = str(args.name).strip()
-    if not _NAME.match(name):
-        raise UsageError("NAME: give the person's display name, 1-64 printable characters")
+    name = _display_name(args)
     repo = _open_repo(_settings(args))
     try:
         count = repo.revoke_tokens(name)
@@ -365,14 +373,14 @@ def _export(args: argparse.Namespace) -> int:
                 count += 1
             sink.flush()
         else:
+            # Transcripts: a random 0600 temp file renamed into place, never through a symlink.
             try:
-                fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            except OSError as e:
-                raise UsageError(f"--out {out_path}: {e.strerror or e}") from None
-            with os.fdopen(fd, "wb") as f:
-                for line in export_lines(repo):
-                    f.write(line)
-                    count += 1
+                with private_output(out_path) as f:
+                    for line in export_lines(repo):
+                        f.write(line)
+                        count += 1
+            except PrivateFileError as e:
+                raise UsageError(f"--out: {e}") from None
     finally:
         repo.close()
     _note(f"exported {count} annotation{'s' if count != 1 else ''}")

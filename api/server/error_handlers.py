@@ -24,6 +24,7 @@ from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.models import ErrorBody
 from api.server.errors import Rejection
@@ -39,6 +40,7 @@ _REASONS = {
     "string_too_long": "too_long",
     "too_long": "too_long",
     "string_pattern_mismatch": "bad_format",
+    "unsafe_character": "unsafe_character",
 }
 
 _HEADER_NAMES = {"idempotency-key": "Idempotency-Key", "authorization": "Authorization"}
@@ -163,15 +165,47 @@ def install_error_handlers(app: FastAPI) -> None:
             dict(exc.headers) if exc.headers else None,
         )
 
-    async def on_crash(request: Request, exc: Exception) -> Response:
-        # The route and exception type only: never the body, headers or locals.
-        path, kind = request.url.path, type(exc).__name__
-        log.error("internal error on %s %s: %s", request.method, path, kind)
-        return error_response(
-            500, ErrorBody(reason="internal", message="internal server error; see the server log")
-        )
-
     app.add_exception_handler(Rejection, on_rejection)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_crash)
+    # Added last, so it wraps every other middleware (the body limit too).
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """The one catch-all: any exception no handler above answered becomes a 500 ErrorBody, and
+    the log gets the method, the route's template and the exception's type — nothing else.
+
+    An `Exception` handler registered with FastAPI would not do: Starlette's outermost
+    ServerErrorMiddleware calls it and then re-raises, and uvicorn logs the traceback with the
+    exception's text — which for a storage error can quote the SQL parameters (a transcript,
+    a note) or a file path. Here the exception stops.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:  # noqa: BLE001 - this is the catch-all
+            route = getattr(scope.get("route"), "path", None) or "(no route)"
+            log.error("internal error on %s %s: %s", scope.get("method"), route, type(exc).__name__)
+            if started:  # a streamed body broke off: the client sees the connection close
+                return
+            response = error_response(
+                500,
+                ErrorBody(reason="internal", message="internal server error; see the server log"),
+            )
+            await response(scope, receive, send)

@@ -2,8 +2,37 @@
 
 An annotator must never be handed a clip that does not play, plays silence because the header
 lied, or is a 3-hour recording; each of those costs a lease, a skip and a confused person. So
-every file is decoded in full here, once, and compared with what its header claims, before the
-exact bytes are queued (the sha256 is over those bytes: they are what the server stores and serves).
+every file is decoded in full here, once, and compared with what its header claims.
+
+**What is served is made here, never the customer's file.** Recordings arrive carrying whatever
+their device or pipeline wrote into them: Vorbis comments, FLAC VORBIS_COMMENT and PICTURE
+blocks, WAV LIST/INFO and `bext` chunks, ID3v1/v2 frames, cue points, vendor strings. Any of
+those can name the owner, the device or the account, and the file's own sha256 joins the clip to
+upstream systems. So the decoded samples are written into one canonical served format, and only
+that is stored, hashed (`NewClip.sha256`) and served:
+
+    RIFF/WAVE with exactly two chunks, `fmt ` (WAVE_FORMAT_PCM, 16-bit) and `data`.
+
+Why that format rather than re-encoding each source without tags:
+- *Nothing to strip by construction.* The 44 bytes of header are written here field by field
+  (`wav_header`); no encoder library gets a chance to add a vendor string, an `ENCODER=` comment,
+  a LAME/Xing frame or a `PEAK` chunk, and a test can prove it by parsing two chunks.
+- *The client already plays int16.* `annotator.audio.decode` turns every clip into int16 frames
+  at the file's rate; quantising here with the same rule (`rint(x * 32768)`, clipped) means an
+  annotator hears exactly what they heard before, and 16-bit sources stay bit-identical.
+- *Fastest possible decode on the client:* libsndfile reads PCM WAV by copying; no Vorbis/Opus/MP3
+  decode (the costliest part of a lease's download-to-play time on a slow laptop) is left:
+  `decode()` of the bundled demo clips took 8–29 ms each as Opus and 0.4–1.6 ms as served WAV.
+- *No generation loss.* Re-encoding a lossy source (MP3 → MP3) would audibly degrade speech
+  that annotators must transcribe word for word.
+- *Size:* 32 KB per second at the usual 16 kHz mono, ~190 KB for a typical 6 s request; lossy
+  sources grow about tenfold over their Opus/MP3 originals (demo clips: 8–18 KB as Opus,
+  98–200 KB served). At ~1,000 clips per shift that is
+  ~200 MB per annotator per shift over the network and, encrypted, in the offline cache — well
+  within a laptop's means. The prefetcher holds decoded int16 in memory already, so client RAM
+  does not change. `MAX_SERVED_BYTES` refuses the absurd (hours of 8-channel 192 kHz) with a fix.
+
+Two files with the same samples but different tags are therefore one clip (a duplicate).
 
 One bad file never stops an ingest: it is reported by name with the reason and the rest go on.
 This module is imported by `annotator ingest` and by the demo's embedded server; it must stay free
@@ -17,11 +46,13 @@ import io
 import json
 import os
 import re
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
@@ -30,6 +61,7 @@ from rich.text import Text
 
 from api.models import MAX_TRANSCRIPT_CHARS, Locale
 from api.server.records import NewClip
+from api.text_safety import escaping_console, for_terminal
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".oga", ".mp3"})
 MIN_DURATION_S = 0.05
@@ -43,16 +75,14 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Below this many files a progress bar is only flicker.
 PROGRESS_MIN_FILES = 20
 
-# libsndfile's major format -> the media type the server serves the exact bytes with. Formats not
-# listed decode here but not necessarily in every client, so they are refused with a fix.
-_MEDIA_TYPES = {
-    "WAV": "audio/wav",
-    "WAVEX": "audio/wav",
-    "RF64": "audio/wav",
-    "FLAC": "audio/flac",
-    "OGG": "audio/ogg",
-    "MP3": "audio/mpeg",
-}
+#: What every clip is served as (see the module docstring).
+SERVED_MEDIA_TYPE = "audio/wav"
+#: The served WAV's size limit: 10 minutes of 48 kHz stereo 16-bit is ~110 MiB.
+MAX_SERVED_BYTES = 256 * 1024 * 1024
+_WAV_HEADER_BYTES = 44
+# libsndfile's major formats we accept as input (anything else decodes here but is not a format
+# an admin should be feeding us, so it is refused with a fix).
+_INPUT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "FLAC", "OGG", "MP3"})
 _DECODE_BLOCK_FRAMES = 16_384
 # An MP3 decoder may add or drop up to about two MPEG frames of priming/padding.
 _MP3_SLACK_FRAMES = 2 * 1152
@@ -68,10 +98,13 @@ class BadAudio(Exception):
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAudio:
-    media_type: str
+    """A verified recording re-made as the served, tag-free canonical WAV (`audio`)."""
+
+    audio: bytes
     duration_s: float
     sample_rate: int
     channels: int
+    media_type: str = SERVED_MEDIA_TYPE
 
 
 @dataclass(slots=True)
@@ -94,15 +127,16 @@ class IngestReport:
 
     def print_skipped(self, console: Console | None = None) -> None:
         """Every skipped file with its reason, one a line, on stderr by default."""
-        out = console if console is not None else Console(stderr=True)
+        out = console if console is not None else escaping_console(stderr=True)
         for name, reason in self.skipped:
-            line = Text.assemble(("skipped ", "bold red"), f"{name}: {reason}")
+            # A file name is whatever bytes an uploader chose: ESC sequences are drawn, not run.
+            line = Text.assemble(("skipped ", "bold red"), for_terminal(f"{name}: {reason}"))
             # One line per file (no hard wrap) keeps the list greppable in logs.
             out.print(line, soft_wrap=True, highlight=False)
         if self.unused_hints:
             out.print(
                 "ASR hints for files not in this ingest: "
-                + ", ".join(self.unused_hints[:10])
+                + ", ".join(map(for_terminal, self.unused_hints[:10]))
                 + (" …" if len(self.unused_hints) > 10 else ""),
                 markup=False,
                 highlight=False,
@@ -182,7 +216,10 @@ def _walk(root: Path, report: IngestReport) -> list[_Candidate]:
 
 
 def verify_audio(data: bytes) -> VerifiedAudio:
-    """Decode `data` completely and check it is a usable clip; raise `BadAudio` with the reason."""
+    """Decode `data` completely, check it is a usable clip and re-make it as the served WAV.
+
+    Raises `BadAudio` with the reason. Nothing of `data` but its samples survives.
+    """
     if not data:
         raise BadAudio("empty: the file has 0 bytes")
     if data[:4] == b"OggS" and (cut := _ogg_cut_at(data)) is not None:
@@ -194,8 +231,7 @@ def verify_audio(data: bytes) -> VerifiedAudio:
             "undecodable: not a readable WAV, FLAC, OGG or MP3 file "
             f"(libsndfile: {_libsndfile_message(e)})"
         ) from None
-    media_type = _MEDIA_TYPES.get(info.format)
-    if media_type is None:
+    if info.format not in _INPUT_FORMATS:
         raise BadAudio(
             f"unsupported format {info.format} ({info.format_info}): convert it to WAV, FLAC, "
             "OGG (Vorbis/Opus) or MP3"
@@ -208,7 +244,10 @@ def verify_audio(data: bytes) -> VerifiedAudio:
     if not 1 <= channels <= MAX_CHANNELS:
         raise BadAudio(f"{channels} channels (at most {MAX_CHANNELS}): downmix it")
     claimed = int(info.frames)
-    decoded = _decode_all(data, rate, channels, claimed)
+    if _WAV_HEADER_BYTES + claimed * channels * 2 > MAX_SERVED_BYTES and claimed < (1 << 62):
+        raise BadAudio(_too_large_served(claimed, channels))
+    pcm = bytearray(_WAV_HEADER_BYTES)  # the header is filled in once the length is known
+    decoded = _decode_all(data, rate, channels, claimed, pcm)
     if decoded < MIN_DURATION_S * rate:
         if len(data) > 4096:
             raise BadAudio(
@@ -218,18 +257,61 @@ def verify_audio(data: bytes) -> VerifiedAudio:
             f"empty: {decoded / rate:.3f} s of audio (needs at least {MIN_DURATION_S} s)"
         )
     _check_claims(info.format, data, decoded, claimed, rate, channels)
-    return VerifiedAudio(media_type, decoded / rate, rate, channels)
+    pcm[:_WAV_HEADER_BYTES] = wav_header(len(pcm) - _WAV_HEADER_BYTES, rate, channels)
+    return VerifiedAudio(bytes(pcm), decoded / rate, rate, channels)
 
 
-def _decode_all(data: bytes, rate: int, channels: int, claimed: int) -> int:
-    """Frames that actually decode (reading past a too-long clip is pointless, so we stop there)."""
+def wav_header(data_bytes: int, rate: int, channels: int) -> bytes:
+    """The 44-byte header of a 16-bit PCM RIFF/WAVE holding `data_bytes` of samples: `fmt `+`data`.
+
+    Plain WAVE_FORMAT_PCM even above two channels (libsndfile, and so every client, reads it; the
+    EXTENSIBLE form would only add a speaker mask we do not know).
+    """
+    block_align = channels * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block_align, block_align, 16)
+    return b"".join(
+        (
+            b"RIFF",
+            struct.pack("<I", 4 + 8 + len(fmt) + 8 + data_bytes),
+            b"WAVE",
+            b"fmt ",
+            struct.pack("<I", len(fmt)),
+            fmt,
+            b"data",
+            struct.pack("<I", data_bytes),
+        )
+    )
+
+
+def _to_int16(block: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
+    # The client's own rule (annotator.audio.decode._to_int16): libsndfile maps int16 to float by
+    # /32768, so 16-bit sources round-trip exactly and others sound as they did before.
+    out: npt.NDArray[np.int16] = np.clip(np.rint(block * 32768.0), -32768, 32767).astype("<i2")
+    return out
+
+
+def _too_large_served(frames: int, channels: int) -> str:
+    mib = (_WAV_HEADER_BYTES + frames * channels * 2) / 2**20
+    return (
+        f"too large to serve: {mib:.0f} MiB as 16-bit PCM (at most {MAX_SERVED_BYTES // 2**20} "
+        "MiB): downmix it to mono or stereo, or split it"
+    )
+
+
+def _decode_all(data: bytes, rate: int, channels: int, claimed: int, pcm: bytearray) -> int:
+    """Frames that actually decode, appended to `pcm` as int16 (reading past a too-long clip is
+    pointless, so we stop there)."""
     limit = int(MAX_DURATION_S * rate)
     # A preallocated block makes soundfile read until libsndfile runs dry rather than stop at the
     # header's frame count, so a header that claims more than the file holds is caught below.
-    block = np.empty((_DECODE_BLOCK_FRAMES, channels), dtype=np.float32)
     decoded = 0
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
+            # libsndfile 1.2's MP3 decoder garbles samples after the first of several reads (a
+            # 0.3 jump at each block boundary), so an MP3 is read in one go; np.empty costs no
+            # memory until the decoder writes into it.
+            frames = limit + 1 if f.format == "MP3" else _DECODE_BLOCK_FRAMES
+            block = np.empty((frames, channels), dtype=np.float32)
             while True:
                 got = f.read(out=block, dtype="float32", always_2d=True)
                 n = len(got)
@@ -243,6 +325,9 @@ def _decode_all(data: bytes, rate: int, channels: int, claimed: int) -> int:
                 decoded += n
                 if decoded > limit:
                     raise BadAudio(_too_long(max(claimed, decoded) / rate))
+                if len(pcm) + n * channels * 2 > MAX_SERVED_BYTES:
+                    raise BadAudio(_too_large_served(decoded, channels))
+                pcm += _to_int16(got).tobytes()
                 if n < len(block):
                     return decoded
     except (sf.SoundFileError, RuntimeError, ValueError) as e:
@@ -385,12 +470,12 @@ def _ingest_one(
     report: IngestReport,
 ) -> None:
     try:
-        data = _read_bytes(cand.path)
-        audio = verify_audio(data)
+        audio = verify_audio(_read_bytes(cand.path))
     except BadAudio as e:
         report.skipped.append((cand.display, str(e)))
         return
-    digest = hashlib.sha256(data).hexdigest()
+    # Of the served bytes, never the original file's: that hash would join to upstream systems.
+    digest = hashlib.sha256(audio.audio).hexdigest()
     name = cand.path.name
     if digest in seen:
         report.duplicates.append(cand.display)
@@ -399,7 +484,7 @@ def _ingest_one(
     clip_id = add_clip(
         NewClip(
             sha256=digest,
-            audio=data,
+            audio=audio.audio,
             media_type=audio.media_type,
             duration_s=audio.duration_s,
             sample_rate=audio.sample_rate,
@@ -445,7 +530,7 @@ class _Progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=console if console is not None else Console(stderr=True),
+                console=console if console is not None else escaping_console(stderr=True),
                 transient=False,
             )
             self._task = self._bar.add_task("ingest", total=total)

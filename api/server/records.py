@@ -10,12 +10,14 @@ class NewClip:
     """A decoded, verified audio file ready to be queued.
 
     `source_name` is the ingested file's base name: kept for the admin export only and never sent
-    to an annotator. `audio` is the file's bytes exactly as ingested (`sha256` is over them).
+    to an annotator. `audio` is the served recording that ingest made from the file's samples
+    (canonical tag-free WAV, see `api.server.ingest`); `sha256` is over those bytes, never over
+    the original file.
     """
 
     sha256: str
     audio: bytes
-    media_type: str  # e.g. audio/wav, audio/flac, audio/ogg, audio/mpeg
+    media_type: str  # audio/wav for everything ingest makes
     duration_s: float
     sample_rate: int
     channels: int

@@ -38,11 +38,10 @@ class ClipState:
 
 
 def own_lease(lease: LeaseRow | None, annotator: str) -> LeaseRow:
-    """The lease, when it exists and is `annotator`'s."""
-    if lease is None:
+    """The lease, when it exists and is `annotator`'s. Someone else's answers exactly as an id the
+    server never issued: a 403 would tell a caller that a leaked or guessed id is real."""
+    if lease is None or lease.annotator != annotator:
         raise not_found("lease")
-    if lease.annotator != annotator:
-        raise Rejection(403, "not_your_lease", "this lease belongs to someone else")
     return lease
 
 
@@ -102,9 +101,9 @@ def submission_status(
 
 
 def require_author(author: str, annotator: str) -> None:
-    """Only an annotation's author may change it."""
+    """Only an annotation's author may change it; to anyone else it does not exist (no oracle)."""
     if author != annotator:
-        raise Rejection(403, "not_author", "only its author may amend an annotation")
+        raise not_found("annotation")
 
 
 def check_amend(author: str, created_at: float, annotator: str, now: float, window_s: int) -> None:

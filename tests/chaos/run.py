@@ -30,6 +30,7 @@ Everything is seeded (the seed is printed); the exit code is non-zero on any vio
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -303,6 +304,12 @@ def read_store(path: Path) -> tuple[dict[str, Submitted], set[str], Counter[str]
 
     Not through `LocalStore.open`: an auditor must never migrate, repair or move aside the file
     it audits (a store written by a newer schema would be set aside as unusable)."""
+    from annotator.store.fields import FieldCipher, body_aad
+
+    # Bodies are sealed under the client's cache key (home/config/cache.key), read as is: the
+    # auditor must not create, rotate or repair anything either.
+    key_file = path.parent.parent / "config" / "cache.key"
+    fields = FieldCipher(base64.b64decode(key_file.read_bytes().strip()))
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
         history = {
@@ -312,7 +319,7 @@ def read_store(path: Path) -> tuple[dict[str, Submitted], set[str], Counter[str]
                 str(lease),
                 str(state),
                 aid,
-                AnnotationIn.model_validate_json(body),
+                AnnotationIn.model_validate_json(fields.open(body, body_aad(str(k)))),
             )
             for k, clip, lease, state, aid, body in conn.execute(
                 "SELECT key, clip_id, lease_id, state, annotation_id, body_json FROM history"

@@ -11,10 +11,9 @@ three real roles. For routes that act on a lease or an annotation there are scen
 - `other`: a live lease / annotation of another annotator ("ann2");
 - `missing`: a well-formed id the server never issued.
 
-What the server chose (api/server/rules.py `own_lease` and `require_author`):
-someone else's lease or annotation → 403 (`not_your_lease` / `not_author`), an unknown id → 404.
-That distinguishes a real id from a random one (an existence oracle); ids are 96-bit random, so it
-is not exploitable by guessing, but it is asserted exactly here so a change is a decision.
+What the server answers (api/server/rules.py `own_lease` and `require_author`):
+someone else's lease or annotation → 404, exactly as an id the server never issued (issue 10,
+finding 9): a 403 would tell a caller that a leaked or guessed id is real (an existence oracle).
 
 Every request is real, over loopback, against `annotator serve`, with real tokens and leases.
 """
@@ -56,7 +55,7 @@ def _authed(annotator: int, supervisor: int, admin: int) -> dict[Cell, int]:
     return {(role, "-"): by_role.get(role, 401) for role in ROLES}
 
 
-def _owned(own: int, other: int = 403, missing: int = 404) -> dict[Cell, int]:
+def _owned(own: int, other: int = 404, missing: int = 404) -> dict[Cell, int]:
     table: dict[Cell, int] = {}
     for role in ("none", "bad"):
         table[(role, "real")] = 401

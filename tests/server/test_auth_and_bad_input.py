@@ -60,7 +60,7 @@ def test_role_matrix(live_server: LiveServer, path: str, allowed: set[str]) -> N
             assert r.json()["reason"] == "forbidden_role"
 
 
-def test_someone_else_s_lease_is_403_and_an_unknown_one_404(
+def test_someone_else_s_lease_answers_404_like_an_unknown_one(
     live_server: LiveServer, test_wavs
 ) -> None:
     live_server.ingest(test_wavs(1))
@@ -69,17 +69,19 @@ def test_someone_else_s_lease_is_403_and_an_unknown_one_404(
         lease = mine.post("/v1/leases", json={}).json()["leases"][0]
     lid = lease["lease_id"]
     with live_server.client(other) as theirs:
-        assert theirs.get(f"/v1/leases/{lid}/audio").status_code == 403
-        assert theirs.post(f"/v1/leases/{lid}/renew", json={}).status_code == 403
+        # Someone else's lease answers exactly as an id never issued: no existence oracle.
+        unknown = theirs.get("/v1/leases/AAAAAAAAAAAAAAAA/audio")
+        assert unknown.status_code == 404 and unknown.json()["reason"] == "lease_not_found"
+        audio = theirs.get(f"/v1/leases/{lid}/audio")
+        assert (audio.status_code, audio.json()) == (404, unknown.json())
+        assert theirs.post(f"/v1/leases/{lid}/renew", json={}).status_code == 404
         assert (
-            theirs.post(f"/v1/leases/{lid}/release", json={"reason": "skipped"}).status_code == 403
+            theirs.post(f"/v1/leases/{lid}/release", json={"reason": "skipped"}).status_code == 404
         )
         submit = theirs.post(
             "/v1/annotations", json=body(lease), headers={"Idempotency-Key": key()}
         )
-        assert submit.status_code == 403 and submit.json()["reason"] == "not_your_lease"
-        unknown = theirs.get("/v1/leases/AAAAAAAAAAAAAAAA/audio")
-        assert unknown.status_code == 404 and unknown.json()["reason"] == "lease_not_found"
+        assert submit.status_code == 404 and submit.json()["reason"] == "lease_not_found"
         assert theirs.patch("/v1/annotations/AAAAAAAAAAAAAAAA", json={}).status_code == 404
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.client import Conflict, Forbidden, Gone, QueueClient, new_idempotency_key
+from api.client import Conflict, Gone, NotFound, QueueClient, new_idempotency_key
 from api.models import AnnotationPatch, AnnotationStatus
 from tests.fixtures.server import ClockedServer
 from tests.server.helpers import annotation
@@ -139,9 +139,9 @@ def test_amend_within_the_window_only_by_the_author(
     assert amended.intent == "alarm_query"
     assert amended.transcript == "wake me up at seven"  # omitted fields stay
     assert amended.amended_at is not None
-    with pytest.raises(Forbidden) as e:
+    with pytest.raises(NotFound) as e:  # someone else's annotation: as if it did not exist
         bob.amend(receipt.annotation_id, AnnotationPatch(intent="alarm_remove"))
-    assert e.value.reason == "not_author"
+    assert e.value.reason == "annotation_not_found"
     clocked_server.clock.advance(2)
     with pytest.raises(Conflict) as e2:
         alice.amend(receipt.annotation_id, AnnotationPatch(intent="alarm_remove"))

@@ -120,12 +120,19 @@ def test_key_file_created_private_and_stable(home: Path) -> None:
     assert load_cache_key() == (key, where)
 
 
-def test_loose_key_file_is_repaired(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_loose_key_file_is_treated_as_exposed_and_replaced(
+    home: Path, cache: ClipCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (tests/store/test_at_rest.py: local.db sealed under the exposed key is resealed, not lost)
     key, where = load_cache_key()
+    cache.put("c1", _fake_wav())
     Path(where).chmod(0o644)
-    assert load_cache_key()[0] == key
+    new, _ = load_cache_key()
+    assert new != key and len(new) == 32
     assert Path(where).stat().st_mode & 0o777 == 0o600
-    assert "readable by others" in caplog.text
+    assert cache.entries() == []  # encrypted under a key others may hold: dropped
+    assert "readable by other users" in caplog.text
+    assert load_cache_key()[0] == new  # stable from then on
 
 
 def test_garbage_key_file_is_refused(home: Path) -> None:
