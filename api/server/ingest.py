@@ -61,7 +61,7 @@ from rich.text import Text
 
 from api.models import MAX_TRANSCRIPT_CHARS, Locale
 from api.server.records import NewClip
-from api.text_safety import escaping_console, for_terminal
+from api.text_safety import UNSAFE, escaping_console, for_terminal
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".oga", ".mp3"})
 MIN_DURATION_S = 0.05
@@ -552,8 +552,10 @@ class _Progress:
 
 def _clean_hint(raw: str) -> str | None:
     # A hint prefills a one-line transcript: control characters, newlines and runs of blanks would
-    # only be flagged by the transcript lint, so they are folded to single spaces here.
-    text = _HINT_JUNK.sub(" ", raw).strip()[:MAX_TRANSCRIPT_CHARS].rstrip()
+    # only be flagged by the transcript lint, so they are folded to single spaces here; bidi and
+    # zero-width characters (refused in a transcript, and able to reorder what the annotator
+    # reads) are dropped.
+    text = UNSAFE.sub("", _HINT_JUNK.sub(" ", raw)).strip()[:MAX_TRANSCRIPT_CHARS].rstrip()
     return text or None
 
 

@@ -105,7 +105,8 @@ def test_submit_many_is_one_durable_transaction_and_bad_items_fail_alone(
     assert isinstance(replay, SubmitResult) and replay.replayed
     assert replay.annotation.annotation_id == first.annotation.annotation_id
     assert isinstance(mismatch, Rejection) and mismatch.reason == "idempotency_mismatch"
-    assert isinstance(foreign, Rejection) and foreign.status_code == 403
+    # Someone else's lease is refused as if it did not exist (no existence oracle).
+    assert isinstance(foreign, Rejection) and foreign.status_code == 404
     assert repo.count_annotations("ann") == 2
     # The refused item changed nothing: its lease is still live and can be submitted.
     again = repo.submit("ann", _sub(service, leases[1], key()), service.clock.now())

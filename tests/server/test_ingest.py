@@ -274,7 +274,7 @@ def test_asr_hints_attach_by_base_name_cleaned_and_bounded(tmp_path: Path) -> No
     alarm = gen.write_audio(tmp_path, "alarm", "flac", freq=400)
     plain = gen.write_audio(tmp_path, "plain", "opus", freq=500)
     hints = {
-        "lights.wav": "  turn of the\tlights \n in the  kitchen\x00 ",
+        "lights.wav": "  turn of the\tlights \n in the  kit\u200bchen\x00 \u202e",
         "alarm.flac": "x" * (MAX_TRANSCRIPT_CHARS + 100),
         "plain.opus": "   ",
         "elsewhere.wav": "not in this batch",
