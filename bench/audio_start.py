@@ -99,6 +99,7 @@ def _raw_starts(backend: str, clips: list[Any], rounds: int) -> list[float]:
             deadline = time.monotonic() + 0.25  # closed before the next opens, as the player
             while play.is_playing() and time.monotonic() < deadline:
                 time.sleep(0.001)
+            time.sleep(0.05)  # its thread closes the PCM after is_playing() turns false
     elif backend == "miniaudio":
         import miniaudio
 

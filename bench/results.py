@@ -17,7 +17,7 @@ import json
 import math
 import os
 import textwrap
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -204,3 +204,26 @@ def write_json(figures: list[Figure], path: Path, meta: dict[str, object] | None
         "figures": rows,
     }
     path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def markdown(doc: dict[str, object]) -> str:
+    """results.json as a Markdown table (for the README): figure, value, floor, ratio, target."""
+    rows = doc.get("figures")
+    assert isinstance(rows, list)
+    out = ["| figure | value | floor | ratio | target | met |", "|---|---:|---:|---:|---:|---|"]
+    for row in rows:
+        names = {f.name for f in fields(Figure)}
+        f = Figure(**{k: v for k, v in row.items() if k in names})
+        cells = row_cells(f)
+        met = cells["met"] or ("not run" if f.not_run else "")
+        out.append(
+            f"| {f.name} | {cells['value']} | {cells['floor']} | {cells['ratio']} "
+            f"| {cells['target']} | {met} |"
+        )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
