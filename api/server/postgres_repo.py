@@ -41,6 +41,9 @@ log = logging.getLogger("annotator.server")
 _MIGRATION_LOCK = 0x616E6E6F7461746F
 POOL_MAX = 4
 CONNECT_TIMEOUT_S = 10
+#: How long a request waits for a pooled connection: a database restart (seconds) is waited out,
+#: a longer outage answers 503 well within a client's request timeout.
+CHECKOUT_TIMEOUT_S = 5
 EXPORT_CHUNK = 500
 
 _CLAIM_SQL = f"""
@@ -194,7 +197,7 @@ class PostgresRepository(SqlRepository):
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection; an unreachable database becomes a 503 the client retries."""
         try:
-            with self.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+            with self.pool.connection(timeout=CHECKOUT_TIMEOUT_S) as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as e:
             log.warning("database unavailable: %s", type(e).__name__)

@@ -259,6 +259,9 @@ def _tamper(server: LiveServer) -> None:
         repo.close()
 
 
+# The two whole runs share one xdist worker (`--dist loadgroup`): side by side they would starve
+# each other's clients on 2 cores.
+@pytest.mark.xdist_group("chaos_runs")
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_chaos_short(tmp_path: Path) -> None:
@@ -302,6 +305,7 @@ def test_chaos_short(tmp_path: Path) -> None:
         run.close()
 
 
+@pytest.mark.xdist_group("chaos_runs")
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_chaos_short_with_the_database_restarted(tmp_path: Path) -> None:

@@ -183,3 +183,26 @@ def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
             assert len(admin.get("/v1/export").text.splitlines()) == 2
     finally:
         returned.stop()
+
+
+@pytest.mark.one_backend  # PostgreSQL's own outage; SQLite has no server to lose
+def test_a_database_outage_is_a_503_and_the_server_recovers(
+    tmp_path: Path, pg_cluster, test_wavs
+) -> None:
+    server = start_live_server(tmp_path / "s", db_url=pg_cluster.new_database())
+    try:
+        server.ingest(test_wavs(2))
+        with server.client(server.annotator_token) as http:
+            assert http.post("/v1/leases", json={"count": 1}).status_code == 200
+            pg_cluster.stop_server(mode="immediate")
+            try:
+                down = http.post("/v1/leases", json={"count": 1}, timeout=30)
+            finally:
+                pg_cluster.start()
+            assert down.status_code == 503, down.text
+            assert down.json()["reason"] == "database_unavailable"
+            # Pooled connections died with the database; new ones are made on demand.
+            up = http.post("/v1/leases", json={"count": 1}, timeout=30)
+            assert up.status_code == 200 and len(up.json()["leases"]) == 1
+    finally:
+        server.stop()
