@@ -133,7 +133,9 @@ def _build_router(service: QueueService) -> APIRouter:
         grants = service.repo.claim(
             who.name, body.count, service.ttl(body.ttl_seconds), service.clock.now()
         )
-        return json_response(LeaseList(leases=[lease_model(g) for g in grants]))
+        return json_response(
+            LeaseList(leases=[lease_model(g, service.suggester.suggest) for g in grants])
+        )
 
     @router.post(
         "/leases/{lease_id}/renew",

@@ -51,6 +51,8 @@ class ClipInfo:
     locale: str
     sha256: str
     asr_hint: str | None
+    #: The machine draft's (word, confidence) pairs; None when no engine drafted the clip.
+    asr_words: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,16 @@ class StoredAudio:
     path: Path
     media_type: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DraftTarget:
+    """A queued clip that has neither an ASR hint nor a machine draft (see `api.server.asr`)."""
+
+    clip_id: str
+    source_name: str | None
+    duration_s: float
+    audio: StoredAudio
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,16 @@ class Repository(Protocol):
         ...
 
     def principal_for_token(self, token: str) -> Principal | None: ...
+
+    def undrafted_clips(self, clip_ids: Sequence[str] | None = None) -> list[DraftTarget]:
+        """Open clips with neither an ASR hint nor a machine draft, in queue order (only those
+        among `clip_ids` when given)."""
+        ...
+
+    def set_draft(self, clip_id: str, text: str | None, words: Sequence[tuple[str, float]]) -> bool:
+        """Store a machine draft (its text, None for no speech, and its words) on a clip that has
+        neither hint nor draft; False when it has one by now (a hint is never overwritten)."""
+        ...
 
     # -- leases
 

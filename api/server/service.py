@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from api.server.clock import Clock
 from api.server.error_handlers import validation_error_body
 from api.server.errors import Rejection, not_found
 from api.server.group_commit import GroupCommitter
+from api.server.intents.suggester import Suggester, models_dir
 from api.server.repository import (
     AnnotationContent,
     LeaseGrant,
@@ -46,8 +48,9 @@ from api.taxonomy import TaxonomyIndex, load_taxonomy
 TOKEN_CACHE_SECONDS = 60.0
 
 
-def lease_model(g: LeaseGrant) -> Lease:
+def lease_model(g: LeaseGrant, suggest: Callable[[str | None], list[str]] | None = None) -> Lease:
     c = g.clip
+    heard = c.asr_hint if c.asr_hint is not None or c.asr_words is None else ""
     return Lease.model_validate(
         {
             "lease_id": g.lease_id,
@@ -61,6 +64,10 @@ def lease_model(g: LeaseGrant) -> Lease:
                 "locale": c.locale,
                 "sha256": c.sha256,
                 "asr_hint": c.asr_hint,
+                "asr_words": None
+                if c.asr_words is None
+                else [{"word": w, "confidence": p} for w, p in c.asr_words],
+                "suggested_intents": suggest(heard) if suggest is not None else [],
             },
         }
     )
@@ -80,6 +87,7 @@ class QueueService:
         self.amend_window = timedelta(seconds=settings.amend_window_s)
         self._tokens: dict[str, tuple[Principal, float]] = {}
         self.committer = GroupCommitter(repo, clock)
+        self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
 
     # -- auth
 

@@ -45,6 +45,7 @@ from api.server.repository import (
     Activity,
     AnnotationContent,
     ClipInfo,
+    DraftTarget,
     ExportRow,
     LeaseGrant,
     LeaseStatus,
@@ -55,7 +56,7 @@ from api.server.repository import (
     SubmitResult,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 #: Clips per durable step in `add_clips` (their audio is held in memory meanwhile).
 ADD_CLIPS_BATCH = 500
@@ -74,6 +75,7 @@ CREATE TABLE IF NOT EXISTS clips (
     channels INTEGER NOT NULL,
     locale TEXT NOT NULL,
     asr_hint TEXT,
+    asr_words TEXT,                        -- machine draft: JSON [[word, confidence], ...]
     source_name TEXT,                      -- admin export only
     needed INTEGER NOT NULL,               -- K (the server's setting, applied at start)
     completed INTEGER NOT NULL DEFAULT 0,
@@ -136,7 +138,8 @@ CREATE TABLE IF NOT EXISTS tokens (
 _SKIP_REASONS = tuple(r.value for r in ReleaseReason if r is not ReleaseReason.UNUSED)
 
 _CLAIM_SQL = f"""
-SELECT seq, clip_id, fence, duration_s, sample_rate, channels, locale, sha256, asr_hint
+SELECT seq, clip_id, fence, duration_s, sample_rate, channels, locale, sha256, asr_hint,
+       asr_words
   FROM clips AS c
  WHERE c.completed < c.needed
    AND (c.leased_until IS NULL OR c.leased_until <= :now)
@@ -169,6 +172,12 @@ def _new_id() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _words(raw: str | None) -> tuple[tuple[str, float], ...] | None:
+    if raw is None:
+        return None
+    return tuple((str(w), float(c)) for w, c in json.loads(raw))
 
 
 def _annotation_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StoredAnnotation:
@@ -329,11 +338,25 @@ class SqliteRepository:
                 raise RuntimeError(
                     f"{self.db_path} was made by a newer annotator (schema {version}); upgrade"
                 )
-            if version < SCHEMA_VERSION:
+            if version == 1:
+                self._upgrade_from_1()
+            elif version < SCHEMA_VERSION:
                 # One script, one transaction: several processes may start on a new file at once.
                 self._conn.executescript(
                     f"BEGIN IMMEDIATE; {_SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 )
+
+    def _upgrade_from_1(self) -> None:
+        # Re-read inside the write lock: another process may have upgraded meanwhile.
+        _begin_immediate(self._conn)
+        try:
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+                self._conn.execute("ALTER TABLE clips ADD COLUMN asr_words TEXT")
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _set_annotations_per_clip(self, k: int) -> None:
         if k < 1:
@@ -528,6 +551,34 @@ class SqliteRepository:
             ).fetchone()
         return Principal(name=row[0], role=Role(row[1])) if row else None
 
+    # ------------------------------------------------------------------ machine drafts
+
+    def undrafted_clips(self, clip_ids: Sequence[str] | None = None) -> list[DraftTarget]:
+        sql = (
+            "SELECT clip_id, source_name, duration_s, sha256, media_type, size_bytes FROM clips"
+            " WHERE completed < needed AND asr_hint IS NULL AND asr_words IS NULL"
+        )
+        params: tuple[str, ...] = ()
+        if clip_ids is not None:
+            sql += " AND clip_id IN (SELECT value FROM json_each(?))"
+            params = (json.dumps(list(clip_ids)),)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY seq", params).fetchall()
+        return [
+            DraftTarget(cid, name, dur, StoredAudio(self._audio_path(sha), media, size))
+            for cid, name, dur, sha, media, size in rows
+        ]
+
+    def set_draft(self, clip_id: str, text: str | None, words: Sequence[tuple[str, float]]) -> bool:
+        encoded = json.dumps([[w, c] for w, c in words], ensure_ascii=False)
+        with self._lock, self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE clips SET asr_hint = ?, asr_words = ?"
+                " WHERE clip_id = ? AND asr_hint IS NULL AND asr_words IS NULL",
+                (text, encoded, clip_id),
+            )
+        return cursor.rowcount == 1
+
     # ------------------------------------------------------------------ leases
 
     def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
@@ -537,7 +588,7 @@ class SqliteRepository:
         with self._lock, self._write() as conn:
             params = {"now": t_now, "me": annotator, "count": count}
             rows = conn.execute(_CLAIM_SQL, params).fetchall()
-            for seq, clip_id, fence, duration, rate, channels, locale, sha, hint in rows:
+            for seq, clip_id, fence, duration, rate, channels, locale, sha, hint, words in rows:
                 lease_id = _new_id()
                 fence += 1
                 conn.execute(
@@ -554,7 +605,9 @@ class SqliteRepository:
                         lease_id=lease_id,
                         fence=fence,
                         expires_at=_dt(expires),
-                        clip=ClipInfo(clip_id, duration, rate, channels, locale, sha, hint),
+                        clip=ClipInfo(
+                            clip_id, duration, rate, channels, locale, sha, hint, _words(words)
+                        ),
                     )
                 )
         return grants
