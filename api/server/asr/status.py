@@ -37,6 +37,7 @@ def asr_status(*, check_model: bool = True) -> AsrStatus:
     return AsrStatus(True, f"{ENGINE_NAME}" + (" (model hash verified)" if check_model else ""))
 
 
-def asr_status_line() -> str:
-    """`ASR drafts: …` for serve's start-up and doctor."""
-    return f"ASR drafts: {asr_status().detail}"
+def asr_status_line(*, check_model: bool = True) -> str:
+    """`ASR drafts: …` for serve's start-up (which skips hashing the model: it never loads it)
+    and `annotator asr status`."""
+    return f"ASR drafts: {asr_status(check_model=check_model).detail}"
