@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 from pathlib import Path
@@ -11,20 +10,11 @@ from pathlib import Path
 import pytest
 
 from api.client import QueueClient
-from tests.fixtures.server import LiveServer, annotator_command, wav_bytes
+from tests.fixtures.server import LiveServer, run_annotator, wav_bytes
 
 
 def run(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANNOTATOR_HOME": str(home)}
-    return subprocess.run(
-        [*annotator_command(), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_annotator(*args, home=home, timeout=timeout)
 
 
 def test_token_create_prints_only_the_token_and_stores_its_hash(tmp_path: Path) -> None:

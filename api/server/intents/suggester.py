@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from api.models import Taxonomy
-from api.server.intents.classifier import IntentModel, deployed_model, latest_version
+from api.server.intents.classifier import Blended, deployed_model, latest_version
 from api.server.intents.coldstart import ColdStart
 
 TOP_K = 3
@@ -35,7 +35,7 @@ class Suggester:
         self._empty += [i for i in ("not_device_directed",) if i in known and i not in self._empty]
         self._directory = directory
         self._lock = threading.Lock()
-        self._model: IntentModel | None = None
+        self._model: Blended | None = None
         self.version = 0
         self._checked_at = float("-inf")
         self._seen_latest = -1
@@ -52,14 +52,8 @@ class Suggester:
         return list(self._rank(text))
 
     def _rank_uncached(self, text: str) -> tuple[str, ...]:
-        model = self._model
-        ranked = [i for i in model.rank(text, TOP_K) if i in self._known] if model else []
-        for intent in self._cold.rank(text, TOP_K + len(ranked)):
-            if len(ranked) >= TOP_K:
-                break
-            if intent not in ranked:
-                ranked.append(intent)
-        return tuple(ranked)
+        ranker = self._model if self._model is not None else self._cold
+        return tuple(ranker.rank(text, TOP_K))
 
     def _maybe_reload(self) -> None:
         if self._directory is None:
@@ -76,5 +70,6 @@ class Suggester:
                 return
             self._seen_latest = latest
             found = deployed_model(self._directory)
-            self._model, self.version = (found[1], found[0]) if found else (None, 0)
+            self._model = Blended(found[1], self._cold) if found else None
+            self.version = found[0] if found else 0
             self._rank.cache_clear()
