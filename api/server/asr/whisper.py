@@ -40,6 +40,8 @@ MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a
 ENGINE_NAME = "faster-whisper tiny.en int8"
 #: From this length on, the VAD cuts silences out before decoding.
 VAD_FROM_S = 20.0
+#: Greedy decoding: beam 5 gained under 1 % WER on the bench set for about twice the CPU.
+BEAM_SIZE = 1
 INSTALL_HINT = "install the asr extra: pip install 'annotator[asr]'"
 
 _verified: dict[Path, tuple[int, int]] = {}
@@ -130,7 +132,7 @@ class WhisperEngine:
             raise ClipNotTranscribable("the audio holds NaN or infinite samples")
         options: dict[str, Any] = {
             "language": "en",
-            "beam_size": 1,
+            "beam_size": BEAM_SIZE,
             "word_timestamps": True,
             "condition_on_previous_text": False,
             "vad_filter": len(samples) >= VAD_FROM_S * SAMPLE_RATE,
