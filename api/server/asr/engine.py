@@ -5,8 +5,8 @@ it heard, each with the engine's confidence in [0, 1]. The draft's text is alway
 joined by single spaces, so a client can underline word i of the text from `words[i]` alone.
 
 House style (what an annotator would type): lower case, no sentence punctuation, apostrophes
-and in-number marks ("7:30", "3.5") kept. It is applied here, once, so every engine's drafts
-compare alike in the bench and in the editor.
+kept, numbers in words where they read one way (`numbers.spell`: "7:30" → "seven thirty"). It is
+applied here, once, so every engine's drafts compare alike in the bench and in the editor.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from api.server.asr.numbers import spell
 
 SAMPLE_RATE = 16_000
 #: Words below this confidence are the ones a client should draw the eye to.
@@ -72,7 +74,7 @@ class AsrEngine(Protocol):
 
 def house_word(raw: str) -> str:
     """One recognised word in house style ("" when nothing is left, e.g. a lone dash)."""
-    word = _INNER_MARK.sub("", raw.strip().lower())
+    word = _INNER_MARK.sub("", raw.strip().lower().replace("’", "'"))
     return _EDGE.sub("", word)
 
 
@@ -84,5 +86,5 @@ def make_draft(pieces: list[tuple[str, float]]) -> Draft:
         conf = min(1.0, max(0.0, float(confidence))) if np.isfinite(confidence) else 0.0
         for part in _SPACES.split(raw):
             if word := house_word(part):
-                words.append(WordConfidence(word, round(conf, 3)))
+                words += [WordConfidence(w, round(conf, 3)) for w in spell(word)]
     return Draft(tuple(words))
