@@ -60,6 +60,7 @@ def test_backfill_drafts_queued_clips_and_names_the_one_it_cannot_read(
     assert "no draft coffee.opus:" in done.stderr
     assert "ASR: 3 clips drafted" in done.stderr and "1 without a draft" in done.stderr
 
+    assert "ASR drafts: faster-whisper tiny.en int8" in live_server.log_path.read_text()
     leases = QueueClient(live_server.url, live_server.annotator_token).lease(count=10).leases
     clips = {by_id[lease.clip.clip_id]: lease.clip for lease in leases}
     assert clips["coffee.opus"].asr_hint is None and clips["coffee.opus"].asr_words is None

@@ -7,6 +7,7 @@ them absent in sys.modules (what `import` and `importlib.util.find_spec` then re
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,12 @@ def test_serve_without_the_extra_starts_and_says_so(
     finally:
         server.stop()
     assert "ASR drafts: off" in server.log_path.read_text()
+
+
+def test_doctor_says_whether_drafts_can_be_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    from annotator.doctor import Status, check_asr
+
+    assert check_asr().status is Status.OK and "tiny.en" in check_asr().detail
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    off = check_asr()
+    assert off.status is Status.SKIP and "pip install 'annotator[asr]'" in off.detail
