@@ -53,7 +53,7 @@ def test_backfill_drafts_queued_clips_and_names_the_one_it_cannot_read(
         "backfill",
         *db_args(live_server),
         "--asr-workers",
-        "1",
+        "2",  # two transcriptions at once share one model
         home=tmp_path,
     )
     assert done.returncode == 1, done.stderr  # one clip kept no draft
@@ -105,3 +105,28 @@ def test_ingest_with_asr_drafts_what_it_queued(live_server: LiveServer, tmp_path
     [lease] = QueueClient(live_server.url, live_server.annotator_token).lease(count=5).leases
     assert lease.clip.asr_words is not None
     assert lease.clip.asr_hint == "play some jazz in the kitchen"
+
+
+def test_a_long_clip_goes_through_the_vad(tmp_path: Path) -> None:
+    """Past VAD_FROM_S the silences are cut before decoding (and the draft is still right)."""
+    import numpy as np
+
+    from api.server.asr.engine import SAMPLE_RATE
+    from api.server.asr.whisper import VAD_FROM_S, WhisperEngine
+
+    engine = WhisperEngine(threads=1)
+    speech = engine.decode((DEMO_CLIPS_DIR / "play_jazz_kitchen.opus").read_bytes())
+    quiet = np.random.default_rng(1).normal(0, 1e-4, int(VAD_FROM_S * SAMPLE_RATE))
+    long_clip = np.concatenate([quiet, speech, quiet]).astype(np.float32)
+    seen: list[dict[str, object]] = []
+    real = engine._model.transcribe
+
+    def spy(samples: object, **options: object) -> object:
+        seen.append(options)
+        return real(samples, **options)
+
+    engine._model.transcribe = spy  # type: ignore[method-assign]
+    truth = "play some jazz in the kitchen"
+    assert jiwer.wer(truth, engine.transcribe(long_clip).text) <= 0.2  # measured: one word
+    assert engine.transcribe(speech).text == truth
+    assert [o["vad_filter"] for o in seen] == [True, False]
