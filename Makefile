@@ -24,7 +24,7 @@ system-deps:
 $(STAMP): pyproject.toml | system-deps
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,asr]'
 	@touch $(STAMP)
 
 demo: setup

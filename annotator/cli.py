@@ -25,6 +25,9 @@ _HANDLERS: dict[str, str] = {
     "token-revoke": "api.server.commands:token_revoke",
     "db-migrate": "api.server.commands:db_migrate",
     "db-copy": "api.server.commands:db_copy",
+    "asr-backfill": "api.server.asr.commands:backfill",
+    "asr-train": "api.server.asr.commands:train",
+    "asr-status": "api.server.asr.commands:status",
     "checkout": "annotator.sync_cli:checkout",
     "sync": "annotator.sync_cli:sync",
     "purge": "annotator.sync_cli:purge",
@@ -72,6 +75,10 @@ def _add_ui_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
         help="audio backend (default: auto)",
     )
     g.add_argument("--keymap", metavar="NAME|FILE", help="default, vim, pedal, or a TOML file")
+
+
+def _add_asr_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--asr-workers", type=int, metavar="N", help="transcriptions at once")
 
 
 def _add_server_db(p: argparse.ArgumentParser) -> None:
@@ -141,7 +148,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSONL or TSV mapping file names to ASR hypotheses shown as a starting transcript",
     )
+    _add_asr_options(p)
+    p.add_argument(
+        "--asr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draft transcripts with the ASR engine (default: when the asr extra is installed)",
+    )
     p.set_defaults(handler="ingest")
+
+    p = sub.add_parser("asr", help="(admin, server-side) machine drafts and intent suggestions")
+    asub = p.add_subparsers(title="asr commands", metavar="ACTION", required=True)
+    ap = asub.add_parser("backfill", help="draft every queued clip that has no hint or draft")
+    _add_server_db(ap)
+    _add_asr_options(ap)
+    ap.set_defaults(handler="asr-backfill")
+    ap = asub.add_parser("train", help="train intent suggestions on accepted annotations")
+    _add_server_db(ap)
+    ap.add_argument("--gold-ids", metavar="FILE", help="clip ids (one a line) never to learn from")
+    ap.set_defaults(handler="asr-train")
+    ap = asub.add_parser("status", help="is the ASR engine installed; which intent model serves")
+    _add_server_db(ap)
+    ap.set_defaults(handler="asr-status")
 
     p = sub.add_parser("token", help="(admin, server-side) manage API tokens")
     tsub = p.add_subparsers(title="token commands", metavar="ACTION", required=True)

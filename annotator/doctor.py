@@ -76,7 +76,16 @@ def run_checks(args: argparse.Namespace) -> tuple[list[Check], list[str]]:
     checks.append(check_disk())
     checks.append(check_cache_key())
     checks.append(check_keymap(args, settings))
+    checks.append(check_asr())
     return checks, secrets
+
+
+def check_asr() -> Check:
+    """Machine drafts are made on the server (`annotator ingest`): informational here."""
+    from api.server.asr.status import asr_status
+
+    status = asr_status()
+    return Check("asr drafts", Status.OK if status.available else Status.SKIP, status.detail)
 
 
 def render(checks: list[Check], secrets: list[str]) -> object:

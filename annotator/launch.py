@@ -341,7 +341,7 @@ def _demo_server(root: Path, *, clips: int | None) -> Iterator[tuple[str, str]]:
     token = _create_token(db, "demo", "annotator")
     for locale, hints, files in _demo_batches(demo_clips_dir(), root, clips):
         argv = _annotator_cmd("ingest", *map(str, files), "--db", str(db), "--data", str(data))
-        argv += ["--locale", locale, "--asr-hint-from", str(hints)]
+        argv += ["--locale", locale, "--asr-hint-from", str(hints), "--no-asr"]
         _run_step(argv, "ingest")
     state_file = os.environ.get(DEMO_STATE_ENV)
     admin = _create_token(db, "demo-admin", "admin") if state_file else None

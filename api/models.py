@@ -103,6 +103,8 @@ class IntentDef(_Out):
     id: TaxonomyId
     scenario: str
     description: str = ""
+    #: Typical phrasings: searched by the intent picker and scored against machine drafts.
+    examples: list[str] = Field(default_factory=list)
 
 
 class FlagDef(_Out):
@@ -137,6 +139,13 @@ class LeaseRequest(_In):
     ttl_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
 
 
+class AsrWord(_Out):
+    """One word of a machine draft with the recogniser's confidence in it (0–1)."""
+
+    word: str
+    confidence: float = Field(ge=0, le=1)
+
+
 class Clip(_Out):
     """Everything an annotator learns about a clip. Nothing here identifies a customer."""
 
@@ -147,6 +156,10 @@ class Clip(_Out):
     locale: Locale
     sha256: Sha256Hex
     asr_hint: str | None = None
+    #: Set when `asr_hint` is a machine draft: its words (joined by spaces they are the hint).
+    asr_words: list[AsrWord] | None = None
+    #: The server's best three intents for this clip, best first (from the draft).
+    suggested_intents: list[TaxonomyId] = Field(default_factory=list, max_length=3)
 
 
 class Lease(_Out):

@@ -51,6 +51,12 @@ def _tui(quick: bool) -> list[Figure]:
     return tui_bench.figures(quick)
 
 
+def _asr(quick: bool) -> list[Figure]:
+    from bench import asr_bench
+
+    return asr_bench.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
     "audio": _audio,
@@ -58,6 +64,7 @@ SUITES: dict[str, Suite] = {
     "offline": _offline,
     "tui": _tui,
     "relay": _relay,
+    "asr": _asr,
 }
 
 

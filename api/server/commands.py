@@ -169,6 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {port}: not a TCP port (0 picks a free one)")
     root_level, uvicorn_level = _log_levels()
     logging.basicConfig(level=root_level, format="%(levelname)s %(name)s: %(message)s")
+    from api.server.asr.status import asr_status_line
+
+    _note(asr_status_line(check_model=False))
 
     # Build the app once here: a bad taxonomy or an unwritable database fails now, with a clear
     # message, instead of inside every worker; it also runs the schema migration once.
@@ -395,8 +398,10 @@ def ingest(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from api.server.asr.commands import draft_ingested, ingest_wants_asr
     from api.server.ingest import ingest_paths, load_asr_hints
 
+    engine = ingest_wants_asr(args)  # before ingesting: `--asr` without the extra stops here
     hints: dict[str, str] = {}
     hint_file = _path(getattr(args, "asr_hint_from", None))
     if hint_file is not None:
@@ -418,6 +423,9 @@ def _ingest(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
         )
         batcher.flush()
+        undrafted = 0
+        if engine is not None:
+            undrafted = draft_ingested(repo, engine, [cid for _, cid in report.ingested], args)
     except ValueError as e:
         raise UsageError(str(e)) from None
     finally:
@@ -428,4 +436,4 @@ def _ingest(args: argparse.Namespace) -> int:
         report.ingested = [(name, cid) for name, cid in report.ingested if cid not in lost]
     report.print_skipped()
     _note(report.summary())
-    return 1 if report.skipped else 0
+    return 1 if report.skipped or undrafted else 0

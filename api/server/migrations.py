@@ -87,7 +87,15 @@ CREATE INDEX tokens_by_name ON tokens(name);
 INSERT INTO meta (key, value) VALUES ('token_generation', '0') ON CONFLICT (key) DO NOTHING;
 """
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"))
+#: Machine drafts (`api.server.asr`): the draft's text goes in `asr_hint`, its words with their
+#: confidences in `asr_words` as JSON text `[[word, confidence], ...]`; NULL when no engine drafted
+#: the clip (so a hint given at ingest is told apart from a machine draft). TEXT, not jsonb, on
+#: both backends: the server only stores and returns it, and `db copy` moves it as it is.
+_V3 = """
+ALTER TABLE clips ADD COLUMN asr_words TEXT;
+"""
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"), _V3)
 
 _POSTGRES_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -164,7 +172,11 @@ CREATE TABLE audio (sha256 TEXT PRIMARY KEY, data BYTEA NOT NULL);
 ALTER TABLE audio ALTER COLUMN data SET STORAGE EXTERNAL;
 """
 
-POSTGRES_MIGRATIONS: tuple[str, ...] = (_POSTGRES_V1, _V2.format(real="DOUBLE PRECISION"))
+POSTGRES_MIGRATIONS: tuple[str, ...] = (
+    _POSTGRES_V1,
+    _V2.format(real="DOUBLE PRECISION"),
+    _V3,
+)
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

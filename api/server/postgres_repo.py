@@ -60,12 +60,14 @@ WITH picked AS (
       FROM picked JOIN ids USING (n)
      WHERE clips.seq = picked.seq
     RETURNING clips.seq, clips.current_lease, clips.fence, clips.clip_id, clips.duration_s,
-              clips.sample_rate, clips.channels, clips.locale, clips.sha256, clips.asr_hint
+              clips.sample_rate, clips.channels, clips.locale, clips.sha256, clips.asr_hint,
+              clips.asr_words
 ), leased AS (
     INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at)
     SELECT current_lease, clip_id, %s, fence, %s, %s FROM stamped
 )
-SELECT current_lease, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint
+SELECT current_lease, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint,
+       asr_words
   FROM stamped ORDER BY seq
 """  # noqa: S608 - built from our own constants, not from input
 

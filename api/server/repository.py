@@ -64,6 +64,8 @@ class ClipInfo:
     locale: str
     sha256: str
     asr_hint: str | None
+    #: The machine draft's (word, confidence) pairs; None when no engine drafted the clip.
+    asr_words: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,18 @@ class StoredAudio:
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class DraftTarget:
+    """A queued clip that has neither an ASR hint nor a machine draft (see `api.server.asr`)."""
+
+    clip_id: str
+    source_name: str | None
+    duration_s: float
+    #: Its audio's key in the backend's audio store (`Repository.read_audio`): read by the
+    #: drafting worker when it gets to the clip, not all up front.
+    sha256: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +203,20 @@ class Repository(Protocol):
 
     def token_generation(self) -> int:
         """A number that changes whenever a token is revoked (cheap to poll)."""
+        ...
+
+    def undrafted_clips(self, clip_ids: Sequence[str] | None = None) -> list[DraftTarget]:
+        """Open clips with neither an ASR hint nor a machine draft, in queue order (only those
+        among `clip_ids` when given)."""
+        ...
+
+    def read_audio(self, sha256: str) -> bytes:
+        """A queued clip's stored bytes (`AudioMissing` when they are gone)."""
+        ...
+
+    def set_draft(self, clip_id: str, text: str | None, words: Sequence[tuple[str, float]]) -> bool:
+        """Store a machine draft (its text, None for no speech, and its words) on a clip that has
+        neither hint nor draft; False when it has one by now (a hint is never overwritten)."""
         ...
 
     # -- leases

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ from api.server.error_handlers import validation_error_body
 from api.server.errors import Rejection, not_found
 from api.server.export import export_lines
 from api.server.group_commit import GroupCommitter
+from api.server.intents.suggester import Suggester, models_dir
 from api.server.repository import (
     AnnotationContent,
     LeaseGrant,
@@ -60,8 +61,9 @@ TOKEN_CACHE_SECONDS = 60.0
 TOKEN_GENERATION_CHECK_SECONDS = 0.5
 
 
-def lease_model(g: LeaseGrant) -> Lease:
+def lease_model(g: LeaseGrant, suggest: Callable[[str | None], list[str]] | None = None) -> Lease:
     c = g.clip
+    heard = c.asr_hint if c.asr_hint is not None or c.asr_words is None else ""
     return Lease.model_validate(
         {
             "lease_id": g.lease_id,
@@ -75,6 +77,10 @@ def lease_model(g: LeaseGrant) -> Lease:
                 "locale": c.locale,
                 "sha256": c.sha256,
                 "asr_hint": c.asr_hint,
+                "asr_words": None
+                if c.asr_words is None
+                else [{"word": w, "confidence": p} for w, p in c.asr_words],
+                "suggested_intents": suggest(heard) if suggest is not None else [],
             },
         }
     )
@@ -96,6 +102,7 @@ class QueueService:
         self._generation = repo.token_generation()
         self._generation_checked_at = time.monotonic()
         self.committer = GroupCommitter(repo, clock)
+        self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
 
     # -- auth
 
@@ -125,7 +132,7 @@ class QueueService:
 
     def claim(self, who: Principal, count: int, ttl_s: int | None) -> list[Lease]:
         grants = self.repo.claim(who.name, count, self.ttl(ttl_s), self.clock.now())
-        return [lease_model(g) for g in grants]
+        return [lease_model(g, self.suggester.suggest) for g in grants]
 
     def renew(self, who: Principal, lease_id: str, ttl_s: int | None) -> LeaseState:
         s = self.repo.renew(lease_id, who.name, self.ttl(ttl_s), self.clock.now())

@@ -28,6 +28,7 @@ from api.server.repository import (
     Activity,
     AnnotationContent,
     ClipInfo,
+    DraftTarget,
     ExportRow,
     LeaseGrant,
     LeaseStatus,
@@ -56,7 +57,9 @@ CLAIMABLE_WHERE = f"""
                       AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)}))
 """  # noqa: S608 - the IN list is built from our own enum, not from input
 
-_CLIP_INFO_COLUMNS = "clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint"
+_CLIP_INFO_COLUMNS = (
+    "clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint, asr_words"
+)
 
 
 def ts(when: datetime) -> float:
@@ -96,9 +99,18 @@ def annotation_from_row(row: Sequence[Any]) -> StoredAnnotation:
     )
 
 
+def draft_words(raw: str | None) -> tuple[tuple[str, float], ...] | None:
+    """`clips.asr_words` (JSON `[[word, confidence], ...]`, see migration 3) decoded."""
+    if raw is None:
+        return None
+    return tuple((str(w), float(c)) for w, c in json.loads(raw))
+
+
 def clip_info(row: Sequence[Any]) -> ClipInfo:
-    clip_id, duration, rate, channels, locale, sha, hint = row
-    return ClipInfo(clip_id, float(duration), int(rate), int(channels), locale, sha, hint)
+    clip_id, duration, rate, channels, locale, sha, hint, words = row
+    return ClipInfo(
+        clip_id, float(duration), int(rate), int(channels), locale, sha, hint, draft_words(words)
+    )
 
 
 class SqlRepository:
@@ -290,6 +302,37 @@ class SqlRepository:
         with self._read() as conn:
             value = self._meta(conn, "token_generation")
         return int(value or 0)
+
+    # ------------------------------------------------------------------ machine drafts
+
+    def undrafted_clips(self, clip_ids: Sequence[str] | None = None) -> list[DraftTarget]:
+        sql = (
+            "SELECT clip_id, source_name, duration_s, sha256 FROM clips"
+            " WHERE completed < needed AND asr_hint IS NULL AND asr_words IS NULL"
+        )
+        wanted = None if clip_ids is None else set(clip_ids)
+        with self._read() as conn:
+            rows = self._x(conn, sql + " ORDER BY seq").fetchall()
+        # Filtered here, not by an IN list: both backends, and any number of ids.
+        return [
+            DraftTarget(cid, name, float(dur), sha)
+            for cid, name, dur, sha in rows
+            if wanted is None or cid in wanted
+        ]
+
+    def read_audio(self, sha256: str) -> bytes:
+        return self.audio.read(sha256)
+
+    def set_draft(self, clip_id: str, text: str | None, words: Sequence[tuple[str, float]]) -> bool:
+        encoded = json.dumps([[w, c] for w, c in words], ensure_ascii=False)
+        with self._statement() as conn:
+            cursor = self._x(
+                conn,
+                "UPDATE clips SET asr_hint = ?, asr_words = ?"
+                " WHERE clip_id = ? AND asr_hint IS NULL AND asr_words IS NULL",
+                (text, encoded, clip_id),
+            )
+        return int(cursor.rowcount) == 1
 
     # ------------------------------------------------------------------ leases
 

@@ -82,7 +82,8 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
 
 
 _CLAIM_SQL = f"""
-SELECT seq, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint
+SELECT seq, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint,
+       asr_words
   FROM clips AS c
  WHERE {CLAIMABLE_WHERE}
  ORDER BY c.seq

@@ -220,6 +220,10 @@ def test_lease_carries_exactly_the_clip_fields(shaped: Any) -> None:
         "locale",
         "sha256",
         "asr_hint",
+        # Issue 13: the machine draft's words (the hint's own words, with confidences) and up
+        # to three taxonomy ids suggested from them; nothing about the customer or the file.
+        "asr_words",
+        "suggested_intents",
     }
     # Clip ids are opaque: not the file name, not its hash, not a counter.
     assert lease["clip"]["clip_id"] not in json.dumps(lease["clip"]["sha256"])

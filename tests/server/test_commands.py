@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 from pathlib import Path
@@ -11,21 +10,13 @@ from pathlib import Path
 import pytest
 
 from api.client import QueueClient
-from tests.fixtures.server import LiveServer, annotator_command, wav_bytes
+from tests.fixtures.server import LiveServer, run_annotator, wav_bytes
 
 
 def run(
     *args: str, home: Path, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*annotator_command(), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANNOTATOR_HOME": str(home), **(env or {})},
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_annotator(*args, home=home, env=env, timeout=timeout)
 
 
 def test_token_create_prints_only_the_token_and_stores_its_hash(tmp_path: Path) -> None:
@@ -67,6 +58,7 @@ def test_ingest_command_with_asr_hints_and_a_bad_file(
         str(hints),
         "--locale",
         "en-GB",
+        "--no-asr",  # this test is about hint files; ASR drafts have their own tests
         home=tmp_path,
     )
     assert done.returncode == 1  # something was skipped; the rest is queued
@@ -86,6 +78,7 @@ def test_ingest_command_with_asr_hints_and_a_bad_file(
         live_server.db,
         "--data",
         str(live_server.data_dir),
+        "--no-asr",
         home=tmp_path,
     )
     assert again.returncode == 0 and "1 duplicate" in again.stderr

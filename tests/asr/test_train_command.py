@@ -1,0 +1,46 @@
+"""`annotator asr train` on a real queue: accepted annotations in, gold clips left out, a
+deployed version the running server then suggests from."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from api.client import QueueClient
+from api.models import AnnotationIn, BatchItem
+from api.server.intents.suggester import models_dir
+from tests.asr.support import db_args, run
+from tests.asr.test_suggestions import jargon_rows
+from tests.fixtures.server import LiveServer, write_wavs
+
+
+def test_train_learns_from_accepted_work_and_never_from_gold(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    ids = live_server.ingest(write_wavs(tmp_path / "in", 60))
+    client = QueueClient(live_server.url, live_server.annotator_token)
+    leases = client.lease(count=50).leases + client.lease(count=10).leases
+    rows = jargon_rows(60, seed=11)
+    items = [
+        BatchItem(
+            idempotency_key=uuid.uuid4().hex,
+            annotation=AnnotationIn(
+                lease_id=lease.lease_id, fence=lease.fence, transcript=row.text, intent=row.intent
+            ),
+        )
+        for lease, row in zip(leases, rows, strict=True)
+    ]
+    assert all(r.status_code == 201 for r in client.submit_batch(items).results)
+    gold = tmp_path / "gold.txt"
+    gold.write_text("\n".join(ids[:10]) + "\n")
+
+    done = run("asr", "train", *db_args(live_server), "--gold-ids", str(gold), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "intent model v1: 50 annotations (10 on gold clips left out)" in done.stderr
+    assert "deployed" in done.stderr and "NOT" not in done.stderr
+    assert (models_dir(live_server.data_dir) / "intent-model-0001.npz").exists()
+    status = run("asr", "status", *db_args(live_server), home=tmp_path)
+    assert "intent suggestions: trained model v1" in status.stdout
+
+    too_few = run("asr", "train", "--db", str(tmp_path / "empty.db"), home=tmp_path)
+    assert too_few.returncode == 2 and "only 0 usable annotations" in too_few.stderr
