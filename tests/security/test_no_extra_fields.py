@@ -218,6 +218,8 @@ def test_lease_carries_exactly_the_clip_fields(shaped: Any) -> None:
         "locale",
         "sha256",
         "asr_hint",
+        "asr_words",  # the machine draft's words and confidences (issue 13)
+        "suggested_intents",  # the server's top three intents from the draft (issue 13)
     }
     # Clip ids are opaque: not the file name, not its hash, not a counter.
     assert lease["clip"]["clip_id"] not in json.dumps(lease["clip"]["sha256"])
