@@ -125,6 +125,9 @@ class IntentPicker(Vertical):
             padding: 0;
             background: $surface;
             scrollbar-size-vertical: 1;
+            /* One line per intent: a long description is cut, never wrapped onto a second. */
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
         }
         & .intent-picker--recent-key {
             color: $text-warning;

@@ -67,7 +67,7 @@ async def test_reads_see_the_latest_state_before_the_deferred_rebuild() -> None:
         assert picker.highlighted == "play_music"
         picker.value = "play_music"
         assert picker.highlighted == "play_music"
-        assert _prompts(picker)[0].endswith("✓")
+        assert _prompts(picker)[0].startswith("1 play_music ✓")
 
 
 async def test_cached_unfiltered_prompts_follow_value_and_numbers() -> None:
@@ -78,7 +78,7 @@ async def test_cached_unfiltered_prompts_follow_value_and_numbers() -> None:
         first = _prompts(picker)
         picker.value = RECENT[1]
         await pilot.pause()
-        assert _prompts(picker)[1] == f"2 {RECENT[1]} ✓"
+        assert _prompts(picker)[1].startswith(f"2 {RECENT[1]} ✓  ")  # then its description
         picker.value = None
         await pilot.pause()
         assert _prompts(picker) == first

