@@ -195,6 +195,7 @@ def test_hostile_characters_in_a_batch_item_name_the_field(
 # ---------------------------------------------------------------- crash logging
 
 
+@pytest.mark.one_backend  # the crash is planted in SQLite's local audio directory
 def test_a_crash_logs_route_and_exception_type_only(server: LiveServer) -> None:
     with server.client(server.annotator_token) as http:
         doomed = http.post("/v1/leases", json={"count": 1}).json()["leases"][0]

@@ -26,7 +26,7 @@ KINDS = ("wav", "flac", "vorbis", "opus", "mp3")
 
 def _ingest_command(server: LiveServer, paths: list[Path]) -> None:
     done = subprocess.run(
-        [*annotator_command(), "ingest", *map(str, paths), "--db", str(server.db_path),
+        [*annotator_command(), "ingest", *map(str, paths), "--db", server.db,
          "--data", str(server.data_dir)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
