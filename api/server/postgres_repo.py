@@ -138,6 +138,10 @@ class PostgresRepository(SqlRepository):
             open=False,
             # A connection the database dropped (a restart) is replaced on checkout.
             check=ConnectionPool.check_connection,
+            # The pool's reconnection backs off exponentially (1, 2, 4, 8 s...): after a long
+            # outage the database would be back long before the pool tried again. Give up on a
+            # reconnection after this long instead; the next request starts a fresh one.
+            reconnect_timeout=CHECKOUT_TIMEOUT_S,
             name="annotator",
         )
         try:
