@@ -8,14 +8,22 @@ typed behind them (Textualize/textual#6605).
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from tests.tui.tmux import Tmux, start_demo, tmux, wait_for
+from tests.fixtures.server import LiveServer
+from tests.tui.tmux import ANNOTATOR, Tmux, start_demo, tmux, wait_for
+from widgets.transcript import DEFAULT_PLACEHOLDER
 
 __all__ = ["tmux"]  # the fixture
 
@@ -25,10 +33,11 @@ ROUNDS = 3
 
 
 def transcript_line(screen: str) -> str:
-    """The transcript editor's first line as drawn (inside its ▊ … ▎ border)."""
+    """The transcript editor's first line as drawn (inside its ▊ … ▎ border); "" when empty."""
     for line in screen.splitlines():
         if line.startswith("▊") and not line.startswith(("▊▔", "▊▁")):
-            return line.strip("▊▎ \n")
+            text = line.strip("▊▎ \n")
+            return "" if text == DEFAULT_PLACEHOLDER else text
     return ""
 
 
@@ -85,3 +94,172 @@ def test_bunched_backspace_is_applied_where_it_was_typed(
                 tmux.send(*keys, literal=literal)
             got.append((settled(tmux, read, expected), expected))
     assert [g for g, _ in got] == [e for _, e in got], got
+
+
+# ---------------------------------------------------------------- random bursts, real server
+
+#: tmux key names the burst draws from: the editing keys, the tag and flag keys of the default
+#: keymap (keymaps/default.toml; flags that open the escalation note are left out: they move the
+#: focus by design) and letters. ";" is left out: tmux reads a lone ";" as a command separator.
+EDITING = ["BSpace", "DC", "Left", "Right", "Up", "Down", "Home", "End", "C-w", "Space"]
+TAGS = ["M-n", "M-m", "M-h"]  # [noise] [music] [laughter]
+FLAGS = ["M-P", "M-K", "M-M", "M-U"]  # pii minor media_playback unintelligible
+LETTERS = list("abcdefghij")
+#: Textual decides that ESC+letter is alt+letter once ESCDELAY (100 ms) has passed, but checks
+#: only on its input thread's 100 ms tick, and bytes read before that tick extend the sequence
+#: however late they came: an escape sequence (an arrow, another alt key) read inside that window
+#: turns the alt key into "^" + the letter. That is the terminal parser's limit (issue 14 item 14,
+#: notes/keys.md), not the ordering tested here, so the burst leaves room after an alt key (with
+#: a margin for a loaded machine) and nowhere else.
+AFTER_ALT_S = 0.35
+SLOW_S = 0.06  # the reference: one key at a time
+HEADER = re.compile(r"#\d+\s+clip\s+(\S+)")
+REFUSED = "Cannot submit yet"  # the notification's title
+
+Burst = list[tuple[str, int]]  # (tmux key, milliseconds before the next key; 0: same write)
+
+
+def _key() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(LETTERS), st.sampled_from(EDITING), st.sampled_from(TAGS + FLAGS)
+    )
+
+
+def _burst(min_size: int, max_size: int, keys: st.SearchStrategy[str]) -> st.SearchStrategy[Burst]:
+    return st.lists(st.tuples(keys, st.integers(0, 20)), min_size=min_size, max_size=max_size)
+
+
+def send_burst(tmux: Tmux, burst: Burst, *, slow: bool) -> None:
+    """Send `burst`: keys with a 0 ms gap go in one tmux command, as one write to the pty."""
+    group: list[str] = []
+    for key, gap_ms in burst:
+        group.append(key)
+        pause = SLOW_S if slow else gap_ms / 1000
+        if key.startswith("M-"):
+            pause = max(pause, AFTER_ALT_S)
+        if pause > 0:
+            tmux.send(*group)
+            group = []
+            time.sleep(pause)
+    if group:
+        tmux.send(*group)
+
+
+def shown_clip(screen: str) -> str | None:
+    match = HEADER.search(screen)
+    return match.group(1) if match else None
+
+
+def stable_screen(tmux: Tmux, quiet: float = 0.4, timeout: float = 10.0) -> str:
+    """The screen once everything but the playhead has stopped changing."""
+
+    def still(screen: str) -> str:
+        lines = screen.splitlines()
+        return "\n".join(lines[:1] + lines[4:])  # the header and all below the player bar
+
+    deadline = time.monotonic() + timeout
+    last = tmux.screen()
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = tmux.screen()
+        if still(now) != still(last):
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise AssertionError(f"the screen never settled:\n{last}")
+
+
+def prepare(tmux: Tmux) -> str:
+    """An empty transcript with focus in it and an intent picked; returns the clip shown (the
+    first 8 characters of its id, as the header shows it)."""
+    tmux.keys("C-l")
+    tmux.text("alarmset")
+    tmux.keys("Enter")
+    tmux.keys("C-t")
+    tmux.keys("M-C")
+    wait_for(lambda: transcript_line(tmux.screen()) == "", "an empty transcript", 10, tmux)
+    wait_for(lambda: "intent: alarm_set" in tmux.screen(), "the intent picked", 10, tmux)
+    clip = shown_clip(tmux.screen())
+    assert clip is not None
+    return clip
+
+
+def run(tmux: Tmux, server: LiveServer, part1: Burst, part2: Burst, *, slow: bool) -> object:
+    """Type part1, submit, type part2; what the server received and what the screen shows."""
+    clip = prepare(tmux)
+    send_burst(tmux, [*part1, ("C-s", 0), *part2], slow=slow)
+    wait_for(
+        lambda: shown_clip(screen := tmux.screen()) != clip or REFUSED in screen,
+        "the submit to be taken or refused",
+        15,
+        tmux,
+    )
+    screen = stable_screen(tmux)
+    if shown_clip(screen) == clip:  # the form refused (a lint error): both runs must agree
+        observed = ("refused", transcript_line(screen))
+        tmux.keys("M-C")
+        tmux.text("ok")
+        tmux.keys("C-s")
+        wait_for(lambda: shown_clip(tmux.screen()) != clip, "the next clip", 10, tmux)
+        return observed
+    rows: list[dict[str, Any]] = []
+
+    def arrived() -> bool:
+        rows[:] = [r for r in export_rows(server) if r["clip_id"].startswith(clip)]
+        return bool(rows)
+
+    wait_for(arrived, "the submission on the server", 15, tmux)
+    (row,) = rows
+    return ("submitted", row["transcript"], sorted(row["flags"]), transcript_line(screen))
+
+
+def export_rows(server: LiveServer) -> list[dict[str, Any]]:
+    with server.client(server.admin_token) as http:
+        resp = http.get("/v1/export")
+        resp.raise_for_status()
+        return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+
+
+EXAMPLES = 10
+
+
+@pytest.fixture
+def annotator_pane(
+    tmux: Tmux, live_server: LiveServer, test_wavs: Callable[..., list[Path]], tmp_path: Path
+) -> Iterator[Tmux]:
+    live_server.ingest(test_wavs(EXAMPLES * 4 + 10))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TERM": "xterm-256color",
+        "ANNOTATOR_HOME": str(tmp_path / "client-home"),
+        "ANNOTATOR_SERVER": live_server.url,
+        "ANNOTATOR_TOKEN": live_server.annotator_token,
+    }
+    tmux.env = env  # the token reaches the pane through the environment, never an argv
+    tmux.run(
+        "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
+        f"exec {shlex.quote(str(ANNOTATOR))} --audio none",
+    )  # fmt: skip
+    wait_for(lambda: shown_clip(tmux.screen()) is not None, "the first clip", 30, tmux)
+    yield tmux
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    # Each example spends real clips on a real server: no shrinking (it would run out of them);
+    # a failure prints the example as drawn.
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(part1=_burst(4, 24, _key()), part2=_burst(0, 6, st.sampled_from([*LETTERS, "Space"])))
+def test_a_random_burst_submits_what_the_same_keys_typed_slowly_submit(
+    annotator_pane: Tmux, live_server: LiveServer, part1: Burst, part2: Burst
+) -> None:
+    """Keys bunched 0–20 ms apart through a real pty make the same submission (transcript and
+    flags) as the same keys one at a time, and the keys typed after submit are on the next clip
+    the same way."""
+    fast = run(annotator_pane, live_server, part1, part2, slow=False)
+    slow = run(annotator_pane, live_server, part1, part2, slow=True)
+    assert fast == slow, f"{part1=} {part2=}\nfast: {fast}\nslow: {slow}"

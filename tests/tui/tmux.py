@@ -30,9 +30,14 @@ class Tmux:
     def __init__(self, socket: str, session: str) -> None:
         self.base = ["tmux", "-L", socket]
         self.session = session
+        #: The environment the tmux server starts with (its panes inherit it): secrets set here
+        #: stay out of every argv.
+        self.env: dict[str, str] | None = None
 
     def run(self, *args: str) -> str:
-        out = subprocess.run([*self.base, *args], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, check=False, env=self.env
+        )
         return out.stdout
 
     def send(self, *keys: str, literal: bool = False) -> None:
