@@ -9,7 +9,6 @@ typed behind them (Textualize/textual#6605).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import time
@@ -22,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.server import LiveServer
-from tests.tui.tmux import ANNOTATOR, Tmux, start_demo, tmux, wait_for
+from tests.tui.tmux import ANNOTATOR, Tmux, client_env, start_demo, tmux, wait_for
 from widgets.transcript import DEFAULT_PLACEHOLDER
 
 __all__ = ["tmux"]  # the fixture
@@ -229,14 +228,8 @@ def annotator_pane(
     tmux: Tmux, live_server: LiveServer, test_wavs: Callable[..., list[Path]], tmp_path: Path
 ) -> Iterator[Tmux]:
     live_server.ingest(test_wavs(EXAMPLES * 4 + 10))
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "TERM": "xterm-256color",
-        "ANNOTATOR_HOME": str(tmp_path / "client-home"),
-        "ANNOTATOR_SERVER": live_server.url,
-        "ANNOTATOR_TOKEN": live_server.annotator_token,
-    }
-    tmux.env = env  # the token reaches the pane through the environment, never an argv
+    # The token reaches the pane through the environment, never an argv.
+    tmux.env = client_env(live_server.url, live_server.annotator_token, tmp_path / "client-home")
     tmux.run(
         "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
         f"exec {shlex.quote(str(ANNOTATOR))} --audio none",

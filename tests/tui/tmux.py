@@ -115,6 +115,17 @@ def start_demo(tmux: Tmux, tmp_path: Path, *, clips: int = 6) -> dict[str, Any]:
     return state
 
 
+def client_env(server_url: str, token: str, home: Path) -> dict[str, str]:
+    """The environment for `annotator` against a server (set as `Tmux.env`: no argv holds it)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TERM": "xterm-256color",
+        "ANNOTATOR_HOME": str(home),
+        "ANNOTATOR_SERVER": server_url,
+        "ANNOTATOR_TOKEN": token,
+    }
+
+
 def export(state: dict[str, Any]) -> list[dict[str, Any]]:
     resp = httpx.get(
         f"{state['url']}/v1/export",
