@@ -1,30 +1,29 @@
 """The App: thin. It owns the services, the key bindings and the one place worker errors land.
 
 Everything the annotator does happens on `AnnotateScreen`; the App only installs the keymap, opens
-that screen, guards the minimum terminal size and turns exceptions from thread workers into banners
-and notifications (OfflineError → keep working from what is prefetched; Unauthorized → a message
-naming the token setting).
+that screen, routes typed keys in order (annotator/typeahead.py), guards the minimum terminal size
+and turns exceptions from thread workers into banners and notifications (OfflineError → keep
+working from what is prefetched; Unauthorized → a message naming the token setting).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events, on
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from annotator.screens.annotate import AnnotateScreen
 from annotator.screens.commands import ActionCommands
 from annotator.screens.too_small import TooSmallScreen, too_small
+from annotator.typeahead import KeyRouter
 
 if TYPE_CHECKING:
     from annotator.audio.player import Player
@@ -38,9 +37,6 @@ if TYPE_CHECKING:
     from api.models import Taxonomy
 
 log = logging.getLogger(__name__)
-
-#: The longest keys wait behind an ordered action (normally well under a millisecond).
-HOLD_TIMEOUT_S = 1.0
 
 
 class EventRelay:
@@ -114,10 +110,6 @@ class Services:
                 log.warning("shutdown: closing the %s failed", what, exc_info=True)
 
 
-class _ReleaseKeys(Message):
-    """Queued behind the keys held meanwhile, so they are replayed in the order they came."""
-
-
 class AnnotatorApp(App[int]):
     TITLE = "annotator"
     COMMANDS: ClassVar = App.COMMANDS | {ActionCommands}
@@ -129,9 +121,7 @@ class AnnotatorApp(App[int]):
         self.services = services
         self._too_small: TooSmallScreen | None = None
         self._size_guard = False  # the first Resize comes before the annotate screen exists
-        #: Keys that arrived while an ordered action waited for earlier input; None: keys flow.
-        self._held_keys: deque[events.Key] | None = None
-        self._hold_generation = 0
+        self._keys = KeyRouter(self)
         self.set_keymap(services.keymap.bindings)
 
     async def on_mount(self) -> None:
@@ -142,52 +132,13 @@ class AnnotatorApp(App[int]):
             self.notify(notice, severity="warning", timeout=10)
         self._check_size()
 
-    # -- type-ahead: keys after submit belong to the next clip
-
-    def hold_keys(self) -> None:
-        """Hold incoming keys until `release_keys` (see AnnotateScreen._ordered).
-
-        A priority binding (submit, clear, a tag) runs as soon as its key arrives, while keys
-        typed just before it may still sit in a widget's queue, and keys typed just after it
-        would be routed before it has acted. Holding and replaying keeps the order typed."""
-        if self._held_keys is None:
-            self._held_keys = deque()
-            self._hold_generation += 1
-            generation = self._hold_generation
-            # Should the barrier ever be lost (its widget removed mid-flight), never freeze input.
-            self.set_timer(HOLD_TIMEOUT_S, lambda: self._hold_expired(generation))
-
-    def _hold_expired(self, generation: int) -> None:
-        if self.holding_keys and generation == self._hold_generation:
-            log.warning("keys were held for %.1f s: releasing them", HOLD_TIMEOUT_S)
-            self.release_keys()
-
-    @property
-    def holding_keys(self) -> bool:
-        return self._held_keys is not None
-
-    def release_keys(self) -> None:
-        self.post_message(_ReleaseKeys())
+    # -- type-ahead: each key acts in typing order (annotator/typeahead.py)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and self._held_keys is not None and not event.is_forwarded:
-            self._held_keys.append(event)
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self._keys.route(event, super().on_event)
             return
         await super().on_event(event)
-
-    @on(_ReleaseKeys)
-    async def _replay_keys(self) -> None:
-        held, self._held_keys = self._held_keys, None
-        while held:
-            key = held.popleft()
-            await super().on_event(events.Key(key.key, key.character))
-            if self.holding_keys:  # that key was another ordered action: wait again
-                self._hold_first(held)
-                return
-
-    def _hold_first(self, keys: deque[events.Key]) -> None:
-        if self._held_keys is not None:
-            self._held_keys.extendleft(reversed(keys))
 
     # -- minimum size
 

@@ -21,13 +21,11 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from annotator.actions import app_bindings
 from annotator.screens.checkout import checkout_to_cache
 from annotator.screens.help import HelpScreen
-from annotator.screens.ordering import OrderedActions
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import ClipClock, Session
@@ -76,7 +74,7 @@ class _Amending:
     parked_clock: ClipClock | None
 
 
-class AnnotateScreen(OrderedActions, Screen[None]):
+class AnnotateScreen(Screen[None]):
     DEFAULT_CSS = """
     AnnotateScreen { layout: vertical; }
     AnnotateScreen #banner {
@@ -447,9 +445,6 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             self.clock.activity()
         if isinstance(event, IntentPicker.Picked | FlagPanel.Changed):
             self._clear_errors()
-        panel = self.flag_panel
-        if isinstance(event, FlagPanel.Changed) and panel.note_required and not panel.note.strip():
-            self.focus_note()
 
     def _flush_draft(self) -> None:
         """Debounced draft save (at most one commit per interval, only when something changed)."""
@@ -529,25 +524,26 @@ class AnnotateScreen(OrderedActions, Screen[None]):
 
     # ------------------------------------------------------------------ actions: form
 
-    # Form actions wait for the keys typed before them (see ordering.py); transport does not.
+    # Each runs after every key typed before it, and before any typed after it
+    # (annotator/typeahead.py).
 
     def action_form_submit(self) -> None:
-        self.ordered(self._submit)
+        self._submit()
 
     def action_form_skip(self) -> None:
-        self.ordered(self._skip)
+        self._skip()
 
     def action_form_undo(self) -> None:
-        self.ordered(self._undo)
+        self._undo()
 
     def action_form_clear_transcript(self) -> None:
-        self.ordered(self._clear_transcript)
+        self._clear_transcript()
 
     def action_toggle_flag(self, flag_id: str) -> None:
-        self.ordered(lambda: self._toggle_flag(flag_id))
+        self._toggle_flag(flag_id)
 
     def action_insert_tag(self, tag: str) -> None:
-        self.ordered(lambda: self._insert_tag(tag))
+        self._insert_tag(tag)
 
     def _submit(self) -> None:
         if self._amending is not None:
@@ -700,19 +696,18 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self.focus_transcript()
 
     def _toggle_flag(self, flag_id: str) -> None:
+        panel = self.flag_panel
         try:
-            self.flag_panel.toggle(flag_id)
+            panel.toggle(flag_id)
         except ValueError:
             self.notify(f"This server's taxonomy has no flag {flag_id!r}.", severity="warning")
+            return
+        if panel.note_required and not panel.note.strip():
+            self.focus_note()  # now, not when Changed arrives: the next key is for the note
 
     def _insert_tag(self, tag: str) -> None:
         self.transcript.insert_tag(tag)
         self.focus_transcript()
-
-    def settle_rounds(self, focused: Widget) -> int:
-        # Only the intent filter turns a key into a message that turns into another (Enter →
-        # Submitted → Picked); elsewhere one round through the queues is enough.
-        return 2 if self.intent in focused.ancestors_with_self else 1
 
     # ------------------------------------------------------------------ focus
 
@@ -733,17 +728,17 @@ class AnnotateScreen(OrderedActions, Screen[None]):
     # ------------------------------------------------------------------ actions: focus
 
     def action_focus_transcript(self) -> None:
-        self.ordered(self.focus_transcript)
+        self.focus_transcript()
 
     def action_focus_intent(self) -> None:
-        self.ordered(self.focus_intent)
+        self.focus_intent()
 
     def action_focus_flags(self) -> None:
         # The panel takes no focus (flags toggle by key); its only focusable part is the note.
-        self.ordered(self.focus_note)
+        self.focus_note()
 
     def action_focus_note(self) -> None:
-        self.ordered(self.focus_note)
+        self.focus_note()
 
     # ------------------------------------------------------------------ actions: player
 
