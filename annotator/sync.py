@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from annotator.store.cache import ClipCache
 from annotator.store.db import LocalStore
@@ -42,6 +43,9 @@ from api.models import (
     BatchItemResult,
     Receipt,
 )
+
+if TYPE_CHECKING:
+    from annotator.prefetch import LinkReporter
 
 log = logging.getLogger("annotator.sync")
 
@@ -147,6 +151,7 @@ class SyncEngine:
         cache: ClipCache | None = None,
         batch_size: int = 200,
         backoff: Backoff | None = None,
+        link: LinkReporter | None = None,
     ) -> None:
         self.store = store
         self._client_factory = client_factory
@@ -155,6 +160,8 @@ class SyncEngine:
         self.cache = cache
         self.batch_size = max(1, min(batch_size, MAX_BATCH_ITEMS))
         self.backoff = backoff or Backoff()
+        #: The connectivity owner this engine reports answers and transport failures to.
+        self.link = link
         #: False after a transport or server failure, True again once the server answers.
         self.online = True
         self.last_error: str | None = None
@@ -468,11 +475,15 @@ class SyncEngine:
         self._failures += 1
         self._retry_at = time.time() + self.backoff.delay(self._failures)
         self.last_error = str(t)
+        if self.link is not None and t.offline:
+            self.link.reported_failure("sync", str(t))
         if self.online:
             log.info("sync: server unavailable (%s); retrying with backoff", t)
         self.online = False
 
     def _answered(self) -> None:
+        if self.link is not None:
+            self.link.reported_ok("sync")
         self._failures = 0
         self.last_error = None
         if not self.online:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from api.models import AnnotationIn
+from api.models import AnnotationIn, Lease
 
 
 class OutboxState(StrEnum):
@@ -27,6 +27,13 @@ class OutboxKind(StrEnum):
     AMEND = "amend"
 
 
+class LeaseOrigin(StrEnum):
+    #: Leased by the TUI to keep the next clips ready: released at quit unless it holds a draft.
+    PREFETCH = "prefetch"
+    #: Leased for offline work (`annotator checkout`, alt+o): kept until synced or released.
+    CHECKOUT = "checkout"
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     lease_id: str
@@ -39,6 +46,21 @@ class Draft:
     cursor: tuple[int, int] = (0, 0)
     #: Epoch seconds; the store stamps it when the caller leaves it at 0.
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """A live lease as the store knows it: who leased it, for what, and whether work sits on it."""
+
+    lease: Lease
+    origin: LeaseOrigin
+    #: The session holding it (`host:pid:start`), None when no session has claimed it.
+    session: str | None
+    has_draft: bool
+
+    @property
+    def lease_id(self) -> str:
+        return self.lease.lease_id
 
 
 @dataclass(frozen=True, slots=True)
