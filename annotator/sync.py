@@ -37,6 +37,7 @@ from api.client import (
 )
 from api.models import (
     MAX_BATCH_ITEMS,
+    AnnotationIn,
     AnnotationPatch,
     AnnotationStatus,
     BatchItem,
@@ -364,15 +365,35 @@ class SyncEngine:
                         return total
         return total
 
+    def _parsed(
+        self, items: Sequence[OutboxItem], out: SyncSummary
+    ) -> list[tuple[OutboxItem, AnnotationIn]]:
+        """Each row's body checked on its own: a malformed one (a damaged disk, an old version)
+        is rejected with its reason and the rest go; the error names fields, never their text."""
+        good: list[tuple[OutboxItem, AnnotationIn]] = []
+        for item in items:
+            try:
+                good.append((item, item.annotation()))
+            except ValueError as e:  # pydantic's ValidationError is a ValueError
+                self._malformed(item, e, out)
+        return good
+
+    def _malformed(self, item: OutboxItem, e: ValueError, out: SyncSummary) -> None:
+        message = "the saved submission is malformed: " + _describe_invalid(e)
+        self.store.mark_rejected(item.key, 0, "malformed", message)
+        out.rejected += 1
+        log.warning("submission %s… rejected locally (malformed)", item.key[:8])
+
     def _send_singly(self, items: Sequence[OutboxItem], out: SyncSummary) -> None:
-        for n, item in enumerate(items):
+        parsed = self._parsed(items, out)
+        for n, (item, annotation) in enumerate(parsed):
             try:
                 out.requests += 1
-                receipt = self._get_client().submit(item.annotation(), item.key)
+                receipt = self._get_client().submit(annotation, item.key)
             except ApiError as e:
                 transient = _classify(e)
                 if transient is not None:
-                    self._retry(items[n:], transient)
+                    self._retry([i for i, _ in parsed[n:]], transient)
                     raise transient from e
                 self._answered()
                 self._judged(item, e, out)
@@ -380,8 +401,12 @@ class SyncEngine:
             self._answered()
             self._acknowledge([(item.key, receipt)], out)
 
-    def _send_batch(self, items: Sequence[OutboxItem], out: SyncSummary) -> None:
-        batch = [BatchItem(idempotency_key=i.key, annotation=i.annotation()) for i in items]
+    def _send_batch(self, claimed: Sequence[OutboxItem], out: SyncSummary) -> None:
+        parsed = self._parsed(claimed, out)
+        if not parsed:
+            return
+        items = [i for i, _ in parsed]
+        batch = [BatchItem(idempotency_key=i.key, annotation=a) for i, a in parsed]
         try:
             out.requests += 1
             response = self._get_client().submit_batch(batch)
@@ -417,8 +442,12 @@ class SyncEngine:
         for n, item in enumerate(items):
             assert item.annotation_id is not None  # claim_due only returns sendable amendments
             try:
+                try:
+                    patch = AnnotationPatch.model_validate_json(item.body_json)
+                except ValueError as bad:
+                    self._malformed(item, bad, out)
+                    continue
                 out.requests += 1
-                patch = AnnotationPatch.model_validate_json(item.body_json)
                 annotation = self._get_client().amend(item.annotation_id, patch)
             except ApiError as e:
                 transient = _classify(e)
@@ -491,6 +520,22 @@ class SyncEngine:
             log.info("sync: server answers again")
             # Items that sat out backoff need not wait any longer.
             self.store.reschedule_pending()
+
+
+def _describe_invalid(e: ValueError) -> str:
+    """Which fields are wrong and how, without the values (they may quote a transcript)."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        try:
+            parts = [
+                f"{'.'.join(str(p) for p in err.get('loc', ())) or 'body'}: {err.get('type')}"
+                for err in errors(include_input=False, include_url=False)
+            ]
+        except TypeError:
+            parts = []
+        if parts:
+            return "; ".join(parts[:5])
+    return type(e).__name__
 
 
 def _status_reason(e: ApiError) -> tuple[int, str]:

@@ -180,7 +180,7 @@ def _sync(args: argparse.Namespace) -> int:
         took = time.monotonic() - started
     if before == 0 and summary.requests == 0:
         out.print("nothing to send: the outbox is empty")
-        return EXIT_OK
+        return _release_unstarted(factory) if getattr(args, "release", False) else EXIT_OK
     out.print(
         f"sent {summary.sent}: {summary.accepted} accepted, {summary.late} late"
         + (f", {summary.amended} amendments" if summary.amended else "")
@@ -198,7 +198,46 @@ def _sync(args: argparse.Namespace) -> int:
     if summary.pending:
         out.print(f"[yellow]{summary.pending} still waiting[/]: {summary.error or 'not sent yet'}")
         return EXIT_OFFLINE
-    return EXIT_ATTENTION if summary.rejected or summary.conflicts else EXIT_OK
+    code = EXIT_ATTENTION if summary.rejected or summary.conflicts else EXIT_OK
+    if getattr(args, "release", False):
+        return max(code, _release_unstarted(factory))
+    return code
+
+
+def _release_unstarted(factory: Callable[..., QueueClient]) -> int:
+    """`sync --release`: give back every live lease without a draft; keep those with one, and
+    those a running annotator session holds."""
+    from annotator.workbench.checkout import release_leases
+    from annotator.workbench.sitting import session_alive
+
+    with _open_store() as store:
+        records = [
+            r for r in store.lease_records() if r.session is None or not session_alive(r.session)
+        ]
+        idle = [r.lease for r in records if not r.has_draft]
+        drafted = len(records) - len(idle)
+        gone = release_leases(factory, idle, "sync --release") if idle else set()
+        clip_ids = store.forget_leases(gone)
+    cache_dir = default_dir()
+    if clip_ids and cache_dir.is_dir():
+        cache = ClipCache.open_default()
+        for clip_id in clip_ids:
+            cache.delete(clip_id)
+    if idle or drafted:
+        out.print(
+            f"released {len(gone)} clip{'s' * (len(gone) != 1)}"
+            + (
+                f"; kept {drafted} with a draft (finish or skip them in annotator)"
+                if drafted
+                else ""
+            )
+        )
+    else:
+        out.print("no leases to release")
+    if len(gone) < len(idle):
+        err.print(f"[yellow]{len(idle) - len(gone)} could not be released[/] (server unreachable)")
+        return EXIT_OFFLINE
+    return EXIT_OK
 
 
 def _when(ts: float) -> str:

@@ -22,7 +22,15 @@ import stamina
 from annotator.store.cache import ClipCache
 from annotator.store.db import LocalStore
 from annotator.store.models import LeaseOrigin
-from api.client import ApiError, OfflineError, QueueClient, RequestRejected, ServerError
+from api.client import (
+    ApiError,
+    Gone,
+    NotFound,
+    OfflineError,
+    QueueClient,
+    RequestRejected,
+    ServerError,
+)
 from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
 
 DOWNLOAD_THREADS = 4
@@ -111,3 +119,32 @@ def _release_quietly(client: QueueClient, lease: Lease) -> None:
     # If this fails the lease simply expires and the clip returns to the queue then.
     with contextlib.suppress(ApiError):
         client.release(lease.lease_id, ReleaseReason.BROKEN_AUDIO, "checkout: unusable audio")
+
+
+def release_leases(
+    client_factory: Callable[..., QueueClient],
+    leases: list[Lease],
+    detail: str,
+    *,
+    timeout: float = 10.0,
+) -> set[str]:
+    """Give leases back as `unused`; the ids the server no longer holds for us. Stops at the
+    first transport failure (the rest would wait out the same timeout) and leaves those."""
+    gone: set[str] = set()
+    try:
+        client = client_factory(timeout=timeout)
+    except ApiError:
+        return gone
+    with client:
+        for lease in leases:
+            try:
+                client.release(lease.lease_id, ReleaseReason.UNUSED, detail)
+            except (Gone, NotFound):
+                gone.add(lease.lease_id)  # expired or released already: not ours either way
+            except RequestRejected:
+                continue  # refused for this lease alone: it expires on the server
+            except ApiError:
+                break
+            else:
+                gone.add(lease.lease_id)
+    return gone

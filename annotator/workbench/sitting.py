@@ -26,7 +26,7 @@ from annotator.store.cache import ClipCache
 from annotator.store.db import AlreadySubmitted, AmendError, LocalStore
 from annotator.store.models import Draft, LeaseOrigin, LeaseRecord, OutboxState
 from annotator.sync import SyncEngine
-from annotator.workbench.checkout import CheckoutResult, checkout
+from annotator.workbench.checkout import CheckoutResult, checkout, release_leases
 from annotator.workbench.connectivity import Connectivity
 from annotator.workbench.outcomes import (
     Amended,
@@ -42,7 +42,7 @@ from annotator.workbench.outcomes import (
     Submitted,
     Waiting,
 )
-from api.client import ApiError, Gone, NotFound, QueueClient
+from api.client import ApiError, QueueClient
 from api.models import AnnotationIn, Lease, ReleaseReason
 from api.taxonomy import TaxonomyIndex
 
@@ -430,7 +430,13 @@ class Workbench:
                 to_release.append(lease)
         unreleased: list[datetime] = []
         if to_release:
-            gone = self._release(to_release)
+            gone = (
+                release_leases(
+                    self.client_factory, to_release, "quit", timeout=QUIT_RELEASE_TIMEOUT_S
+                )
+                if self.client_factory is not None
+                else set()
+            )
             released = len(gone)
             self.store.forget_leases(gone)
             unreleased = [le.expires_at for le in to_release if le.lease_id not in gone]
@@ -439,25 +445,3 @@ class Workbench:
 
     def _parked(self) -> ReadyClip | None:
         return self.amending.parked if self.amending is not None else None
-
-    def _release(self, leases: list[Lease]) -> set[str]:
-        """Release as `unused`; the ids the server no longer holds for us."""
-        if self.client_factory is None:
-            return set()
-        gone: set[str] = set()
-        try:
-            client = self.client_factory(timeout=QUIT_RELEASE_TIMEOUT_S)
-        except (ApiError, TypeError):
-            return gone
-        with client:
-            for lease in leases:
-                try:
-                    client.release(lease.lease_id, ReleaseReason.UNUSED, "quit")
-                except (Gone, NotFound):
-                    gone.add(lease.lease_id)  # expired or released already: not ours either way
-                except ApiError as e:
-                    log.info("release at quit failed: %s", e)
-                    break  # the server is away: the rest would wait out the same timeout
-                else:
-                    gone.add(lease.lease_id)
-        return gone
