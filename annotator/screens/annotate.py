@@ -225,12 +225,15 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         """The banner when the network is fine: damaged offline copies, muted audio, or nothing."""
         s = self.services
         if self._damaged:
-            return " · ".join(self._damaged) + " — showing the next clip"
+            return self._damaged_text()
         if s.player.name == "none":
             return f"{s.player_reason} — run `annotator doctor` to check audio"
         if self._relay_down_polls >= 2:  # not for the moment the link takes to come up
             return str(getattr(s.player, "status", "")) or "audio relay disconnected: muted"
         return ""
+
+    def _damaged_text(self) -> str:
+        return " · ".join(self._damaged) + " — showing the next clip" if self._damaged else ""
 
     def _poll_player_link(self) -> None:
         """A network player (the SSH relay) that lost its link: say so while it reconnects."""
@@ -267,13 +270,14 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self._link = state
         self.stats.online = state.online
         reason = state.reason or "the server cannot be reached"
+        damaged = f"\n{self._damaged_text()}" if self._damaged else ""
         if state.link is Link.OFFLINE:
             self.show_banner(
                 f"offline — {reason}. Keep working: submissions are saved and sent when the "
-                "server answers."
+                f"server answers.{damaged}"
             )
         elif state.link is Link.RECONNECTING:
-            self.show_banner(f"reconnecting — {reason}")
+            self.show_banner(f"reconnecting — {reason}{damaged}")
         else:
             self.show_banner(self._resting_banner())
 
@@ -394,8 +398,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             self.show_banner(status.message, error=True)
         if news.damaged:
             self._damaged = list(news.damaged)
-            if self._link.online:
-                self.show_banner(self._resting_banner())
+            self._draw_link(self._link)
             for text in news.damaged:
                 self.notify(text, title="Offline copy removed", severity="warning", timeout=8)
         if news.current_lost and self.current is not None:
@@ -568,6 +571,9 @@ class AnnotateScreen(OrderedActions, Screen[None]):
 
     def _after_submit(self, intent: str) -> None:
         self.bench.after_submit()
+        if self._damaged:  # said once, acted on: the next submission clears it
+            self._damaged = []
+            self._draw_link(self._link)
         self.intent.remember(intent)
         self._update_stats()
 

@@ -101,3 +101,37 @@ async def test_checkout_after_online_use_works_offline(
     rows = export(live_server)
     assert sorted(r["transcript"] for r in rows) == [f"offline {n}" for n in range(3)]
     assert sorted(r["clip_id"] for r in rows) == sorted(submitted)
+
+
+async def test_a_tampered_offline_copy_is_named_deleted_and_the_next_clip_shown(
+    live_server: LiveServer, test_wavs: Callable[..., list[Path]], home: Path
+) -> None:
+    from annotator.store import ClipCache, LocalStore, load_cache_key
+
+    live_server.ingest(test_wavs(3))
+    done = annotator(live_server, home, "checkout", "--count", "3")
+    assert done.returncode == 0, done.stderr
+    with LocalStore.open() as store:
+        first = store.live_leases()[0]
+    key, _ = load_cache_key()
+    cache = ClipCache(home / "data" / "cache", key)
+    entry = cache.dir / f"{first.clip.clip_id}.clip"
+    blob = bytearray(entry.read_bytes())
+    blob[-1] ^= 0xFF  # one flipped bit: it no longer authenticates
+    entry.write_bytes(bytes(blob))
+
+    live_server.stop()
+    services = services_for(live_server)
+    services.start()
+    app = AnnotatorApp(services)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_for_clip(pilot, app)
+            assert screen.current is not None
+            assert screen.current.lease_id != first.lease_id  # the others are not held up
+            banner = screen.query_one("#banner")
+            await wait_until(pilot, lambda: first.clip.clip_id in str(banner.render()), 5)
+            assert "failed authentication and was deleted" in str(banner.render())
+            assert first.clip.clip_id not in cache.entries()
+    finally:
+        services.shutdown()
