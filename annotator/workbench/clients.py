@@ -15,7 +15,7 @@ class NotConfigured(Exception):
     """No server or no token: the message names the setting to fix."""
 
 
-def connection(settings: Settings) -> tuple[str, str]:
+def connection(settings: Settings, *, need_token: bool = True) -> tuple[str, str]:
     """The server URL and token, or NotConfigured naming where to set them."""
     from annotator.paths import config_file
 
@@ -25,7 +25,7 @@ def connection(settings: Settings) -> tuple[str, str]:
             f'server = "https://…" in {config_file()} (or try `annotator demo`)'
         )
     token = settings.token.get_secret_value() if settings.token is not None else ""
-    if not token:
+    if not token and need_token:
         raise NotConfigured(
             'no token configured: set ANNOTATOR_TOKEN (preferred), put token = "…" in '
             f"{config_file()}, or pass --token"
@@ -33,11 +33,12 @@ def connection(settings: Settings) -> tuple[str, str]:
     return str(settings.server), token
 
 
-def client_factory(settings: Settings) -> ClientFactory:
-    """`factory(timeout=…)` makes a client for the configured server (NotConfigured if none).
+def client_factory(settings: Settings, *, need_token: bool = True) -> ClientFactory:
+    """`factory(timeout=…)` makes a client for the configured server (NotConfigured if none;
+    `need_token=False` for `annotator doctor`, which checks the server before the token).
 
     Construction fails at once with InsecureServerError for plain http:// to a remote host."""
-    server, token = connection(settings)
+    server, token = connection(settings, need_token=need_token)
     plain_http = urlsplit(server).scheme == "http"
     # Over plain http there is no TLS to verify; skipping the CA bundle saves loading it for
     # every client (tens of milliseconds each, on the cold-start path).
