@@ -220,6 +220,17 @@ class Workbench:
         if self.current is None or self.amending is not None:
             return
         lease = self.current.lease
+        pristine = (
+            form.transcript == (lease.clip.asr_hint or "")
+            and form.intent is None
+            and not form.flags
+            and not (form.note or "").strip()
+        )
+        if pristine:
+            # Nothing done on it yet: no draft, so quit may give the clip back.
+            if self.store.load_draft(lease.lease_id) is not None:
+                self.store.delete_draft(lease.lease_id)
+            return
         self.store.save_draft(
             Draft(
                 lease_id=lease.lease_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,7 +41,17 @@ def annotator(server: LiveServer, home: Path, *argv: str) -> subprocess.Complete
     )
 
 
-async def _online_sitting(server: LiveServer, *, draft: bool) -> None:
+def free_clips(server: LiveServer) -> int:
+    """How many clips anyone else could lease now (leased as a second annotator, then released)."""
+    token = server.new_token("someone-else")
+    with server.client(token) as c:
+        leases = c.post("/v1/leases", json={"count": 50}).json()["leases"]
+        for lease in leases:
+            c.post(f"/v1/leases/{lease['lease_id']}/release", json={"reason": "unused"})
+    return len(leases)
+
+
+async def _online_sitting(server: LiveServer, *, draft: bool) -> str:
     services = services_for(server)
     services.start()
     app = AnnotatorApp(services)
@@ -54,7 +65,9 @@ async def _online_sitting(server: LiveServer, *, draft: bool) -> None:
             await wait_until(pilot, lambda: not app.is_running, timeout=5)
             del screen
     finally:
-        services.shutdown()
+        summary = services.shutdown()
+    assert summary is not None
+    return summary.text()
 
 
 @pytest.mark.parametrize("draft", [False, True], ids=["no-draft", "draft"])
@@ -65,13 +78,21 @@ async def test_checkout_after_online_use_works_offline(
     draft: bool,
 ) -> None:
     live_server.ingest(test_wavs(10))
-    await _online_sitting(live_server, draft=draft)
+    said = await _online_sitting(live_server, draft=draft)
+    # Quit gave back the prefetched clips without a draft at once, and said what it kept.
+    if draft:
+        assert said.startswith("kept 1 clip with a draft until ") and "released 3" in said
+        assert free_clips(live_server) == 9
+    else:
+        assert said == "released 4"
+        assert free_clips(live_server) == 10
 
     done = annotator(live_server, home, "checkout", "--count", "3")
     assert done.returncode == 0, done.stderr
     assert "checked out 3 clips" in done.stdout
 
-    live_server.stop()
+    live_server._kill()  # the network is gone, without a goodbye
+    started = time.monotonic()
     services = services_for(live_server)
     services.start()
     app = AnnotatorApp(services)
@@ -80,6 +101,7 @@ async def test_checkout_after_online_use_works_offline(
         async with app.run_test(size=SIZE) as pilot:
             screen = await wait_for_clip(pilot, app)
             await wait_until(pilot, lambda: not screen.stats.online, timeout=10)
+            assert time.monotonic() - started <= 10
             for n in range(3):
                 await wait_until(pilot, lambda: screen.current is not None, timeout=10)
                 assert screen.current is not None
