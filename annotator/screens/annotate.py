@@ -193,6 +193,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         # What happened before these were listening (the first lease, the first failure).
         self.post_message(ConnectivityChanged(self.bench.connectivity.state))
         self.post_message(QueueChanged(s.prefetcher.status))
+        self._say_rejected(s.store.counts()["rejected"])
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
@@ -414,20 +415,22 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         event: SyncEvent = message.event
         self.stats.outbox = event.pending
         self.stats.conflicts = event.conflicts_total
-        if event.rejected:
-            n = event.rejected
-            self.notify(
-                f"{n} submission{'s' * (n != 1)} rejected by the server and kept: "
-                "`annotator sync --status` lists why.",
-                title="Rejected",
-                severity="error",
-                timeout=10,
-            )
+        self._say_rejected(event.rejected)
         screen = self.app.screen
         if isinstance(screen, WellbeingScreen):
             screen.update_escalation(self.bench.escalation(screen.escalation_clip))
         if event.sent:
             self.refresh_stats()
+
+    def _say_rejected(self, n: int) -> None:
+        if n:
+            self.notify(
+                f"{n} submission{'s' * (n != 1)} rejected and kept: "
+                "`annotator sync --status` lists why.",
+                title="Rejected",
+                severity="error",
+                timeout=10,
+            )
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def refresh_stats(self) -> None:
