@@ -170,7 +170,7 @@ def build_services(args: argparse.Namespace) -> Services:
         store = LocalStore.open()
     except StoreError as e:
         raise LaunchError(str(e)) from None
-    connectivity = Connectivity(_health_probe(factory, PROBE_TIMEOUT_S))
+    connectivity = Connectivity(_HealthProbe(factory, PROBE_TIMEOUT_S))
     cache: list[ClipCache] = []  # opened below; the prefetch thread only reads it later
     leased = EventRelay()
     prefetcher = Prefetcher(
@@ -250,16 +250,23 @@ def build_services(args: argparse.Namespace) -> Services:
     )
 
 
-def _health_probe(factory: Callable[..., QueueClient], timeout: float) -> Callable[[], object]:
+class _HealthProbe:
     """A health check on one client of its own, kept between checks (the heartbeat thread's)."""
-    held: list[QueueClient] = []
 
-    def probe() -> object:
-        if not held:
-            held.append(factory(timeout=timeout))
-        return held[0].health()
+    def __init__(self, factory: Callable[..., QueueClient], timeout: float) -> None:
+        self._factory = factory
+        self._timeout = timeout
+        self._client: QueueClient | None = None
 
-    return probe
+    def __call__(self) -> object:
+        if self._client is None:
+            self._client = self._factory(timeout=self._timeout)
+        return self._client.health()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def _taxonomy(client_factory: Callable[..., QueueClient]) -> Taxonomy:

@@ -176,7 +176,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
                 if (keys := s.keymap.keys_for(f"flag.{flag.id.replace('_', '-')}"))
             }
         )
-        self.intent.set_recent(self._recent_intents())
+        self.intent.set_recent(self.bench.recent_intents())
         stats = self.stats
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
@@ -184,7 +184,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         stats.backend_reason = s.player_reason
         # The whole shift long, not a toast: recordings may be crossing the network in clear.
         stats.insecure = bool(s.settings.insecure)
-        stats.conflicts = s.store.conflict_count()
+        stats.conflicts = self.bench.conflicts
         self.show_banner(self._resting_banner())
         # Threads call these from outside the event loop; post_message is thread-safe.
         s.prefetch_events.target = self._post_queue_changed
@@ -193,7 +193,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         # What happened before these were listening (the first lease, the first failure).
         self.post_message(ConnectivityChanged(self.bench.connectivity.state))
         self.post_message(QueueChanged(s.prefetcher.status))
-        self._say_rejected(s.store.counts()["rejected"])
+        self._say_rejected(self.bench.rejected)
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
@@ -212,13 +212,6 @@ class AnnotateScreen(OrderedActions, Screen[None]):
 
     def _post_checkout_progress(self, done: int, total: int) -> None:
         self.post_message(CheckoutProgress(done, total))
-
-    def _recent_intents(self) -> list[str]:
-        recent: list[str] = []
-        for item in self.services.store.history(50):
-            if item.annotation.intent not in recent:
-                recent.append(item.annotation.intent)
-        return recent[:9]
 
     # ------------------------------------------------------------------ banners
 
@@ -351,7 +344,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
 
     def _remember_current(self, lease: Lease) -> None:
         self.bench.remember_shown(lease.lease_id)
-        self.stats.prefetched = self.services.prefetcher.status.ready
+        self.stats.prefetched = self.bench.ready
 
     def _show_header(self, lease: Lease, *, amending: bool = False) -> None:
         late = lease.expires_at <= datetime.now(UTC)
@@ -452,8 +445,8 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         bar.today_count = pace.today
         bar.clips_per_hour = pace.clips_per_hour
         bar.median_seconds = pace.median_seconds
-        bar.outbox = self.services.store.outbox_count()
-        bar.prefetched = self.services.prefetcher.status.ready
+        bar.outbox = self.bench.outbox
+        bar.prefetched = self.bench.ready
 
     # ------------------------------------------------------------------ playhead & drafts
 

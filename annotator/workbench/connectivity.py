@@ -123,6 +123,9 @@ class Connectivity:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        close = getattr(self._probe, "close", None)
+        if callable(close):
+            _quietly(close)
 
     def _run(self) -> None:
         while not self._stop.is_set():

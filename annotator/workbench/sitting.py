@@ -391,6 +391,32 @@ class Workbench:
             damaged.append(damaged_q.popleft())
         return QueueNews(p.status, current_lost, tuple(damaged))
 
+    # ------------------------------------------------------------------ figures for the screen
+
+    def recent_intents(self, limit: int = 9) -> list[str]:
+        """The intents of the latest submissions, newest first, each once."""
+        recent: list[str] = []
+        for item in self.store.history(50):
+            if item.annotation.intent not in recent:
+                recent.append(item.annotation.intent)
+        return recent[:limit]
+
+    @property
+    def ready(self) -> int:
+        return self.prefetcher.status.ready
+
+    @property
+    def outbox(self) -> int:
+        return self.store.outbox_count()
+
+    @property
+    def conflicts(self) -> int:
+        return self.store.conflict_count()
+
+    @property
+    def rejected(self) -> int:
+        return self.store.counts()["rejected"]
+
     @property
     def waiting_message(self) -> str:
         status = self.prefetcher.status
