@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from annotator.store.models import LeaseOrigin
-from annotator.workbench.outcomes import Invalid, Refused, Reopened, Shown, Skipped
+from annotator.workbench.outcomes import Invalid, Refused, Reopened, Shown, Skipped, Submitted
 from annotator.workbench.sitting import session_alive, this_session
 from api.models import ReleaseReason
 from tests.fixtures.server import LiveServer
@@ -123,3 +123,30 @@ def test_a_killed_sessions_prefetched_leases_are_adopted(server: LiveServer) -> 
         assert shown <= held  # the dead session's clips come first, nobody waits for them
     finally:
         again.shutdown()
+
+
+def test_the_escalation_notice_follows_the_report(server: LiveServer) -> None:
+    services = services_for(server)
+    services.start()
+    bench = services.workbench
+    try:
+        next_clip(services)
+        server._kill()
+        wait_for(lambda: not bench.connectivity.state.online, timeout=4)
+        outcome = bench.submit(
+            form("help me", flags=("self_harm", "pii"), note="says they will hurt themselves")
+        )
+        assert isinstance(outcome, Submitted) and outcome.escalated == ("self_harm",)
+        queued = bench.escalation(outcome.clip_id)
+        assert queued.delivered_at is None and queued.waiting == 1
+        assert "You flagged self harm." in queued.text()
+        assert "Queued — reaches supervisors when you are back online (1 waiting)." in queued.text()
+        server.start()
+        wait_for(lambda: bench.escalation(outcome.clip_id).delivered_at is not None, timeout=10)
+        delivered = bench.escalation(outcome.clip_id)
+        assert delivered.delivered_at is not None
+        assert f"Delivered to supervisors at {delivered.delivered_at:%H:%M}." in delivered.text()
+    finally:
+        services.shutdown()
+    (row,) = export(server)
+    assert row["flags"] == ["pii", "self_harm"]
