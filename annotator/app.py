@@ -1,4 +1,4 @@
-"""The App: thin. It owns the services, the key bindings and the one place worker errors land.
+"""The App: thin. It holds the services, the key bindings and the one place worker errors land.
 
 Everything the annotator does happens on `AnnotateScreen`; the App only installs the keymap, opens
 that screen, routes typed keys in order (annotator/typeahead.py), guards the minimum terminal size
@@ -9,10 +9,8 @@ working from what is prefetched; Unauthorized → a message naming the token set
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -23,91 +21,10 @@ from textual.worker import Worker, WorkerState
 from annotator.screens.annotate import AnnotateScreen
 from annotator.screens.commands import ActionCommands
 from annotator.screens.too_small import TooSmallScreen, too_small
+from annotator.services import EventRelay, Services
 from annotator.typeahead import KeyRouter
 
-if TYPE_CHECKING:
-    from annotator.audio.player import Player
-    from annotator.config import Settings
-    from annotator.keymap import ResolvedKeymap
-    from annotator.prefetch import ClipSource
-    from annotator.store.cache import ClipCache
-    from annotator.store.db import LocalStore
-    from annotator.sync import SyncEngine
-    from api.client import QueueClient
-    from api.models import Taxonomy
-
 log = logging.getLogger(__name__)
-
-
-class EventRelay:
-    """A callback that can be built before the App exists and pointed at it later.
-
-    The prefetcher and the sync engine call it from their own threads; the App installs a target
-    that hops onto the event loop with `call_from_thread`."""
-
-    def __init__(self) -> None:
-        self.target: Callable[..., None] | None = None
-
-    def __call__(self, *args: Any) -> None:
-        target = self.target
-        if target is not None:
-            target(*args)
-
-
-@dataclass
-class Services:
-    """What launch assembles and the screens use; tests build one from real parts and fakes."""
-
-    settings: Settings
-    keymap: ResolvedKeymap
-    taxonomy: Taxonomy
-    client_factory: Callable[[], QueueClient] | None
-    player: Player
-    player_reason: str
-    store: LocalStore
-    prefetcher: ClipSource
-    sync: SyncEngine | None = None
-    #: The encrypted clip cache (offline checkout); None in tests that do not need it.
-    cache: ClipCache | None = None
-    prefetch_events: EventRelay = field(default_factory=EventRelay)
-    sync_events: EventRelay = field(default_factory=EventRelay)
-    #: Monotonic seconds, for the pace figures (tests freeze it so snapshots do not drift).
-    clock: Callable[[], float] = time.monotonic
-    #: Shown once at start (e.g. the store moved a corrupt file aside).
-    startup_notices: list[str] = field(default_factory=list)
-    _started: bool = False
-
-    def start(self) -> None:
-        """Start the background threads; leases this client held before a crash come first."""
-        if self._started:
-            return
-        self._started = True
-        from datetime import UTC, datetime
-
-        self.prefetcher.set_listener(self.prefetch_events)
-        if not self.prefetcher.started:
-            current = self.store.current_lease_id()
-            leases = self.store.live_leases(datetime.now(UTC))
-            leases.sort(key=lambda lease: lease.lease_id != current)
-            self.prefetcher.adopt(leases)
-            self.prefetcher.start()
-        if self.sync is not None:
-            self.sync.start()
-
-    def shutdown(self) -> None:
-        """Release the clips never shown, stop the threads, close the device and the store."""
-        sync = self.sync
-        steps: list[tuple[str, Callable[[], object]]] = [
-            ("prefetch", lambda: self.prefetcher.close(release_unused=True)),
-            ("sync", sync.stop if sync is not None else lambda: None),
-            ("player", self.player.close),
-            ("store", self.store.close),
-        ]
-        for what, step in steps:
-            try:
-                step()
-            except Exception:  # one failing part must not keep the others open
-                log.warning("shutdown: closing the %s failed", what, exc_info=True)
 
 
 class AnnotatorApp(App[int]):
@@ -171,8 +88,8 @@ class AnnotatorApp(App[int]):
 
         screen = self._annotate_screen()
         if isinstance(error, OfflineError | ServerError):
-            if screen is not None:
-                screen.set_offline(True, str(error))
+            if screen is not None and isinstance(error, OfflineError):
+                screen.report_offline(str(error))
             return
         if isinstance(error, Unauthorized):
             self.notify(

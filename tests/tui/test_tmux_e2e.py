@@ -47,8 +47,18 @@ def test_demo_three_clips_by_keys_only(tmux: Tmux, tmp_path: Path) -> None:
     got = sorted((r["transcript"], r["intent"], sorted(r["flags"])) for r in rows)
     assert got == sorted((t, i, sorted(f)) for t, _, i, f in CLIPS)
 
+    # Keep the pane after exit, to read what quitting said about the clips it held.
+    tmux.run("set-option", "-t", tmux.session, "remain-on-exit", "on")
     tmux.keys("C-q")
-    wait_for(lambda: not tmux.alive(), "the demo to exit", timeout=20)
+    wait_for(
+        lambda: tmux.run("list-panes", "-t", tmux.session, "-F", "#{pane_dead}").strip() == "1",
+        "the demo to exit",
+        timeout=20,
+    )
+    said = tmux.screen()
+    assert "annotator: released 3" in said, said  # the one on screen and the two ready
+    tmux.run("kill-session", "-t", tmux.session)
+    wait_for(lambda: not tmux.alive(), "the session to close", timeout=5)
     # Quitting stopped the throwaway server.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{state['url']}/v1/health", timeout=1)
