@@ -7,10 +7,7 @@ Flag and tag actions are generated from the default taxonomy so a new flag gets 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-
-from textual.binding import Binding
 
 from api.taxonomy import load_default_taxonomy
 
@@ -102,31 +99,3 @@ _BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}
 def action_spec(binding_id: str) -> ActionSpec:
     """The spec for `binding_id`; KeyError when there is none."""
     return _BY_ID[binding_id]
-
-
-def app_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
-    """One Binding per action, keyed by `keymap` (binding id -> comma-joined keys).
-
-    The keys are put in the Binding itself rather than left to `App.set_keymap`: Textual's keymap
-    pass deletes every binding that shares a key with a rebound one, so starting from the real,
-    clash-free keys is the only state where a later `set_keymap` behaves. With no keymap, the
-    shipped default is used.
-    """
-    if keymap is None:
-        from annotator.keymap import load_keymap  # keymap imports this module
-
-        keymap = load_keymap("default").bindings
-    missing = [a.id for a in ACTIONS if not keymap.get(a.id)]
-    if missing:
-        raise ValueError(f"keymap has no key for: {', '.join(missing)}")
-    return [
-        Binding(
-            keymap[a.id],
-            a.action,
-            a.description,
-            show=a.show,
-            priority=a.priority,
-            id=a.id,
-        )
-        for a in ACTIONS
-    ]

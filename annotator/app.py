@@ -1,121 +1,30 @@
-"""The App: thin. It owns the services, the key bindings and the one place worker errors land.
+"""The App: thin. It holds the services, the key bindings and the one place worker errors land.
 
 Everything the annotator does happens on `AnnotateScreen`; the App only installs the keymap, opens
-that screen, guards the minimum terminal size and turns exceptions from thread workers into banners
-and notifications (OfflineError → keep working from what is prefetched; Unauthorized → a message
-naming the token setting).
+that screen, routes typed keys in order (annotator/typeahead.py), guards the minimum terminal size
+and turns exceptions from thread workers into banners and notifications (OfflineError → keep
+working from what is prefetched; Unauthorized → a message naming the token setting).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
-from textual import events, on
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from annotator.screens.annotate import AnnotateScreen
 from annotator.screens.commands import ActionCommands
 from annotator.screens.too_small import TooSmallScreen, too_small
-
-if TYPE_CHECKING:
-    from annotator.audio.player import Player
-    from annotator.config import Settings
-    from annotator.keymap import ResolvedKeymap
-    from annotator.prefetch import ClipSource
-    from annotator.store.cache import ClipCache
-    from annotator.store.db import LocalStore
-    from annotator.sync import SyncEngine
-    from api.client import QueueClient
-    from api.models import Taxonomy
+from annotator.services import EventRelay, Services
+from annotator.typeahead import KeyRouter
 
 log = logging.getLogger(__name__)
-
-#: The longest keys wait behind an ordered action (normally well under a millisecond).
-HOLD_TIMEOUT_S = 1.0
-
-
-class EventRelay:
-    """A callback that can be built before the App exists and pointed at it later.
-
-    The prefetcher and the sync engine call it from their own threads; the App installs a target
-    that hops onto the event loop with `call_from_thread`."""
-
-    def __init__(self) -> None:
-        self.target: Callable[..., None] | None = None
-
-    def __call__(self, *args: Any) -> None:
-        target = self.target
-        if target is not None:
-            target(*args)
-
-
-@dataclass
-class Services:
-    """What launch assembles and the screens use; tests build one from real parts and fakes."""
-
-    settings: Settings
-    keymap: ResolvedKeymap
-    taxonomy: Taxonomy
-    client_factory: Callable[[], QueueClient] | None
-    player: Player
-    player_reason: str
-    store: LocalStore
-    prefetcher: ClipSource
-    sync: SyncEngine | None = None
-    #: The encrypted clip cache (offline checkout); None in tests that do not need it.
-    cache: ClipCache | None = None
-    prefetch_events: EventRelay = field(default_factory=EventRelay)
-    sync_events: EventRelay = field(default_factory=EventRelay)
-    #: Monotonic seconds, for the pace figures (tests freeze it so snapshots do not drift).
-    clock: Callable[[], float] = time.monotonic
-    #: Shown once at start (e.g. the store moved a corrupt file aside).
-    startup_notices: list[str] = field(default_factory=list)
-    _started: bool = False
-
-    def start(self) -> None:
-        """Start the background threads; leases this client held before a crash come first."""
-        if self._started:
-            return
-        self._started = True
-        from datetime import UTC, datetime
-
-        self.prefetcher.set_listener(self.prefetch_events)
-        if not self.prefetcher.started:
-            current = self.store.current_lease_id()
-            leases = self.store.live_leases(datetime.now(UTC))
-            leases.sort(key=lambda lease: lease.lease_id != current)
-            self.prefetcher.adopt(leases)
-            self.prefetcher.start()
-        if self.sync is not None:
-            self.sync.start()
-
-    def shutdown(self) -> None:
-        """Release the clips never shown, stop the threads, close the device and the store."""
-        sync = self.sync
-        steps: list[tuple[str, Callable[[], object]]] = [
-            ("prefetch", lambda: self.prefetcher.close(release_unused=True)),
-            ("sync", sync.stop if sync is not None else lambda: None),
-            ("player", self.player.close),
-            ("store", self.store.close),
-        ]
-        for what, step in steps:
-            try:
-                step()
-            except Exception:  # one failing part must not keep the others open
-                log.warning("shutdown: closing the %s failed", what, exc_info=True)
-
-
-class _ReleaseKeys(Message):
-    """Queued behind the keys held meanwhile, so they are replayed in the order they came."""
 
 
 class AnnotatorApp(App[int]):
@@ -129,9 +38,7 @@ class AnnotatorApp(App[int]):
         self.services = services
         self._too_small: TooSmallScreen | None = None
         self._size_guard = False  # the first Resize comes before the annotate screen exists
-        #: Keys that arrived while an ordered action waited for earlier input; None: keys flow.
-        self._held_keys: deque[events.Key] | None = None
-        self._hold_generation = 0
+        self._keys = KeyRouter(self)
         self.set_keymap(services.keymap.bindings)
 
     async def on_mount(self) -> None:
@@ -142,52 +49,13 @@ class AnnotatorApp(App[int]):
             self.notify(notice, severity="warning", timeout=10)
         self._check_size()
 
-    # -- type-ahead: keys after submit belong to the next clip
-
-    def hold_keys(self) -> None:
-        """Hold incoming keys until `release_keys` (see AnnotateScreen._ordered).
-
-        A priority binding (submit, clear, a tag) runs as soon as its key arrives, while keys
-        typed just before it may still sit in a widget's queue, and keys typed just after it
-        would be routed before it has acted. Holding and replaying keeps the order typed."""
-        if self._held_keys is None:
-            self._held_keys = deque()
-            self._hold_generation += 1
-            generation = self._hold_generation
-            # Should the barrier ever be lost (its widget removed mid-flight), never freeze input.
-            self.set_timer(HOLD_TIMEOUT_S, lambda: self._hold_expired(generation))
-
-    def _hold_expired(self, generation: int) -> None:
-        if self.holding_keys and generation == self._hold_generation:
-            log.warning("keys were held for %.1f s: releasing them", HOLD_TIMEOUT_S)
-            self.release_keys()
-
-    @property
-    def holding_keys(self) -> bool:
-        return self._held_keys is not None
-
-    def release_keys(self) -> None:
-        self.post_message(_ReleaseKeys())
+    # -- type-ahead: each key acts in typing order (annotator/typeahead.py)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and self._held_keys is not None and not event.is_forwarded:
-            self._held_keys.append(event)
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self._keys.route(event, super().on_event)
             return
         await super().on_event(event)
-
-    @on(_ReleaseKeys)
-    async def _replay_keys(self) -> None:
-        held, self._held_keys = self._held_keys, None
-        while held:
-            key = held.popleft()
-            await super().on_event(events.Key(key.key, key.character))
-            if self.holding_keys:  # that key was another ordered action: wait again
-                self._hold_first(held)
-                return
-
-    def _hold_first(self, keys: deque[events.Key]) -> None:
-        if self._held_keys is not None:
-            self._held_keys.extendleft(reversed(keys))
 
     # -- minimum size
 
@@ -220,8 +88,8 @@ class AnnotatorApp(App[int]):
 
         screen = self._annotate_screen()
         if isinstance(error, OfflineError | ServerError):
-            if screen is not None:
-                screen.set_offline(True, str(error))
+            if screen is not None and isinstance(error, OfflineError):
+                screen.report_offline(str(error))
             return
         if isinstance(error, Unauthorized):
             self.notify(

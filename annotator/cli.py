@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_options(p, sub=True)
     p.add_argument("--status", action="store_true", help="show outbox, conflicts and cache")
     p.add_argument("--conflicts-jsonl", metavar="FILE", help="export the conflicts list as JSONL")
+    p.add_argument(
+        "--release",
+        action="store_true",
+        help="after sending, give back checked-out clips you have not started (no draft)",
+    )
     p.set_defaults(handler="sync")
 
     p = sub.add_parser("purge", help="wipe the local cache, drafts and outbox")

@@ -346,13 +346,13 @@ def check_server(settings: Settings | None) -> Iterator[Check]:
             'set ANNOTATOR_SERVER=https://… or server = "https://…" in config.toml',
         )
         return
-    from api.client import ApiError, InsecureServerError, OfflineError, QueueClient, Unauthorized
+    from annotator.workbench.clients import client_factory
+    from api.client import ApiError, InsecureServerError, OfflineError, Unauthorized
 
     token = settings.token.get_secret_value() if settings.token else ""
     https = settings.server.startswith("https://")
-    verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
     try:
-        client = QueueClient(settings.server, token, verify=verify, insecure=settings.insecure)
+        client = client_factory(settings, need_token=False)()
     except InsecureServerError as exc:
         yield Check("server", Status.FAIL, str(exc), "use the server's https:// URL")
         return

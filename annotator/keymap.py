@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textual.binding import Binding
+
 from annotator.actions import ACTION_IDS, ACTIONS, action_spec
 from annotator.keynames import KeyProblem, canonical_keys
 from keymaps import keymap_dir, shipped_keymap_names
@@ -395,3 +397,29 @@ def load_keymap(
         raise KeymapError("\n".join(dict.fromkeys(errors)))
     bindings = {spec.id: ",".join(placed[spec.id].keys) for spec in ACTIONS}
     return ResolvedKeymap(name=name, source=path, bindings=bindings)
+
+
+def app_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
+    """One Binding per action, keyed by `keymap` (binding id -> comma-joined keys).
+
+    The keys are put in the Binding itself rather than left to `App.set_keymap`: Textual's keymap
+    pass deletes every binding that shares a key with a rebound one, so starting from the real,
+    clash-free keys is the only state where a later `set_keymap` behaves. With no keymap, the
+    shipped default is used.
+    """
+    if keymap is None:
+        keymap = load_keymap("default").bindings
+    missing = [a.id for a in ACTIONS if not keymap.get(a.id)]
+    if missing:
+        raise ValueError(f"keymap has no key for: {', '.join(missing)}")
+    return [
+        Binding(
+            keymap[a.id],
+            a.action,
+            a.description,
+            show=a.show,
+            priority=a.priority,
+            id=a.id,
+        )
+        for a in ACTIONS
+    ]

@@ -9,7 +9,6 @@ and uvicorn must never be on this path (the demo runs the server as a separate p
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import shutil
@@ -22,23 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from annotator.app import Services
-    from annotator.config import Settings
-    from api.client import QueueClient
-    from api.models import Taxonomy
+from annotator.services import LaunchError, Services, build_services
 
 #: When set, `annotator demo` writes its server URL, database and tokens here (JSON) for tests.
 DEMO_STATE_ENV = "ANNOTATOR_DEMO_STATE_FILE"
 HEALTH_TIMEOUT_S = 30.0
-
-
-class LaunchError(Exception):
-    """A message for the person at the terminal; the process exits with status 2."""
 
 
 def _fail(message: str) -> int:
@@ -57,158 +45,6 @@ def run_tui(args: argparse.Namespace) -> int:
     return run_app(services)
 
 
-def _load_settings(args: argparse.Namespace) -> Settings:
-    from annotator.config import ConfigError, load_settings
-
-    try:
-        return load_settings(args)
-    except ConfigError as e:
-        raise LaunchError(str(e)) from None
-
-
-def build_services(args: argparse.Namespace) -> Services:
-    """Everything the App needs, or a LaunchError saying what to fix."""
-    from annotator.app import Services
-    from annotator.keymap import KeymapError, load_keymap
-
-    settings = _load_settings(args)
-    try:
-        keymap = load_keymap(settings.keymap, settings.keys)
-    except KeymapError as e:
-        raise LaunchError(str(e)) from None
-    if not settings.server:
-        from annotator.paths import config_file
-
-        raise LaunchError(
-            "no server configured: pass --server URL, set ANNOTATOR_SERVER, or put "
-            f'server = "https://…" in {config_file()} (or try `annotator demo`)'
-        )
-    token = settings.token.get_secret_value() if settings.token is not None else ""
-    if not token:
-        from annotator.paths import config_file
-
-        raise LaunchError(
-            'no token configured: set ANNOTATOR_TOKEN (preferred), put token = "…" in '
-            f"{config_file()}, or pass --token"
-        )
-    client_factory = _client_factory(settings.server, token, settings)
-
-    from datetime import UTC, datetime
-
-    from annotator.app import EventRelay
-    from annotator.prefetch import Prefetcher
-    from annotator.store.cache import ClipCache
-    from annotator.store.db import LocalStore
-    from annotator.store.recovery import StoreError
-
-    try:
-        store = LocalStore.open(history_keep_s=settings.history_hours * 3600)
-    except StoreError as e:
-        raise LaunchError(str(e)) from None
-    cache: list[ClipCache] = []  # opened below; the prefetch thread only reads it later
-    prefetcher = Prefetcher(
-        client_factory,
-        depth=settings.prefetch,
-        ttl_seconds=settings.lease_ttl_s,
-        local_audio=lambda clip_id: cache[0].get(clip_id) if cache else None,
-    )
-    # Prefetching starts now, so leasing, downloading and decoding the first clip overlap the
-    # rest of start-up (imports, the taxonomy, the audio device, Textual): cold start is budgeted.
-    current = store.current_lease_id()
-    leases = sorted(store.live_leases(datetime.now(UTC)), key=lambda le: le.lease_id != current)
-    prefetcher.adopt(leases)
-    # The prefetch thread imports annotator.audio.decode for its first clip while this thread
-    # imports annotator.audio.backends below: two threads initialising one package at once can
-    # trip Python's import locks (an ImportError or _DeadlockError at start, seen under the
-    # crash test). Import the package here first; the prefetch thread needs it anyway.
-    importlib.import_module("annotator.audio")
-    prefetcher.start()
-    try:
-        cache.append(ClipCache.open_default())
-        taxonomy = _taxonomy(client_factory)
-        from annotator.audio.backends import open_player
-        from annotator.sync import SyncEngine
-
-        secret = settings.relay_secret
-        player, player_reason = open_player(
-            settings.audio,
-            relay=settings.relay,
-            relay_secret=secret.get_secret_value() if secret is not None else None,
-        )
-    except BaseException:
-        prefetcher.close(release_unused=True)
-        store.close()
-        raise
-    sync_events = EventRelay()
-    sync = SyncEngine(store, client_factory, on_event=sync_events, cache=cache[0])
-    notices = [m for m in (store.recovery_message,) if m]
-    if settings.insecure:
-        notices.append("--insecure: recordings and your token may cross the network unencrypted")
-    return Services(
-        settings=settings,
-        keymap=keymap,
-        taxonomy=taxonomy,
-        client_factory=client_factory,
-        player=player,
-        player_reason=player_reason,
-        store=store,
-        prefetcher=prefetcher,
-        sync=sync,
-        cache=cache[0],
-        sync_events=sync_events,
-        startup_notices=notices,
-    )
-
-
-def _client_factory(server: str, token: str, settings: Settings) -> Callable[[], QueueClient]:
-    from urllib.parse import urlsplit
-
-    from api.client import InsecureServerError, QueueClient
-
-    plain_http = urlsplit(server).scheme == "http"
-    # Over plain http there is no TLS to verify; skipping the CA bundle saves loading it for
-    # every client (tens of milliseconds each, on the cold-start path).
-    verify: bool | str = (
-        False if plain_http else (str(settings.ca_bundle) if settings.ca_bundle else True)
-    )
-
-    def factory() -> QueueClient:
-        return QueueClient(server, token, verify=verify, insecure=settings.insecure)
-
-    if plain_http:
-        try:
-            factory().close()  # fail now, with a message, rather than in a background thread
-        except InsecureServerError as e:
-            raise LaunchError(str(e)) from None
-    return factory
-
-
-def _taxonomy(client_factory: Callable[[], QueueClient]) -> Taxonomy:
-    """The server's taxonomy, cached for offline starts; the shipped default as a last resort."""
-    from annotator.paths import data_dir, ensure_private_dir
-    from api.client import ApiError, Unauthorized
-    from api.models import Taxonomy
-    from api.taxonomy import load_default_taxonomy
-
-    cache = data_dir() / "taxonomy.json"
-    try:
-        with client_factory() as client:
-            taxonomy = client.taxonomy()
-    except Unauthorized as e:
-        raise LaunchError(
-            f"the server refused the token ({e.error.message}): check ANNOTATOR_TOKEN or "
-            "token in config.toml"
-        ) from None
-    except ApiError:
-        with suppress(OSError, ValueError):
-            return Taxonomy.model_validate_json(cache.read_bytes())
-        return load_default_taxonomy()
-    with suppress(OSError):
-        ensure_private_dir(cache.parent)
-        cache.write_text(taxonomy.model_dump_json(), "utf-8")
-    return taxonomy
-
-
 def run_app(services: Services) -> int:
     from annotator.app import AnnotatorApp
 
@@ -217,7 +53,9 @@ def run_app(services: Services) -> int:
         services.start()
         app.run()
     finally:
-        services.shutdown()
+        summary = services.shutdown()
+    if summary is not None and summary.text():
+        sys.stdout.write(f"annotator: {summary.text()}\n")  # our own words and times only
     return app.return_code or 0
 
 

@@ -115,6 +115,13 @@ def prepare_clip(lease: Lease, data: bytes, *, buckets: int = ENVELOPE_BUCKETS) 
     return ReadyClip(lease, data, audio, envelope(audio, buckets))
 
 
+class LinkReporter(Protocol):
+    """Where the prefetch and sync threads report what the network did (see Connectivity)."""
+
+    def reported_ok(self, source: str) -> None: ...
+    def reported_failure(self, source: str, reason: str) -> None: ...
+
+
 class ClipSource(Protocol):
     """What the annotate screen needs from a prefetcher (tests substitute a fixed list)."""
 
@@ -133,7 +140,7 @@ class ClipSource(Protocol):
     def wake(self) -> None: ...
     @property
     def status(self) -> PrefetchStatus: ...
-    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> None: ...
+    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> list[Lease]: ...
 
 
 class Prefetcher:
@@ -152,6 +159,8 @@ class Prefetcher:
         on_change: Callable[[], None] | None = None,
         envelope_buckets: int = ENVELOPE_BUCKETS,
         local_audio: Callable[[str], bytes | None] | None = None,
+        on_leased: Callable[[list[Lease]], None] | None = None,
+        link: LinkReporter | None = None,
     ) -> None:
         self._client_factory = client_factory
         self.depth = max(0, depth)
@@ -160,6 +169,10 @@ class Prefetcher:
         self._buckets = envelope_buckets
         # Audio already on disk (offline checkout's encrypted cache), by clip id.
         self._local_audio = local_audio
+        #: Called (on this thread) with each batch of new leases before any audio is fetched, so
+        #: the store knows every lease this client holds even if it is killed a moment later.
+        self._on_leased = on_leased
+        self._link = link
         self._cond = threading.Condition()
         self._ready: deque[ReadyClip] = deque()
         self._held: dict[str, _Held] = {}  # lease_id -> renewal bookkeeping, ready and in use
@@ -175,6 +188,8 @@ class Prefetcher:
         self._thread: threading.Thread | None = None
         self._client: QueueClient | None = None
         self.lost: deque[str] = deque()  # in-use lease ids the server no longer honours
+        #: Offline copies that failed their check (each message names the clip; entry deleted).
+        self.damaged: deque[str] = deque()
 
     # -- called from the UI thread (none of these block on the network)
 
@@ -254,8 +269,10 @@ class Prefetcher:
         with self._cond:
             return len(self._ready)
 
-    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> None:
-        """Stop the thread; release the clips that were never shown (reason `unused`)."""
+    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> list[Lease]:
+        """Stop the thread. Skips still queued are always sent; the leases never shown (ready or
+        waiting for audio) are released as `unused` with `release_unused`, else returned for the
+        caller to decide (the workbench keeps checked-out ones)."""
         with self._cond:
             self._stop = True
             self._cond.notify()
@@ -263,21 +280,24 @@ class Prefetcher:
             self._thread.join(timeout)
             self._thread = None
         with self._cond:
-            unused = [c.lease_id for c in self._ready]
+            unused = [c.lease for c in self._ready] + list(self._adopt)
             self._ready.clear()
+            self._adopt.clear()
             pending = list(self._releases)
             self._releases.clear()
             self._state = PrefetchState.CLOSED
-        if release_unused and (unused or pending):
+        to_release = unused if release_unused else []
+        if to_release or pending:
             client = self._client or self._safe_client()
             if client is not None:
-                for lease_id in unused:
-                    self._release_quietly(client, lease_id, ReleaseReason.UNUSED, None)
+                for lease in to_release:
+                    self._release_quietly(client, lease.lease_id, ReleaseReason.UNUSED, None)
                 for lease_id, reason, detail in pending:
                     self._release_quietly(client, lease_id, reason, detail)
         if self._client is not None:
             self._client.close()
             self._client = None
+        return [] if release_unused else unused
 
     # -- the thread
 
@@ -295,6 +315,11 @@ class Prefetcher:
                 log.debug("on_change failed", exc_info=True)
 
     def _set_state(self, state: PrefetchState, message: str = "") -> None:
+        if self._link is not None:
+            if state is PrefetchState.OFFLINE:
+                self._link.reported_failure("prefetch", message)
+            elif state in (PrefetchState.OK, PrefetchState.EMPTY):
+                self._link.reported_ok("prefetch")
         with self._cond:
             changed = (state, message) != (self._state, self._message)
             self._state, self._message = state, message
@@ -413,18 +438,30 @@ class Prefetcher:
             wanted = self._wanted_locked()
         # Leases we already hold come first, but only as many as are wanted: a checkout of a
         # hundred clips must not sit decoded in memory all at once. While the server is away,
-        # those whose audio is on disk (offline checkout) still flow.
+        # those whose audio is on disk (offline checkout) still flow, and one without local audio
+        # never holds up the ones behind it: it waits, in its place, for the network.
         took = 0
+        skipped: list[Lease] = []
         while took < wanted:
             with self._cond:
                 if not self._adopt:
                     break
                 lease = self._adopt.popleft()
-            if not self._download(lease, local_only=backing_off):
+            local = self._cached_audio(lease)
+            if local is None and backing_off:
+                skipped.append(lease)
+                continue
+            if not self._download(lease, data=local):
+                skipped.append(lease)
                 with self._cond:
-                    self._adopt.appendleft(lease)
-                break
+                    backing_off = time.monotonic() < self._backoff_until
+                if not backing_off:
+                    break  # stopping, or the server refused us: try again on the next pass
+                continue
             took += 1
+        if skipped:
+            with self._cond:
+                self._adopt.extendleft(reversed(skipped))
         if wanted <= 0 or took or backing_off:
             return
         try:
@@ -444,6 +481,11 @@ class Prefetcher:
         if not leases:
             self._enter_backoff(PrefetchState.EMPTY, "no clips waiting in the queue")
             return
+        if self._on_leased is not None:
+            try:
+                self._on_leased(leases)
+            except Exception:  # bookkeeping must not stop the clips; they are renewed anyway
+                log.exception("recording new leases failed")
         with self._cond:
             self._backoff_s = BACKOFF_FIRST_S
             for lease in leases:
@@ -460,24 +502,29 @@ class Prefetcher:
     def _cached_audio(self, lease: Lease) -> bytes | None:
         if self._local_audio is None:
             return None
+        from annotator.store.cache import CacheEntryDamaged
+
         try:
             return self._local_audio(lease.clip.clip_id)
-        except Exception:  # a damaged cache entry is fetched again from the server
+        except CacheEntryDamaged as e:  # deleted: fetched again from the server when it answers
+            with self._cond:
+                self.damaged.append(str(e))
+            self._notify_ui()
+            return None
+        except Exception:  # an unreadable entry is fetched again from the server
             log.info("cached audio for %s unreadable", lease.clip.clip_id, exc_info=True)
             return None
 
-    def _download(self, lease: Lease, *, local_only: bool = False) -> bool:
-        """Fetch (cache first), verify and decode one clip. False: it must wait for the network
-        (the caller keeps the lease for later); True: done with it, ready or dropped."""
+    def _download(self, lease: Lease, *, data: bytes | None = None) -> bool:
+        """Fetch (unless `data` is the cached audio), verify and decode one clip. False: it must
+        wait for the network (the caller keeps the lease for later); True: done with it, ready or
+        dropped."""
         assert self._client is not None
         with self._cond:
             if self._stop:
                 return False
-        data = self._cached_audio(lease)
         from_network = data is None
         if data is None:
-            if local_only:
-                return False
             try:
                 data = self._client.audio(lease.lease_id)
             except Unauthorized:

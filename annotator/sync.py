@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from annotator.store.cache import ClipCache
 from annotator.store.db import LocalStore
@@ -36,12 +37,16 @@ from api.client import (
 )
 from api.models import (
     MAX_BATCH_ITEMS,
+    AnnotationIn,
     AnnotationPatch,
     AnnotationStatus,
     BatchItem,
     BatchItemResult,
     Receipt,
 )
+
+if TYPE_CHECKING:
+    from annotator.prefetch import LinkReporter
 
 log = logging.getLogger("annotator.sync")
 
@@ -147,6 +152,7 @@ class SyncEngine:
         cache: ClipCache | None = None,
         batch_size: int = 200,
         backoff: Backoff | None = None,
+        link: LinkReporter | None = None,
     ) -> None:
         self.store = store
         self._client_factory = client_factory
@@ -155,6 +161,8 @@ class SyncEngine:
         self.cache = cache
         self.batch_size = max(1, min(batch_size, MAX_BATCH_ITEMS))
         self.backoff = backoff or Backoff()
+        #: The connectivity owner this engine reports answers and transport failures to.
+        self.link = link
         #: False after a transport or server failure, True again once the server answers.
         self.online = True
         self.last_error: str | None = None
@@ -357,15 +365,35 @@ class SyncEngine:
                         return total
         return total
 
+    def _parsed(
+        self, items: Sequence[OutboxItem], out: SyncSummary
+    ) -> list[tuple[OutboxItem, AnnotationIn]]:
+        """Each row's body checked on its own: a malformed one (a damaged disk, an old version)
+        is rejected with its reason and the rest go; the error names fields, never their text."""
+        good: list[tuple[OutboxItem, AnnotationIn]] = []
+        for item in items:
+            try:
+                good.append((item, item.annotation()))
+            except ValueError as e:  # pydantic's ValidationError is a ValueError
+                self._malformed(item, e, out)
+        return good
+
+    def _malformed(self, item: OutboxItem, e: ValueError, out: SyncSummary) -> None:
+        message = "the saved submission is malformed: " + _describe_invalid(e)
+        self.store.mark_rejected(item.key, 0, "malformed", message)
+        out.rejected += 1
+        log.warning("submission %s… rejected locally (malformed)", item.key[:8])
+
     def _send_singly(self, items: Sequence[OutboxItem], out: SyncSummary) -> None:
-        for n, item in enumerate(items):
+        parsed = self._parsed(items, out)
+        for n, (item, annotation) in enumerate(parsed):
             try:
                 out.requests += 1
-                receipt = self._get_client().submit(item.annotation(), item.key)
+                receipt = self._get_client().submit(annotation, item.key)
             except ApiError as e:
                 transient = _classify(e)
                 if transient is not None:
-                    self._retry(items[n:], transient)
+                    self._retry([i for i, _ in parsed[n:]], transient)
                     raise transient from e
                 self._answered()
                 self._judged(item, e, out)
@@ -373,8 +401,12 @@ class SyncEngine:
             self._answered()
             self._acknowledge([(item.key, receipt)], out)
 
-    def _send_batch(self, items: Sequence[OutboxItem], out: SyncSummary) -> None:
-        batch = [BatchItem(idempotency_key=i.key, annotation=i.annotation()) for i in items]
+    def _send_batch(self, claimed: Sequence[OutboxItem], out: SyncSummary) -> None:
+        parsed = self._parsed(claimed, out)
+        if not parsed:
+            return
+        items = [i for i, _ in parsed]
+        batch = [BatchItem(idempotency_key=i.key, annotation=a) for i, a in parsed]
         try:
             out.requests += 1
             response = self._get_client().submit_batch(batch)
@@ -410,8 +442,12 @@ class SyncEngine:
         for n, item in enumerate(items):
             assert item.annotation_id is not None  # claim_due only returns sendable amendments
             try:
+                try:
+                    patch = AnnotationPatch.model_validate_json(item.body_json)
+                except ValueError as bad:
+                    self._malformed(item, bad, out)
+                    continue
                 out.requests += 1
-                patch = AnnotationPatch.model_validate_json(item.body_json)
                 annotation = self._get_client().amend(item.annotation_id, patch)
             except ApiError as e:
                 transient = _classify(e)
@@ -468,11 +504,15 @@ class SyncEngine:
         self._failures += 1
         self._retry_at = time.time() + self.backoff.delay(self._failures)
         self.last_error = str(t)
+        if self.link is not None and t.offline:
+            self.link.reported_failure("sync", str(t))
         if self.online:
             log.info("sync: server unavailable (%s); retrying with backoff", t)
         self.online = False
 
     def _answered(self) -> None:
+        if self.link is not None:
+            self.link.reported_ok("sync")
         self._failures = 0
         self.last_error = None
         if not self.online:
@@ -480,6 +520,22 @@ class SyncEngine:
             log.info("sync: server answers again")
             # Items that sat out backoff need not wait any longer.
             self.store.reschedule_pending()
+
+
+def _describe_invalid(e: ValueError) -> str:
+    """Which fields are wrong and how, without the values (they may quote a transcript)."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        try:
+            parts = [
+                f"{'.'.join(str(p) for p in err.get('loc', ())) or 'body'}: {err.get('type')}"
+                for err in errors(include_input=False, include_url=False)
+            ]
+        except TypeError:
+            parts = []
+        if parts:
+            return "; ".join(parts[:5])
+    return type(e).__name__
 
 
 def _status_reason(e: ApiError) -> tuple[int, str]:

@@ -9,18 +9,13 @@ aborted purge); 2 configuration problem (no server or token, bad token); 3 serve
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-import stamina
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,11 +29,10 @@ from api.client import (
     InsecureServerError,
     OfflineError,
     QueueClient,
-    RequestRejected,
     ServerError,
     Unauthorized,
 )
-from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
+from api.models import Lease
 from api.text_safety import escaping_console, for_terminal
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG, EXIT_OFFLINE = 0, 1, 2, 3
@@ -50,40 +44,19 @@ out = escaping_console(highlight=False)
 err = escaping_console(stderr=True, highlight=False)
 
 
-@dataclass(frozen=True, slots=True)
-class _Connection:
-    server: str
-    token: str
-    verify: bool | str
-    insecure: bool
-
-
 class _ConfigError(Exception):
     pass
 
 
-def _connection(args: argparse.Namespace) -> _Connection:
-    """Server and token from flags, ANNOTATOR_* env and config.toml (annotator.config)."""
+def _client_factory(args: argparse.Namespace) -> Callable[[], QueueClient]:
+    """The one settings → client step (annotator.workbench.clients), from flags, env, config."""
     from annotator.config import ConfigError, load_settings
+    from annotator.workbench import NotConfigured, client_factory
 
     try:
-        s = load_settings(args)
-    except ConfigError as e:
+        return client_factory(load_settings(args))
+    except (ConfigError, NotConfigured) as e:
         raise _ConfigError(str(e)) from None
-    token = s.token.get_secret_value() if s.token is not None else ""
-    server, ca, insecure = s.server, s.ca_bundle, bool(s.insecure)
-    if not server:
-        raise _ConfigError("no server configured: set ANNOTATOR_SERVER or pass --server URL")
-    if not token:
-        raise _ConfigError("no token configured: set ANNOTATOR_TOKEN (preferred) or pass --token")
-    return _Connection(str(server), str(token), str(ca) if ca else True, insecure)
-
-
-def _client_factory(conn: _Connection) -> Callable[[], QueueClient]:
-    def make() -> QueueClient:
-        return QueueClient(conn.server, conn.token, verify=conn.verify, insecure=conn.insecure)
-
-    return make
 
 
 def _open_store() -> LocalStore:
@@ -121,94 +94,45 @@ def _guarded(run: Callable[[], int]) -> int:
 # ---------------------------------------------------------------------- checkout
 
 
-class _BadAudio(Exception):
-    pass
-
-
 def checkout(args: argparse.Namespace) -> int:
     return _guarded(lambda: _checkout(args))
 
 
 def _checkout(args: argparse.Namespace) -> int:
+    from annotator.workbench import checkout as checkout_clips
+
     wanted = int(getattr(args, "count", 0) or 0)
     if wanted < 1:
         raise _ConfigError("--count must be at least 1")
-    conn = _connection(args)
+    factory = _client_factory(args)
     store, cache = _open_store(), ClipCache.open_default()
-    client = _client_factory(conn)()
-    got: list[Lease] = []
-    broken: list[str] = []
     try:
-        with (
-            Progress(
-                TextColumn("checking out"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as progress,
-            ThreadPoolExecutor(DOWNLOAD_THREADS) as pool,
-        ):
+        with Progress(
+            TextColumn("checking out"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task("clips", total=wanted)
-            while len(got) + len(broken) < wanted:
-                n = min(MAX_LEASE_COUNT, wanted - len(got) - len(broken))
-                leases = _lease(client, n)
-                if not leases:
-                    break
-                for lease, outcome in zip(
-                    leases, pool.map(lambda le: _download(client, le), leases), strict=True
-                ):
-                    if isinstance(outcome, bytes):
-                        # Audio first, then the lease: a crash between leaves an orphan entry the
-                        # sync engine prunes, never a lease whose audio is missing.
-                        cache.put(lease.clip.clip_id, outcome)
-                        store.remember_lease(lease)
-                        got.append(lease)
-                    else:
-                        broken.append(f"{lease.clip.clip_id}: {outcome}")
-                        _release_quietly(client, lease)
-                    progress.advance(task)
-    except ApiError as e:
-        code = _api_exit(e)
-        if got:
-            err.print(f"{len(got)} clips were checked out before that and are ready offline.")
-        return code
+            result = checkout_clips(
+                factory,
+                cache,
+                store,
+                wanted,
+                progress=lambda done, _total: progress.update(task, completed=done),
+            )
     finally:
-        client.close()
         store.close()
-    _checkout_summary(got, broken, wanted, cache)
-    return EXIT_OK if got and not broken else EXIT_ATTENTION
-
-
-def _retrying(call: Callable[[], T]) -> T:
-    for attempt in stamina.retry_context(
-        on=(OfflineError, ServerError), attempts=4, wait_initial=0.5, wait_max=5.0
-    ):
-        with attempt:
-            return call()
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _lease(client: QueueClient, count: int) -> list[Lease]:
-    return _retrying(lambda: client.lease(count, MAX_TTL_SECONDS)).leases
-
-
-def _download(client: QueueClient, lease: Lease) -> bytes | str:
-    """The verified audio, or why it is unusable (a string)."""
-    try:
-        data = _retrying(lambda: client.audio(lease.lease_id))
-    except RequestRejected as e:
-        return f"{e.status_code} {e.reason}"
-    if hashlib.sha256(data).hexdigest() != lease.clip.sha256:
-        return "audio does not match its sha256"
-    return data
-
-
-def _release_quietly(client: QueueClient, lease: Lease) -> None:
-    # If this fails the lease simply expires and the clip returns to the queue then.
-    with contextlib.suppress(ApiError):
-        client.release(lease.lease_id, ReleaseReason.BROKEN_AUDIO, "checkout: unusable audio")
+    if result.error is not None:
+        code = _api_exit(result.error)
+        if result.leases:
+            n = len(result.leases)
+            err.print(f"{n} clips were checked out before that and are ready offline.")
+        return code
+    _checkout_summary(result.leases, result.broken, wanted, cache)
+    return EXIT_OK if result.leases and not result.broken else EXIT_ATTENTION
 
 
 def _checkout_summary(got: list[Lease], broken: list[str], wanted: int, cache: ClipCache) -> None:
@@ -249,11 +173,11 @@ def _sync(args: argparse.Namespace) -> int:
             if getattr(args, "status", False):
                 _print_status(store)
         return EXIT_OK
-    conn = _connection(args)
+    factory = _client_factory(args)
     with _open_store() as store:
         cache_dir = default_dir()
         cache = ClipCache.open_default() if cache_dir.is_dir() else None
-        engine = SyncEngine(store, _client_factory(conn), cache=cache, batch_size=500)
+        engine = SyncEngine(store, factory, cache=cache, batch_size=500)
         before = store.outbox_count()
         started = time.monotonic()
         try:
@@ -263,7 +187,7 @@ def _sync(args: argparse.Namespace) -> int:
         took = time.monotonic() - started
     if before == 0 and summary.requests == 0:
         out.print("nothing to send: the outbox is empty")
-        return EXIT_OK
+        return _release_unstarted(factory) if getattr(args, "release", False) else EXIT_OK
     out.print(
         f"sent {summary.sent}: {summary.accepted} accepted, {summary.late} late"
         + (f", {summary.amended} amendments" if summary.amended else "")
@@ -281,7 +205,46 @@ def _sync(args: argparse.Namespace) -> int:
     if summary.pending:
         out.print(f"[yellow]{summary.pending} still waiting[/]: {summary.error or 'not sent yet'}")
         return EXIT_OFFLINE
-    return EXIT_ATTENTION if summary.rejected or summary.conflicts else EXIT_OK
+    code = EXIT_ATTENTION if summary.rejected or summary.conflicts else EXIT_OK
+    if getattr(args, "release", False):
+        return max(code, _release_unstarted(factory))
+    return code
+
+
+def _release_unstarted(factory: Callable[..., QueueClient]) -> int:
+    """`sync --release`: give back every live lease without a draft; keep those with one, and
+    those a running annotator session holds."""
+    from annotator.workbench.checkout import release_leases
+    from annotator.workbench.sitting import session_alive
+
+    with _open_store() as store:
+        records = [
+            r for r in store.lease_records() if r.session is None or not session_alive(r.session)
+        ]
+        idle = [r.lease for r in records if not r.has_draft]
+        drafted = len(records) - len(idle)
+        gone = release_leases(factory, idle, "sync --release") if idle else set()
+        clip_ids = store.forget_leases(gone)
+    cache_dir = default_dir()
+    if clip_ids and cache_dir.is_dir():
+        cache = ClipCache.open_default()
+        for clip_id in clip_ids:
+            cache.delete(clip_id)
+    if idle or drafted:
+        out.print(
+            f"released {len(gone)} clip{'s' * (len(gone) != 1)}"
+            + (
+                f"; kept {drafted} with a draft (finish or skip them in annotator)"
+                if drafted
+                else ""
+            )
+        )
+    else:
+        out.print("no leases to release")
+    if len(gone) < len(idle):
+        err.print(f"[yellow]{len(idle) - len(gone)} could not be released[/] (server unreachable)")
+        return EXIT_OFFLINE
+    return EXIT_OK
 
 
 def _when(ts: float) -> str:

@@ -15,8 +15,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import TextArea
 
-from annotator.actions import ACTION_IDS, ACTIONS, app_bindings
-from annotator.keymap import KeymapError, ResolvedKeymap, load_keymap, toml_key_lines
+from annotator.actions import ACTION_IDS, ACTIONS
+from annotator.keymap import (
+    KeymapError,
+    ResolvedKeymap,
+    app_bindings,
+    load_keymap,
+    toml_key_lines,
+)
 from annotator.keynames import KeyProblem, canonical_keys
 from keymaps import keymap_dir, shipped_keymap_names
 

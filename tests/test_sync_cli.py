@@ -171,3 +171,25 @@ def test_damaged_database_is_a_message_not_a_traceback(server: LiveServer, tmp_p
         "\n", " "
     ) and "local.db.broken-" in proc.stderr.replace("\n", "")
     assert any(p.name.startswith("local.db.broken-") for p in db.parent.iterdir())
+
+
+def test_sync_release_gives_back_unstarted_checkouts_and_keeps_drafts(
+    server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from annotator.store.models import Draft
+
+    assert run("checkout", "--count", "3") == 0
+    with LocalStore.open() as store:
+        leases = store.live_leases()
+        store.save_draft(Draft(leases[0].lease_id, leases[0].clip.clip_id, "half"))
+        store.submit(annotation_for(leases[1]), clip_id=leases[1].clip.clip_id)
+    capsys.readouterr()
+    assert run("sync", "--release") == 0
+    out = capsys.readouterr().out
+    assert "sent 1" in out and "released 1 clip; kept 1 with a draft" in out
+    with LocalStore.open() as store:
+        assert [le.lease_id for le in store.live_leases()] == [leases[0].lease_id]
+    # The released clip is back in the queue for anyone at once.
+    with server.client(server.annotator_token) as c:
+        free = c.post("/v1/leases", json={"count": 12}).json()["leases"]
+    assert leases[2].clip.clip_id in {le["clip"]["clip_id"] for le in free}

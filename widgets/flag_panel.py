@@ -49,10 +49,15 @@ from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from api.models import FlagDef
+from widgets.inline_bindings import InlineBindings
 
 __all__ = ["NOTE_PLACEHOLDER", "FlagPanel"]
 
 NOTE_PLACEHOLDER = "note for the supervisor (required): what happened?"
+
+
+class _NoteInput(Input, InlineBindings):
+    """The note: its editing keys run in typing order (see widgets/inline_bindings.py)."""
 
 
 class _FlagRows(Widget):
@@ -151,7 +156,7 @@ class FlagPanel(Vertical):
         self._defs: dict[str, FlagDef] = {f.id: f for f in flags}
         self._key_hints: dict[str, str] = {}
         self._rows = _FlagRows(self)
-        self._note_input = Input(placeholder=NOTE_PLACEHOLDER, compact=True, max_length=2000)
+        self._note_input = _NoteInput(placeholder=NOTE_PLACEHOLDER, compact=True, max_length=2000)
         self._note_row = Horizontal(
             Label("note ›"), self._note_input, classes="flag-panel--note-row"
         )

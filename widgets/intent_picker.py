@@ -22,18 +22,23 @@ Methods:
         new list (for the App to persist after a submit).
     pick(intent_id): set `value` and post `Picked`; raises ValueError for an unknown id.
     reset(): clear the value and the filter (next clip).
+    pick_highlighted(), pick_recent(n): what Enter and digit n in the filter do.
     focus(): focuses the filter Input.
 
 Messages:
     IntentPicker.Picked(picker, intent_id): the annotator picked an intent (Enter, a digit, or
         `pick()`).
 
+Key order: the filter's keys (editing, arrows, Enter, digits) act while the key is handled
+(`InlineBindings`, and direct calls instead of messages), so a burst such as "wea", Down, Enter,
+ctrl+s picks what was highlighted when Enter was typed and a submit typed after it sees the pick.
+
 Component classes: intent-picker--recent-key (the 1–9 badge), intent-picker--description.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -50,6 +55,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from api.models import IntentDef
+from widgets.inline_bindings import InlineBindings
 
 __all__ = ["MAX_RECENT", "IntentPicker", "rank_intents"]
 
@@ -74,28 +80,39 @@ def rank_intents(query: str, intent_ids: Sequence[str]) -> list[tuple[str, Conte
     return [(intent_id, matcher.highlight(intent_id)) for _, _, intent_id in ranked]
 
 
-class _FilterInput(Input):
-    """The filter box: digits become "pick recent N" when the picker says so."""
+class _FilterInput(Input, InlineBindings):
+    """The filter box. Every key that changes the pick acts while the key is handled, never in a
+    message behind it, so keys typed after Enter or a digit cannot overtake it: the arrows move
+    the list, Enter picks, and digits pick "recent N" when the picker says so."""
 
-    @dataclass
-    class DigitPressed(Message):
-        digit: int
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor('up')", "Previous intent", show=False),
+        Binding("down", "cursor('down')", "Next intent", show=False),
+        Binding("pageup", "cursor('page_up')", "Page up", show=False),
+        Binding("pagedown", "cursor('page_down')", "Page down", show=False),
+    ]
 
-    def __init__(self, digits_pick: Callable[[], bool]) -> None:
+    def __init__(self, picker: IntentPicker) -> None:
         super().__init__(
             placeholder="type to filter · ↑↓ Enter · 1–9 recent",
             compact=True,
             classes="intent-picker--filter",
         )
-        self._digits_pick = digits_pick
+        self._picker = picker
 
     async def _on_key(self, event: events.Key) -> None:
         character = event.character
-        if character is not None and character in "123456789" and self._digits_pick():
+        if character is not None and character in "123456789" and self._picker.digits_pick():
             event.stop()
             # Stops Input's own _on_key (dispatched after this one) from typing the digit.
             event.prevent_default()
-            self.post_message(self.DigitPressed(int(character)))
+            self._picker.pick_recent(int(character))
+
+    def action_cursor(self, direction: str) -> None:
+        self._picker.action_cursor(direction)
+
+    async def action_submit(self) -> None:
+        self._picker.pick_highlighted()
 
 
 class IntentPicker(Vertical):
@@ -144,13 +161,6 @@ class IntentPicker(Vertical):
         "intent-picker--description",
     }
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor('up')", "Previous intent", show=False),
-        Binding("down", "cursor('down')", "Next intent", show=False),
-        Binding("pageup", "cursor('page_up')", "Page up", show=False),
-        Binding("pagedown", "cursor('page_down')", "Page down", show=False),
-    ]
-
     @dataclass
     class Picked(Message):
         """The annotator picked an intent."""
@@ -180,7 +190,7 @@ class IntentPicker(Vertical):
         self._intents: dict[str, IntentDef] = {i.id: i for i in intents}
         self._recent: list[str] = []
         self._value_label = Static("", classes="intent-picker--value -empty", markup=False)
-        self._input = _FilterInput(self._digits_pick)
+        self._input = _FilterInput(self)
         self._list = OptionList()
         # Focus never leaves the Input: the list is driven by the picker's bindings.
         self._list.can_focus = False
@@ -255,7 +265,8 @@ class IntentPicker(Vertical):
                 seen.append(intent_id)
         self._recent = seen[:MAX_RECENT]
 
-    def _digits_pick(self) -> bool:
+    def digits_pick(self) -> bool:
+        """Whether a digit typed in the filter picks a recent intent (else it is typed)."""
         if not self._input.value:
             return True
         return not any(ch.isdigit() for intent_id in self._intents for ch in intent_id)
@@ -375,9 +386,8 @@ class IntentPicker(Vertical):
         self.filter_text = event.value
         self._rebuild()
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
+    def pick_highlighted(self) -> None:
+        """Enter in the filter: pick the highlighted intent and clear the filter."""
         intent_id = self.highlighted
         if intent_id is None:
             self.app.bell()
@@ -385,13 +395,12 @@ class IntentPicker(Vertical):
         self._input.value = ""
         self.pick(intent_id)
 
-    @on(_FilterInput.DigitPressed)
-    def _digit(self, event: _FilterInput.DigitPressed) -> None:
-        event.stop()
-        if event.digit > len(self._recent):
+    def pick_recent(self, number: int) -> None:
+        """A digit in the filter: pick recent intent `number` (1-based)."""
+        if number > len(self._recent):
             self.app.bell()
             return
-        self.pick(self._recent[event.digit - 1])
+        self.pick(self._recent[number - 1])
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:

@@ -42,6 +42,7 @@ from textual.widgets import Static, TextArea
 from textual.widgets.text_area import Location
 
 from api.taxonomy import LintIssue
+from widgets.inline_bindings import InlineBindings
 
 __all__ = ["LintFunction", "TranscriptEditor", "TranscriptField", "issue_spans_by_row"]
 
@@ -85,8 +86,10 @@ class _LintResult:
     spans: dict[int, list[tuple[int, int]]]
 
 
-class TranscriptEditor(TextArea):
-    """A TextArea for one utterance: soft wrap, tag insertion, and lint underlines."""
+class TranscriptEditor(TextArea, InlineBindings):
+    """A TextArea for one utterance: soft wrap, tag insertion, and lint underlines.
+
+    Its editing keys run in typing order (`InlineBindings`)."""
 
     DEFAULT_CSS = """
     TranscriptEditor {

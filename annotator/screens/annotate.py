@@ -1,14 +1,14 @@
-"""The annotate screen: one clip at a time, the next one already in memory.
+"""The annotate screen: key mapping and drawing over the workbench.
 
-The hot path — submit key to the next clip playing — is local only: validate with the shared
-taxonomy rule, one SQLite transaction in the store, `sync.wake()`, `prefetcher.take()` (a deque pop)
-and `player.load/play`. Everything that talks to the network runs in the prefetch thread, the sync
-thread, or a named thread worker whose errors the App handles in one place.
+Every verb (submit, skip, undo/amend, go offline, quit) belongs to `annotator.workbench.Workbench`,
+which returns outcome values; this screen turns keys into verbs and outcomes into pixels. The hot
+path — submit key to the next clip playing — is local only: one SQLite transaction in the store,
+a deque pop, `player.load/play`; waking the sync thread waits until the next clip plays.
+News from the threads arrives as typed messages (`screens/messages.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import monotonic as _monotonic
 from time import sleep as _sleep
@@ -21,17 +21,32 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, ProgressBar, Static
 
-from annotator.actions import app_bindings
-from annotator.screens.checkout import checkout_to_cache
+from annotator.keymap import app_bindings
+from annotator.prefetch import PrefetchState
 from annotator.screens.help import HelpScreen
-from annotator.screens.ordering import OrderedActions
+from annotator.screens.messages import (
+    CheckoutProgress,
+    ConnectivityChanged,
+    QueueChanged,
+    SyncProgress,
+)
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import ClipClock, Session
-from api.models import AnnotationIn, Lease, ReleaseReason, Stats
+from annotator.workbench.connectivity import ConnectivityState, Link
+from annotator.workbench.outcomes import (
+    Amended,
+    Form,
+    Invalid,
+    Refused,
+    Reopened,
+    Shown,
+    Submitted,
+    Waiting,
+)
+from api.models import Lease, ReleaseReason, Stats
 from api.taxonomy import TaxonomyIndex
 from widgets import (
     ClipHeader,
@@ -44,9 +59,11 @@ from widgets import (
 )
 
 if TYPE_CHECKING:
-    from annotator.app import Services
     from annotator.prefetch import ReadyClip
-    from annotator.store.models import HistoryItem
+    from annotator.services import Services
+    from annotator.sync import SyncEvent
+    from annotator.workbench import Workbench
+    from annotator.workbench.checkout import CheckoutResult
 
 #: The playhead's refresh rate: smooth to the eye, a rounding error of CPU.
 PLAYHEAD_HZ = 15
@@ -59,24 +76,7 @@ GO_OFFLINE_CLIPS = 100
 AUDIO_START_WAIT_S = 0.004
 
 
-class PrefetchChanged(Message):
-    """Posted (thread-safely) by the prefetch thread: clips arrived or the queue state changed."""
-
-
-class SyncChanged(Message):
-    """Posted (thread-safely) by the sync thread: the outbox moved or the server came or went."""
-
-
-@dataclass
-class _Amending:
-    """Undo in progress: the reopened submission, and the clip put aside to come back to."""
-
-    item: HistoryItem
-    parked: ReadyClip | None
-    parked_clock: ClipClock | None
-
-
-class AnnotateScreen(OrderedActions, Screen[None]):
+class AnnotateScreen(Screen[None]):
     DEFAULT_CSS = """
     AnnotateScreen { layout: vertical; }
     AnnotateScreen #banner {
@@ -85,6 +85,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
     }
     AnnotateScreen #banner.-shown { display: block; }
     AnnotateScreen #banner.-error { background: $error 25%; color: $text-error; }
+    AnnotateScreen #checkout { height: 1; padding: 0 1; }
     AnnotateScreen TranscriptField { height: 2fr; min-height: 4; max-height: 14; }
     AnnotateScreen #form-error {
         height: auto; padding: 0 1; display: none; color: $text-error; text-style: bold;
@@ -99,24 +100,32 @@ class AnnotateScreen(OrderedActions, Screen[None]):
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
+        self.bench: Workbench = services.workbench
         # The keys come from the resolved keymap, so they are set per instance, not per class.
         self._bindings = BindingsMap.merge(
             [self._bindings, BindingsMap(app_bindings(services.keymap.bindings))]
         )
-        self.index = TaxonomyIndex(services.taxonomy)
-        settings = services.settings
-        self.session = Session(
-            daily_target=settings.daily_target, shift_hours=settings.shift_hours, now=services.clock
-        )
-        self.current: ReadyClip | None = None
-        self.clock: ClipClock | None = None
-        self._previous: ReadyClip | None = None  # the last submitted clip, for undo's audio
-        self._amending: _Amending | None = None
+        if self.bench.index is None:
+            self.bench.index = TaxonomyIndex(services.taxonomy)
+        self.index = self.bench.index
         self._hold_advance = False  # wellbeing notice open: do not auto-advance
         self._draft_dirty = False
-        self._offline_reason: str | None = None
+        self._link = ConnectivityState(Link.ONLINE)
+        self._damaged: list[str] = []
         self._playhead_timer: Timer | None = None
         self._relay_down_polls = 0  # consecutive polls that found the audio relay disconnected
+
+    @property
+    def current(self) -> ReadyClip | None:
+        return self.bench.current
+
+    @property
+    def clock(self) -> ClipClock | None:
+        return self.bench.clip_clock
+
+    @property
+    def session(self) -> Session:
+        return self.bench.session
 
     # ------------------------------------------------------------------ layout
 
@@ -165,7 +174,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
                 if (keys := s.keymap.keys_for(f"flag.{flag.id.replace('_', '-')}"))
             }
         )
-        self.intent.set_recent(self._recent_intents())
+        self.intent.set_recent(self.bench.recent_intents())
         stats = self.stats
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
@@ -173,11 +182,16 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         stats.backend_reason = s.player_reason
         # The whole shift long, not a toast: recordings may be crossing the network in clear.
         stats.insecure = bool(s.settings.insecure)
-        stats.conflicts = s.store.conflict_count()
+        stats.conflicts = self.bench.conflicts
         self.show_banner(self._resting_banner())
         # Threads call these from outside the event loop; post_message is thread-safe.
-        s.prefetch_events.target = self._post_prefetch_changed
-        s.sync_events.target = self._post_sync_changed
+        s.prefetch_events.target = self._post_queue_changed
+        s.sync_events.target = self._post_sync_progress
+        s.link_events.target = self._post_link_changed
+        # What happened before these were listening (the first lease, the first failure).
+        self.post_message(ConnectivityChanged(self.bench.connectivity.state))
+        self.post_message(QueueChanged(s.prefetcher.status))
+        self._say_rejected(self.bench.rejected)
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
@@ -185,24 +199,25 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self.refresh_stats()
         self.advance()
 
-    def _post_prefetch_changed(self, *_: object) -> None:
-        self.post_message(PrefetchChanged())
+    def _post_queue_changed(self, *_: object) -> None:
+        self.post_message(QueueChanged(self.services.prefetcher.status))
 
-    def _post_sync_changed(self, *_: object) -> None:
-        self.post_message(SyncChanged())
+    def _post_sync_progress(self, event: SyncEvent) -> None:
+        self.post_message(SyncProgress(event))
 
-    def _recent_intents(self) -> list[str]:
-        recent: list[str] = []
-        for item in self.services.store.history(50):
-            if item.annotation.intent not in recent:
-                recent.append(item.annotation.intent)
-        return recent[:9]
+    def _post_link_changed(self, state: ConnectivityState) -> None:
+        self.post_message(ConnectivityChanged(state))
+
+    def _post_checkout_progress(self, done: int, total: int) -> None:
+        self.post_message(CheckoutProgress(done, total))
 
     # ------------------------------------------------------------------ banners
 
     def _resting_banner(self) -> str:
-        """What the banner says when nothing is wrong with the network: muted, or nothing."""
+        """The banner when the network is fine: damaged offline copies, muted audio, or nothing."""
         s = self.services
+        if self._damaged:
+            return self._damaged_text()
         if s.player.name == "none":
             return f"{s.player_reason} — run `annotator doctor` to check audio"
         if self._relay_down_polls >= 2:  # not for the moment the link takes to come up
@@ -212,6 +227,9 @@ class AnnotateScreen(OrderedActions, Screen[None]):
                 text += f" — press {keys[0]} to enter it"
             return text
         return ""
+
+    def _damaged_text(self) -> str:
+        return " · ".join(self._damaged) + " — showing the next clip" if self._damaged else ""
 
     def _poll_player_link(self) -> None:
         """A network player (the SSH relay) that lost its link: say so while it reconnects."""
@@ -224,7 +242,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             why = str(getattr(self.services.player, "muted_reason", "")) or "disconnected"
             self.stats.backend = "relay: muted" if now else self.services.player.name
             self.stats.backend_reason = why if now else self.services.player_reason
-        if (now or before) and self._offline_reason is None:
+        if (now or before) and self._link.online:
             self.show_banner(self._resting_banner())
 
     def show_banner(self, text: str, *, error: bool = False) -> None:
@@ -234,51 +252,61 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         banner.set_class(error, "-error")
 
     def set_offline(self, offline: bool, reason: str = "") -> None:
-        """Offline: keep working from what is prefetched; submissions wait in the outbox."""
-        was = self._offline_reason is not None
-        self._offline_reason = reason if offline else None
-        self.stats.online = not offline
-        if offline:
-            self.show_banner(
-                f"offline — {reason or 'the server cannot be reached'}. Keep working: "
-                "submissions are saved and sent when the server answers."
-            )
-        elif was:
-            self.show_banner(self._resting_banner())
-            # Whichever thread saw the server first, the other need not wait out its backoff.
-            self.services.prefetcher.wake()
-            if self.services.sync is not None:
-                self.services.sync.wake(force=True)  # work that sat out backoff leaves now
+        """Draw the connectivity state (the owner is `bench.connectivity`; this only draws)."""
+        link = Link.OFFLINE if offline else Link.ONLINE
+        self._draw_link(ConnectivityState(link, reason))
+
+    def report_offline(self, reason: str) -> None:
+        """A worker's request found no server: tell the connectivity owner, which checks."""
+        self.bench.connectivity.reported_failure("worker", reason)
+
+    @on(ConnectivityChanged)
+    def _link_changed(self, message: ConnectivityChanged) -> None:
+        was_online = self._link.online
+        self._draw_link(message.state)
+        if message.state.online and not was_online:
             self.refresh_stats()
+
+    def _draw_link(self, state: ConnectivityState) -> None:
+        self._link = state
+        self.stats.online = state.online
+        reason = state.reason or "the server cannot be reached"
+        damaged = f"\n{self._damaged_text()}" if self._damaged else ""
+        if state.link is Link.OFFLINE:
+            self.show_banner(
+                f"offline — {reason}. Keep working: submissions are saved and sent when the "
+                f"server answers.{damaged}"
+            )
+        elif state.link is Link.RECONNECTING:
+            self.show_banner(f"reconnecting — {reason}{damaged}")
+        else:
+            self.show_banner(self._resting_banner())
 
     # ------------------------------------------------------------------ clips
 
     def advance(self) -> None:
         """Show the next clip: instant when one is prefetched, else wait for the prefetch thread."""
-        if self._hold_advance or self._amending is not None:
+        if self._hold_advance:
             return
-        clip = self.services.prefetcher.take()
-        if clip is None:
-            self._show_waiting()
-            self.services.prefetcher.request()
-            return
-        self.show_clip(clip)
+        self._draw(self.bench.next())
 
-    def _show_waiting(self) -> None:
-        self.current = None
-        self.clock = None
+    def _draw(self, outcome: Shown | Waiting | None) -> None:
+        if isinstance(outcome, Shown):
+            self.show_clip(outcome)
+        elif isinstance(outcome, Waiting):
+            self._show_waiting(outcome.message)
+
+    def _show_waiting(self, message: str) -> None:
         self.services.player.stop()
         self.header.clear()
         bar = self.player_bar
         bar.load((), 0.0)
-        status = self.services.prefetcher.status
-        bar.status = status.message or "waiting for the next clip…"
+        bar.status = message
         self._reset_form("")
 
-    def show_clip(
-        self, clip: ReadyClip, *, clock: ClipClock | None = None, count: bool = True
-    ) -> None:
+    def show_clip(self, shown: Shown) -> None:
         s = self.services
+        clip = shown.clip
         # Sound first: the time from the submit key to the next clip's first frame at the device
         # is the figure that matters, and nothing below is needed for it.
         if clip.audio is not None:
@@ -287,18 +315,12 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             self._let_audio_start()
         else:
             s.player.stop()
-        self.current = clip
         lease = clip.lease
-        self.clock = clock or (
-            self.session.clip_shown() if count else ClipClock(self.services.clock)
-        )
-        if clip.audio is not None:
-            self.clock.played()
         self._show_header(lease)
         bar = self.player_bar
         duration = clip.audio.duration_s if clip.audio is not None else lease.clip.duration_s
         bar.load(clip.envelope, duration)
-        draft = s.store.load_draft(lease.lease_id)
+        draft = shown.draft
         if draft is not None:
             self._fill_form(
                 draft.transcript, draft.intent, draft.flags, draft.note, cursor=draft.cursor
@@ -328,10 +350,8 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             _sleep(0.0001)
 
     def _remember_current(self, lease: Lease) -> None:
-        if self.current is None or self.current.lease_id != lease.lease_id:
-            return
-        self.services.store.remember_current(lease)
-        self.stats.prefetched = self.services.prefetcher.status.ready
+        self.bench.remember_shown(lease.lease_id)
+        self.stats.prefetched = self.bench.ready
 
     def _show_header(self, lease: Lease, *, amending: bool = False) -> None:
         late = lease.expires_at <= datetime.now(UTC)
@@ -368,43 +388,49 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self._clear_errors()
         self._draft_dirty = False
 
-    # ------------------------------------------------------------------ prefetch & sync events
+    # ------------------------------------------------------------------ news from the threads
 
-    @on(PrefetchChanged)
-    def _prefetch_changed(self) -> None:
-        p = self.services.prefetcher
-        status = p.status
+    @on(QueueChanged)
+    def _queue_changed(self, message: QueueChanged) -> None:
+        news = self.bench.queue_news()
+        status = news.status
         self.stats.prefetched = status.ready
-        from annotator.prefetch import PrefetchState
-
-        if status.state is PrefetchState.OFFLINE:
-            self.set_offline(True, status.message)
-        elif status.state is PrefetchState.OK and self._offline_reason is not None:
-            self.set_offline(False)
-        elif status.state is PrefetchState.FAILED:
+        if status.state is PrefetchState.FAILED:
             self.show_banner(status.message, error=True)
-        while p.lost:
-            lost = p.lost.popleft()
-            if self.current is not None and self.current.lease_id == lost:
-                # The server may still take it as late; say so rather than throw the work away.
-                self._show_header(self.current.lease)
-        if self.current is None and self._amending is None:
-            if status.state is PrefetchState.EMPTY:
-                self.player_bar.status = "the queue is empty — waiting for new clips…"
+        if news.damaged:
+            self._damaged = list(news.damaged)
+            self._draw_link(self._link)
+            for text in news.damaged:
+                self.notify(text, title="Offline copy removed", severity="warning", timeout=8)
+        if news.current_lost and self.current is not None:
+            # The server may still take it as late; say so rather than throw the work away.
+            self._show_header(self.current.lease)
+        if self.current is None and self.bench.amending is None:
             self.advance()
+            if self.current is None:
+                self.player_bar.status = self.bench.waiting_message
 
-    @on(SyncChanged)
-    def _sync_changed(self) -> None:
-        sync = self.services.sync
-        self.stats.outbox = self.services.store.outbox_count()
-        self.stats.conflicts = self.services.store.conflict_count()
-        if sync is not None:
-            online = bool(getattr(sync, "online", True))
-            if online and self._offline_reason is not None:
-                self.set_offline(False)
-            elif not online and self._offline_reason is None:
-                self.set_offline(True, "the server does not answer")
-        self.refresh_stats()
+    @on(SyncProgress)
+    def _sync_progress(self, message: SyncProgress) -> None:
+        event: SyncEvent = message.event
+        self.stats.outbox = event.pending
+        self.stats.conflicts = event.conflicts_total
+        self._say_rejected(event.rejected)
+        screen = self.app.screen
+        if isinstance(screen, WellbeingScreen):
+            screen.update_escalation(self.bench.escalation(screen.escalation_clip))
+        if event.sent:
+            self.refresh_stats()
+
+    def _say_rejected(self, n: int) -> None:
+        if n:
+            self.notify(
+                f"{n} submission{'s' * (n != 1)} rejected and kept: "
+                "`annotator sync --status` lists why.",
+                title="Rejected",
+                severity="error",
+                timeout=10,
+            )
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def refresh_stats(self) -> None:
@@ -426,8 +452,8 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         bar.today_count = pace.today
         bar.clips_per_hour = pace.clips_per_hour
         bar.median_seconds = pace.median_seconds
-        bar.outbox = self.services.store.outbox_count()
-        bar.prefetched = self.services.prefetcher.status.ready
+        bar.outbox = self.bench.outbox
+        bar.prefetched = self.bench.ready
 
     # ------------------------------------------------------------------ playhead & drafts
 
@@ -443,34 +469,26 @@ class AnnotateScreen(OrderedActions, Screen[None]):
     @on(FlagPanel.Changed)
     def _form_changed(self, event: Message) -> None:
         self._draft_dirty = True
-        if self.clock is not None:
-            self.clock.activity()
+        self.bench.activity()
         if isinstance(event, IntentPicker.Picked | FlagPanel.Changed):
             self._clear_errors()
-        panel = self.flag_panel
-        if isinstance(event, FlagPanel.Changed) and panel.note_required and not panel.note.strip():
-            self.focus_note()
+
+    def _form(self) -> Form:
+        row, col = self.transcript.editor.cursor_location
+        return Form(
+            transcript=self.transcript.text,
+            intent=self.intent.value,
+            flags=tuple(sorted(self.flag_panel.flags)),
+            note=self.flag_panel.note or None,
+            cursor=(row, col),
+        )
 
     def _flush_draft(self) -> None:
         """Debounced draft save (at most one commit per interval, only when something changed)."""
-        if not self._draft_dirty or self.current is None or self._amending is not None:
+        if not self._draft_dirty or self.current is None or self.bench.amending is not None:
             return
-        from annotator.store.models import Draft
-
         self._draft_dirty = False
-        lease = self.current.lease
-        row, col = self.transcript.editor.cursor_location
-        self.services.store.save_draft(
-            Draft(
-                lease_id=lease.lease_id,
-                clip_id=lease.clip.clip_id,
-                transcript=self.transcript.text,
-                intent=self.intent.value,
-                flags=tuple(sorted(self.flag_panel.flags)),
-                note=self.flag_panel.note or None,
-                cursor=(row, col),
-            )
-        )
+        self.bench.save_draft(self._form())
 
     def flush(self) -> None:
         self._flush_draft()
@@ -484,29 +502,6 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             error.remove_class("-shown")
         for widget in (self.transcript, self.intent, self.flag_panel):
             widget.remove_class("-invalid")
-
-    def _form_annotation(self, lease: Lease) -> AnnotationIn | None:
-        """The form as an annotation, or None after showing what is wrong (nothing is cleared)."""
-        transcript = self.transcript.text
-        intent = self.intent.value
-        flags = sorted(self.flag_panel.flags)
-        note = self.flag_panel.note.strip() or None
-        problems = self.index.check_annotation(
-            transcript=transcript, intent=intent, flags=flags, note=note
-        )
-        if problems:
-            self._show_problems(problems)
-            return None
-        assert intent is not None
-        return AnnotationIn(
-            lease_id=lease.lease_id,
-            fence=lease.fence,
-            transcript=transcript,
-            intent=intent,
-            flags=flags,
-            note=note,
-            timings=self.clock.timings() if self.clock is not None else None,
-        )
 
     def _show_problems(self, problems: list[tuple[str, str, str]]) -> None:
         self._clear_errors()
@@ -527,65 +522,59 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             self.focus_transcript()
         self.notify(problems[0][2], title="Cannot submit yet", severity="warning", timeout=4)
 
+    def _refused(self, outcome: Refused) -> None:
+        self.notify(outcome.message, severity=outcome.severity, timeout=4)  # type: ignore[arg-type]
+
     # ------------------------------------------------------------------ actions: form
 
-    # Form actions wait for the keys typed before them (see ordering.py); transport does not.
+    # Each runs after every key typed before it, and before any typed after it
+    # (annotator/typeahead.py).
 
     def action_form_submit(self) -> None:
-        self.ordered(self._submit)
+        self._submit()
 
     def action_form_skip(self) -> None:
-        self.ordered(self._skip)
+        self._skip()
 
     def action_form_undo(self) -> None:
-        self.ordered(self._undo)
+        self._undo()
 
     def action_form_clear_transcript(self) -> None:
-        self.ordered(self._clear_transcript)
+        self._clear_transcript()
 
     def action_toggle_flag(self, flag_id: str) -> None:
-        self.ordered(lambda: self._toggle_flag(flag_id))
+        self._toggle_flag(flag_id)
 
     def action_insert_tag(self, tag: str) -> None:
-        self.ordered(lambda: self._insert_tag(tag))
+        self._insert_tag(tag)
 
     def _submit(self) -> None:
-        if self._amending is not None:
-            self._submit_amendment(self._amending)
-            return
-        clip = self.current
-        if clip is None:
-            self.notify("No clip on screen yet.", severity="warning", timeout=3)
-            return
-        annotation = self._form_annotation(clip.lease)
-        if annotation is None:
-            return
-        s = self.services
-        from annotator.store.db import AlreadySubmitted
-
-        try:
-            s.store.submit(annotation, clip_id=clip.lease.clip.clip_id)
-        except AlreadySubmitted as e:
-            self.notify(str(e), severity="warning")
-            return
-        s.prefetcher.finish(clip.lease_id)
-        assert self.clock is not None
-        self.session.clip_done(self.clock)
-        self._previous = clip
-        self.current = None
-        # The rest waits until the next clip is playing: waking the sync thread now would have it
-        # take the store's lock just as the next clip's bookkeeping wants it.
-        self.call_later(self._after_submit, annotation.intent)
-        if set(annotation.flags) & self.index.escalation_flags:
-            s.player.stop()
-            self._hold_advance = True
-            self.app.push_screen(WellbeingScreen(), self._after_wellbeing)
-            return
-        self.advance()
+        form = self._form()
+        outcome = self.bench.submit(form)
+        if isinstance(outcome, Invalid):
+            self._show_problems(outcome.problems)
+        elif isinstance(outcome, Refused):
+            self._refused(outcome)
+        elif isinstance(outcome, Amended):
+            self.notify("Amended.", timeout=2)
+            self._end_amendment()
+        elif isinstance(outcome, Submitted):
+            # The rest waits until the next clip is playing: waking the sync thread now would
+            # have it take the store's lock just as the next clip's bookkeeping wants it.
+            self.call_later(self._after_submit, outcome.intent)
+            if outcome.escalated:
+                self.services.player.stop()
+                self._hold_advance = True
+                notice = WellbeingScreen(self.bench.escalation(outcome.clip_id), outcome.clip_id)
+                self.app.push_screen(notice, self._after_wellbeing)
+                return
+            self.advance()
 
     def _after_submit(self, intent: str) -> None:
-        if self.services.sync is not None:
-            self.services.sync.wake()
+        self.bench.after_submit()
+        if self._damaged:  # said once, acted on: the next submission clears it
+            self._damaged = []
+            self._draw_link(self._link)
         self.intent.remember(intent)
         self._update_stats()
 
@@ -594,7 +583,7 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self.advance()
 
     def _skip(self) -> None:
-        if self._amending is not None:
+        if self.bench.amending is not None:
             self._end_amendment()
             return
         clip = self.current
@@ -604,41 +593,25 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         self.app.push_screen(SkipScreen(suggested=suggested), self._skip_chosen)
 
     def _skip_chosen(self, reason: ReleaseReason | None) -> None:
-        clip = self.current
-        if reason is None or clip is None:
+        if reason is None or self.current is None:
             self.focus_transcript()
             return
-        s = self.services
-        s.player.stop()
-        s.prefetcher.release(clip.lease_id, reason)
-        s.store.forget_lease(clip.lease_id)
-        self.current = None
+        self.services.player.stop()
+        self.bench.skip(reason)
         self.advance()
 
     def _undo(self) -> None:
-        if self._amending is not None:
-            self.notify("Already amending: submit (or skip to cancel) first.", timeout=3)
-            return
-        history = self.services.store.history(1)
-        if not history:
-            self.notify("Nothing to undo yet.", timeout=3)
-            return
-        item = history[0]
-        if item.amend_until and datetime.fromisoformat(item.amend_until) <= datetime.now(UTC):
-            self.notify("Too late to amend: the server's amend window has closed.", timeout=4)
-            return
-        if item.state.value in ("conflict", "rejected"):
-            self.notify(f"That submission is {item.state.value}; it cannot be amended.")
-            return
         self._flush_draft()
+        outcome = self.bench.undo()
+        if isinstance(outcome, Refused):
+            self._refused(outcome)
+            return
+        self._show_reopened(outcome)
+
+    def _show_reopened(self, reopened: Reopened) -> None:
         self.services.player.stop()
-        self._amending = _Amending(item, self.current, self.clock)
-        previous = self._previous
-        if previous is not None and previous.lease_id != item.lease_id:
-            previous = None
-        self.current = None
-        self.clock = ClipClock(self.services.clock)
-        a = item.annotation
+        previous = reopened.clip
+        a = reopened.item.annotation
         bar = self.player_bar
         if previous is not None:
             self._show_header(previous.lease, amending=True)
@@ -649,70 +622,34 @@ class AnnotateScreen(OrderedActions, Screen[None]):
             if previous.audio is not None:
                 self.services.player.load(previous.audio)
         else:
-            self.header.show_clip(0, item.clip_id, 0.0, "", amending=True)
+            self.header.show_clip(0, reopened.item.clip_id, 0.0, "", amending=True)
             bar.load((), 0.0)
             bar.status = "audio no longer in memory"
         self._fill_form(a.transcript, a.intent, a.flags, a.note, cursor=None)
         self.notify("Reopened your last submission. Submit to amend it; skip to cancel.", timeout=4)
         self.focus_transcript()
 
-    def _submit_amendment(self, amending: _Amending) -> None:
-        item = amending.item
-        transcript = self.transcript.text
-        intent = self.intent.value
-        flags = sorted(self.flag_panel.flags)
-        note = self.flag_panel.note.strip() or None
-        problems = self.index.check_annotation(
-            transcript=transcript, intent=intent, flags=flags, note=note
-        )
-        if problems:
-            self._show_problems(problems)
-            return
-        assert intent is not None
-        # Lease, fence and timings stay those of the original submission (the store enforces it).
-        annotation = item.annotation.model_copy(
-            update={"transcript": transcript, "intent": intent, "flags": flags, "note": note}
-        )
-        from annotator.store.db import AmendError
-
-        try:
-            self.services.store.amend(item.key, annotation)
-        except AmendError as e:
-            self.notify(str(e), title="Cannot amend", severity="error")
-            return
-        if self.services.sync is not None:
-            self.services.sync.wake()
-        self.notify("Amended.", timeout=2)
-        self._end_amendment()
-
     def _end_amendment(self) -> None:
-        amending, self._amending = self._amending, None
-        if amending is None:
-            return
         self.services.player.stop()
-        if amending.parked is not None:
-            self.show_clip(amending.parked, clock=amending.parked_clock, count=False)
-        else:
-            self.advance()
+        self._draw(self.bench.end_amendment())
 
     def _clear_transcript(self) -> None:
         self.transcript.clear_text()
         self.focus_transcript()
 
     def _toggle_flag(self, flag_id: str) -> None:
+        panel = self.flag_panel
         try:
-            self.flag_panel.toggle(flag_id)
+            panel.toggle(flag_id)
         except ValueError:
             self.notify(f"This server's taxonomy has no flag {flag_id!r}.", severity="warning")
+            return
+        if panel.note_required and not panel.note.strip():
+            self.focus_note()  # now, not when Changed arrives: the next key is for the note
 
     def _insert_tag(self, tag: str) -> None:
         self.transcript.insert_tag(tag)
         self.focus_transcript()
-
-    def settle_rounds(self, focused: Widget) -> int:
-        # Only the intent filter turns a key into a message that turns into another (Enter →
-        # Submitted → Picked); elsewhere one round through the queues is enough.
-        return 2 if self.intent in focused.ancestors_with_self else 1
 
     # ------------------------------------------------------------------ focus
 
@@ -733,17 +670,17 @@ class AnnotateScreen(OrderedActions, Screen[None]):
     # ------------------------------------------------------------------ actions: focus
 
     def action_focus_transcript(self) -> None:
-        self.ordered(self.focus_transcript)
+        self.focus_transcript()
 
     def action_focus_intent(self) -> None:
-        self.ordered(self.focus_intent)
+        self.focus_intent()
 
     def action_focus_flags(self) -> None:
         # The panel takes no focus (flags toggle by key); its only focusable part is the note.
-        self.ordered(self.focus_note)
+        self.focus_note()
 
     def action_focus_note(self) -> None:
-        self.ordered(self.focus_note)
+        self.focus_note()
 
     # ------------------------------------------------------------------ actions: player
 
@@ -804,22 +741,39 @@ class AnnotateScreen(OrderedActions, Screen[None]):
         if self.services.client_factory is None or self.services.cache is None:
             self.notify("Offline checkout needs a server and the clip cache.", severity="warning")
             return
-        self.notify(f"Checking out {GO_OFFLINE_CLIPS} clips for offline work…", timeout=3)
+        if not self.query("#checkout"):
+            # Mounted only while a checkout runs, so the resting layout never changes.
+            bar = ProgressBar(total=GO_OFFLINE_CLIPS, show_eta=False, id="checkout")
+            self.mount(bar, after=self.query_one("#banner"))
         self.go_offline(GO_OFFLINE_CLIPS)
 
     @work(thread=True, exclusive=True, group="checkout", exit_on_error=False)
     def go_offline(self, count: int) -> None:
-        s = self.services
-        assert s.client_factory is not None and s.cache is not None
-        leases = checkout_to_cache(s.client_factory, s.cache, count)
-        self.app.call_from_thread(self._checked_out, leases)
+        result = self.bench.checkout(count, self._post_checkout_progress)
+        self.app.call_from_thread(self._checked_out, result)
 
-    def _checked_out(self, leases: list[Lease]) -> None:
-        for lease in leases:
-            self.services.store.remember_lease(lease)
-        self.services.prefetcher.adopt(leases)
+    @on(CheckoutProgress)
+    def _checkout_progress(self, message: CheckoutProgress) -> None:
+        for bar in self.query("#checkout").results(ProgressBar):
+            bar.update(total=message.total, progress=message.done)
+
+    def _checked_out(self, result: CheckoutResult) -> None:
+        self.query("#checkout").remove()
+        n = len(result.leases)
+        if result.error is not None:
+            self.notify(
+                f"{result.error}" + (f" ({n} clips were checked out before that)" if n else ""),
+                title="Checkout stopped",
+                severity="error",
+                timeout=8,
+            )
+            if not n:
+                return
+        if not n:
+            self.notify("The queue has no clips for you right now.", title="Nothing checked out")
+            return
         self.notify(
-            f"{len(leases)} clips are on this machine: you can keep working without a network.",
+            f"{n} clips are on this machine: you can keep working without a network.",
             title="Ready to go offline",
             timeout=6,
         )

@@ -59,7 +59,8 @@ class ConflictsScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close", show=False),
+        # Priority: it closes the moment it is typed, so the keys after it reach the form.
+        Binding("escape,q", "close", "Close", show=False, priority=True),
         Binding("e", "export", "Export JSONL", show=False),
     ]
 

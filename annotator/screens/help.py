@@ -56,7 +56,8 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,f1,q", "close", "Close", show=False),
+        # Priority: it closes the moment it is typed, so the keys after it reach the form.
+        Binding("escape,f1,q", "close", "Close", show=False, priority=True),
     ]
 
     def __init__(self, keymap: ResolvedKeymap) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from api.models import ReleaseReason
+from widgets.inline_bindings import InlineBindings
 
 #: Reasons an annotator may give (UNUSED is the client's own, for clips never shown).
 SKIP_REASONS: tuple[tuple[ReleaseReason, str], ...] = (
@@ -23,8 +24,15 @@ SKIP_REASONS: tuple[tuple[ReleaseReason, str], ...] = (
 )
 
 
+class _Reasons(OptionList, InlineBindings):
+    """The arrows move the highlight in typing order (see widgets/inline_bindings.py)."""
+
+
 class SkipScreen(ModalScreen[ReleaseReason | None]):
-    """Digits pick a reason at once; arrows + Enter work too; Escape cancels."""
+    """Digits pick a reason at once; arrows + Enter work too; Escape cancels.
+
+    The keys that close it are priority bindings, so they act the moment they are routed and the
+    keys typed after them reach the next clip (annotator/typeahead.py)."""
 
     DEFAULT_CSS = """
     SkipScreen { align: center middle; }
@@ -37,8 +45,12 @@ class SkipScreen(ModalScreen[ReleaseReason | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss_none", "Cancel", show=False),
-        *(Binding(str(i), f"pick({i - 1})", show=False) for i in range(1, len(SKIP_REASONS) + 1)),
+        Binding("escape", "dismiss_none", "Cancel", show=False, priority=True),
+        Binding("enter", "choose", "Skip", show=False, priority=True),
+        *(
+            Binding(str(i), f"pick({i - 1})", show=False, priority=True)
+            for i in range(1, len(SKIP_REASONS) + 1)
+        ),
     ]
 
     def __init__(self, *, suggested: ReleaseReason | None = None) -> None:
@@ -48,7 +60,7 @@ class SkipScreen(ModalScreen[ReleaseReason | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("[b]Skip this clip[/b] — why?")
-            yield OptionList(
+            yield _Reasons(
                 *(
                     Option(f"{i}  {text}", id=reason.value)
                     for i, (reason, text) in enumerate(SKIP_REASONS, start=1)
@@ -66,9 +78,14 @@ class SkipScreen(ModalScreen[ReleaseReason | None]):
             options.highlighted = 0
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
+        event.stop()  # a click; Enter is the `choose` binding
         if event.option.id is not None:
             self.dismiss(ReleaseReason(event.option.id))
+
+    def action_choose(self) -> None:
+        highlighted = self.query_one(OptionList).highlighted
+        if highlighted is not None:
+            self.dismiss(SKIP_REASONS[highlighted][0])
 
     def action_pick(self, index: int) -> None:
         self.dismiss(SKIP_REASONS[index][0])

@@ -1,4 +1,7 @@
-"""After an escalation: a pause before the next clip, so nobody is rushed past something hard."""
+"""After an escalation: a pause before the next clip, so nobody is rushed past something hard.
+
+What it says about the report is the outbox's truth (`Escalation`): queued until the server has
+it, then when it was delivered; `update_escalation` redraws it when a sync round lands."""
 
 from __future__ import annotations
 
@@ -8,13 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label
+from textual.widgets import Label, Static
 
-MESSAGE = (
-    "You flagged distress. Take a moment if you need it.\n\n"
-    "The report has gone to the supervisors; you do not need to do anything more.\n"
-    "The next clip waits, paused, until you are ready."
-)
+from annotator.workbench.outcomes import Escalation
+
+PAUSE = "The next clip waits, paused, until you are ready."
 
 
 class WellbeingScreen(ModalScreen[None]):
@@ -23,10 +24,11 @@ class WellbeingScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     WellbeingScreen { align: center middle; }
     WellbeingScreen > Vertical {
-        width: 64; height: auto; padding: 1 2;
+        width: 90%; max-width: 72; height: auto; padding: 1 2;
         border: thick $success; background: $surface;
     }
     WellbeingScreen .title { text-style: bold; margin-bottom: 1; }
+    WellbeingScreen #wellbeing-text { width: 100%; height: auto; }
     WellbeingScreen .hint { color: $text-muted; margin-top: 1; }
     """
 
@@ -34,11 +36,28 @@ class WellbeingScreen(ModalScreen[None]):
         Binding("enter", "continue", "Continue", priority=True),
     ]
 
+    def __init__(self, escalation: Escalation, clip_id: str = "") -> None:
+        super().__init__()
+        self.escalation = escalation
+        #: The clip whose submission raised it (to look its delivery up again).
+        self.escalation_clip = clip_id
+
     def compose(self) -> ComposeResult:
         with Vertical(id="wellbeing"):
             yield Label("A moment for you", classes="title")
-            yield Label(MESSAGE)
+            yield Static(self._text(), id="wellbeing-text", markup=False)
             yield Label("Enter to continue", classes="hint")
+
+    def _text(self) -> str:
+        return f"{self.escalation.text()}\n{PAUSE}"
+
+    @property
+    def text(self) -> str:
+        return self._text()
+
+    def update_escalation(self, escalation: Escalation) -> None:
+        self.escalation = escalation
+        self.query_one("#wellbeing-text", Static).update(self._text())
 
     def action_continue(self) -> None:
         self.dismiss(None)

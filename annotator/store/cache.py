@@ -42,6 +42,15 @@ def _aad(clip_id: str) -> bytes:
     return b"annotator-clip-cache-v1:" + clip_id.encode()
 
 
+class CacheEntryDamaged(Exception):
+    """A cached clip failed its check (tampered, truncated, another key); it has been deleted."""
+
+    def __init__(self, clip_id: str, why: str) -> None:
+        super().__init__(f"the offline copy of clip {clip_id} {why} and was deleted")
+        self.clip_id = clip_id
+        self.why = why
+
+
 class ClipCache:
     def __init__(self, directory: Path, key: bytes) -> None:
         if len(key) not in (16, 24, 32):
@@ -86,6 +95,14 @@ class ClipCache:
     def get(self, clip_id: str) -> bytes | None:
         """The plaintext, or None when absent or when it fails authentication (then it is deleted:
         a tampered or foreign entry can never become readable)."""
+        try:
+            return self.read(clip_id)
+        except CacheEntryDamaged:
+            return None
+
+    def read(self, clip_id: str) -> bytes | None:
+        """`get`, but an entry that fails its check raises CacheEntryDamaged (after deleting it),
+        so the caller can say which clip's audio went and why."""
         path = self._path(clip_id)
         try:
             blob = path.read_bytes()
@@ -103,7 +120,7 @@ class ClipCache:
                     why = "failed authentication"
         log.warning("cache entry %s %s; deleted", path.name, why)
         path.unlink(missing_ok=True)
-        return None
+        raise CacheEntryDamaged(clip_id, why)
 
     def __contains__(self, clip_id: object) -> bool:
         return isinstance(clip_id, str) and self._path(clip_id).exists()

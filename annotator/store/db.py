@@ -36,6 +36,8 @@ from annotator.store.models import (
     ConflictItem,
     Draft,
     HistoryItem,
+    LeaseOrigin,
+    LeaseRecord,
     OutboxItem,
     OutboxKind,
     OutboxState,
@@ -379,6 +381,69 @@ class LocalStore:
             (_CURRENT, _ts(now)),
         )
         return str(rows[0][0]) if rows else None
+
+    # -- who holds which lease (the workbench's bookkeeping; see schema migration 3)
+
+    def remember_leases(
+        self, leases: Iterable[Lease], *, origin: LeaseOrigin, session: str | None
+    ) -> None:
+        """Record leases the moment they are granted, with who leased them and why."""
+        now = time.time()
+        with self._tx() as c:
+            for lease in leases:
+                c.execute(
+                    "INSERT INTO leases (lease_id, clip_id, fence, expires_at, lease_json,"
+                    " leased_at, seq, origin, session) VALUES (?, ?, ?, ?, ?, ?,"
+                    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM leases), ?, ?)"
+                    " ON CONFLICT (lease_id) DO UPDATE SET fence = excluded.fence,"
+                    " expires_at = excluded.expires_at, lease_json = excluded.lease_json,"
+                    " session = excluded.session",
+                    (lease.lease_id, lease.clip.clip_id, lease.fence, lease.expires_at.timestamp(),
+                     self._fields.seal(lease.model_dump_json(), lease_aad(lease.lease_id)), now,
+                     str(origin), session),
+                )  # fmt: skip
+
+    def lease_records(self, now: datetime | float | None = None) -> list[LeaseRecord]:
+        """Live leases (unexpired, not submitted or released) with their holder, oldest first."""
+        rows = self._read(
+            "SELECT l.lease_id, l.lease_json, l.origin, l.session, d.lease_id IS NOT NULL"
+            " FROM leases l"
+            " LEFT JOIN drafts d ON d.lease_id = l.lease_id"
+            " WHERE l.state = 'live' AND l.expires_at > ? ORDER BY l.seq",
+            (_ts(now),),
+        )
+        return [
+            LeaseRecord(
+                lease=Lease.model_validate_json(self._fields.open(body, lease_aad(str(lid)))),
+                origin=LeaseOrigin(str(origin)),
+                session=None if session is None else str(session),
+                has_draft=bool(has_draft),
+            )
+            for lid, body, origin, session, has_draft in rows
+        ]
+
+    def claim_leases(self, lease_ids: Iterable[str], session: str) -> None:
+        """This session holds these leases now (adopted at start)."""
+        with self._tx() as c:
+            c.executemany(
+                "UPDATE leases SET session = ? WHERE lease_id = ?",
+                [(session, lease_id) for lease_id in lease_ids],
+            )
+
+    def forget_leases(self, lease_ids: Iterable[str]) -> list[str]:
+        """`forget_lease` for several leases in one transaction; the clip ids they had."""
+        clip_ids: list[str] = []
+        with self._tx() as c:
+            for lease_id in lease_ids:
+                row = c.execute(
+                    "SELECT clip_id FROM leases WHERE lease_id = ?", (lease_id,)
+                ).fetchone()
+                if row is not None:
+                    clip_ids.append(str(row[0]))
+                c.execute("DELETE FROM leases WHERE lease_id = ?", (lease_id,))
+                c.execute("DELETE FROM drafts WHERE lease_id = ?", (lease_id,))
+                c.execute("DELETE FROM meta WHERE k = ? AND v = ?", (_CURRENT, lease_id))
+        return clip_ids
 
     # ------------------------------------------------------------------ drafts
 

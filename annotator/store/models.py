@@ -12,16 +12,27 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
-from api.models import AnnotationIn
+from api.models import AnnotationIn, Lease
+
+#: Refusals of what a well-formed field says under today's rules (a control character, a length
+#: or pattern an older annotator allowed), as opposed to a body of the wrong shape.
+_RULE_REFUSALS = frozenset(
+    {"unsafe_character", "string_too_long", "string_pattern_mismatch", "too_long"}
+)
 
 
 def parse_annotation(body: str) -> AnnotationIn:
     """A stored body as the model. One stored by an older annotator that today's rules refuse
     (say a control character in its transcript) is still shown and sent — the server's 422 then
-    puts it on the rejected list, kept — rather than making the whole outbox unreadable."""
+    puts it on the rejected list, kept — rather than making the whole outbox unreadable.
+
+    A body of the wrong shape (not JSON, a field missing or of the wrong type: a damaged disk)
+    raises ValidationError: the sync engine rejects that row alone as malformed."""
     try:
         return AnnotationIn.model_validate_json(body)
-    except ValidationError:
+    except ValidationError as e:
+        if any(err["type"] not in _RULE_REFUSALS for err in e.errors(include_input=False)):
+            raise
         return AnnotationIn.model_construct(**json.loads(body))
 
 
@@ -40,6 +51,13 @@ class OutboxKind(StrEnum):
     AMEND = "amend"
 
 
+class LeaseOrigin(StrEnum):
+    #: Leased by the TUI to keep the next clips ready: released at quit unless it holds a draft.
+    PREFETCH = "prefetch"
+    #: Leased for offline work (`annotator checkout`, alt+o): kept until synced or released.
+    CHECKOUT = "checkout"
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     lease_id: str
@@ -52,6 +70,21 @@ class Draft:
     cursor: tuple[int, int] = (0, 0)
     #: Epoch seconds; the store stamps it when the caller leaves it at 0.
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """A live lease as the store knows it: who leased it, for what, and whether work sits on it."""
+
+    lease: Lease
+    origin: LeaseOrigin
+    #: The session holding it (`host:pid:start`), None when no session has claimed it.
+    session: str | None
+    has_draft: bool
+
+    @property
+    def lease_id(self) -> str:
+        return self.lease.lease_id
 
 
 @dataclass(frozen=True, slots=True)

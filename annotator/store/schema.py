@@ -84,6 +84,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX history_lease ON history (lease_id);
     CREATE INDEX outbox_target ON outbox (target_key) WHERE target_key IS NOT NULL;
     """,
+    # 3: who holds each lease. `origin`: 'prefetch' (the TUI leased it to keep clips ready; given
+    # back at quit unless it holds a draft) or 'checkout' (leased for offline work; kept until
+    # synced or `annotator sync --release`). `session`: the TUI session holding it
+    # (host:pid:start), so the next session adopts what a killed one left leased to nobody.
+    """
+    ALTER TABLE leases ADD COLUMN origin TEXT NOT NULL DEFAULT 'checkout';
+    ALTER TABLE leases ADD COLUMN session TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,7 +20,7 @@ from annotator.store import LocalStore
 from annotator.store.db import HISTORY_KEEP_S
 from annotator.store.fields import PREFIX
 from annotator.store.keys import RETIRED_FILE, load_cache_key
-from annotator.store.models import Draft
+from annotator.store.models import Draft, LeaseOrigin
 from api.models import AnnotationStatus, Receipt
 from tests.store.conftest import make_annotation, make_lease
 
@@ -57,12 +57,15 @@ def _receipt(lease_id: str, clip_id: str) -> Receipt:
 
 
 def _work_a_shift(store: LocalStore) -> None:
-    leases = [make_lease(i) for i in range(4)]
-    hinted = leases[3].model_copy(
-        update={"clip": leases[3].clip.model_copy(update={"asr_hint": WORDS["hint"]})}
+    leases = [make_lease(i) for i in range(5)]
+    hinted, prefetched = (
+        le.model_copy(update={"clip": le.clip.model_copy(update={"asr_hint": WORDS["hint"]})})
+        for le in leases[3:]
     )
     for lease in (*leases[:3], hinted):
         store.remember_lease(lease)
+    # The workbench records each prefetched lease the moment it is granted: sealed the same way.
+    store.remember_leases([prefetched], origin=LeaseOrigin.PREFETCH, session="host:1:2")
     store.save_draft(
         Draft(lease_id=leases[0].lease_id, clip_id=leases[0].clip.clip_id,
               transcript=WORDS["draft"], note=WORDS["note"], flags=("distress",))
@@ -88,6 +91,9 @@ def test_no_transcript_note_or_hint_is_readable_in_any_file_of_the_profile(
     }
     assert [c.annotation.transcript for c in store.conflicts()] == [WORDS["conflicted"]]
     assert any(le.clip.asr_hint == WORDS["hint"] for le in store.live_leases())
+    records = {r.lease_id: r for r in store.lease_records()}
+    assert records["lease0004"].lease.clip.asr_hint == WORDS["hint"]
+    assert records["lease0004"].origin is LeaseOrigin.PREFETCH
     patch = [o for o in store.outbox() if o.kind == "amend"]
     assert patch and json.loads(patch[0].body_json)["transcript"] == WORDS["amended"]
     assert (home / "data" / "local.db-wal").exists()  # the WAL is searched too, while live

@@ -99,8 +99,10 @@ class FixedSource:
     def status(self) -> PrefetchStatus:
         return PrefetchStatus(self._state, min(3, len(self._clips)))
 
-    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> None:
-        pass
+    def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> list[Lease]:
+        left = [] if release_unused else [c.lease for c in self._clips]
+        self._clips.clear()
+        return left
 
 
 def ready_clip(index: int, *, hint: str | None = None, broken: bool = False) -> ReadyClip:

@@ -268,10 +268,12 @@ async def test_go_offline_then_work_with_the_server_down(server: LiveServer) -> 
             screen = await wait_for_clip(pilot, app)
             await pilot.press("alt+o")
             # The 4 clips not yet prefetched (1 on screen + 3 ready) are leased to us and cached,
-            # encrypted; the store remembers them with the one on screen.
+            # encrypted; the store records every lease, checked out or prefetched.
             assert services.cache is not None
             await wait_until(pilot, lambda: len(services.cache.entries()) == 4, timeout=15)
-            await wait_until(pilot, lambda: len(services.store.live_leases()) == 5)
+            await wait_until(pilot, lambda: len(services.store.live_leases()) == 8)
+            origins = [r.origin.value for r in services.store.lease_records()]
+            assert sorted(origins) == ["checkout"] * 4 + ["prefetch"] * 4
             server.stop()
             done = []
             for n in range(6):

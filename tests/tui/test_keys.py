@@ -103,3 +103,41 @@ async def test_type_ahead_keeps_the_order_keys_were_typed(tmp_path: Path) -> Non
             ("hello 1 [noise]", "general_greet"),
         ]
         assert screen.transcript.text == "hint 3next"
+
+
+async def test_keys_typed_through_a_skip_and_an_escalation_flag_land_where_they_belong(
+    tmp_path: Path,
+) -> None:
+    """A burst through the skip dialog (ctrl+o, Down, Enter) and a flag that opens the note:
+    the reason chosen is the one highlighted, the keys after it are on the next clip, and the
+    keys after the distress flag are in the note."""
+    from textual import events
+
+    app = make_app(tmp_path, [ready_clip(i, hint=f"hint {i}") for i in range(1, 4)])
+
+    def typed(text: str) -> list[events.Key]:
+        return [events.Key("space" if ch == " " else ch, ch) for ch in text]
+
+    released: list[tuple[str, str]] = []
+    source = app.services.prefetcher
+    source.release = lambda lease_id, reason, detail=None: released.append(  # type: ignore[method-assign]
+        (lease_id, reason.value)
+    )
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        burst = [events.Key("ctrl+o", None), events.Key("down", None), events.Key("enter", "\r")]
+        burst += typed(" more")
+        burst += [events.Key("alt+shift+d", "D"), *typed("help")]
+        for key in burst:
+            app.post_message(key)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if screen.flag_panel.note == "help":
+                break
+        assert released == [("lease-0001", "broken_audio")]
+        assert screen.current is not None and screen.current.lease_id == "lease-0002"
+        assert screen.transcript.text == "hint 2 more"
+        assert screen.flag_panel.flags == {"distress"}
+        assert screen.flag_panel.note == "help"

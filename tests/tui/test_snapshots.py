@@ -1,5 +1,6 @@
 """Snapshots of the main states, from fixed data: a real-shaped lease, real decoded audio, a player
-whose playhead does not move, and no network, so every run draws the same screen.
+whose playhead does not move, a frozen clock, cursors that do not blink (`freeze_moving_parts`)
+and no network, so every run draws the same screen however long it took to get there.
 
 Update with `pytest tests/tui/test_snapshots.py --snapshot-update` and look at the SVGs.
 """
@@ -13,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from annotator.screens.annotate import AnnotateScreen
+from tests.fixtures.snapshots import freeze_moving_parts
 from tests.tui.fakes import make_app, ready_clip
 from tests.tui.helpers import type_text
 
@@ -35,6 +37,7 @@ def screen_of(pilot: Pilot[Any]) -> AnnotateScreen:
 async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     await pilot.pause(0.1)
+    await freeze_moving_parts(pilot)
 
 
 def test_loaded_clip(snap_compare: Any, tmp_path: Path) -> None:
@@ -137,3 +140,22 @@ def test_minimum_size(snap_compare: Any, tmp_path: Path) -> None:
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("hint", [None, "set and alarm for seven thirteen"])
+async def test_a_snapshot_does_not_depend_on_how_long_it_took(
+    tmp_path: Path, hint: str | None
+) -> None:
+    """The same state taken 0.1 s and 0.75 s after it was reached draws the same (a busy machine
+    once failed test_offline_banner: the cursor was in the hidden half of its blink)."""
+
+    async def shot(delay: float) -> str:
+        app = make_app(tmp_path / str(delay), [ready_clip(1, hint=hint), ready_clip(2)])
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen_of(pilot).set_offline(True, "cannot reach https://queue.example.org")
+            await pilot.pause(delay)
+            await freeze_moving_parts(pilot)
+            return app.export_screenshot(title="frozen")
+
+    assert await shot(0.1) == await shot(0.75)  # 0.75 s: the hidden half of a blink
