@@ -61,6 +61,7 @@ bench-server: setup
 
 chaos: setup
 	$(BIN)/python -m tests.chaos.run --minutes 3
+	ANNOTATOR_MACHINE_EXAMPLES=40 $(BIN)/pytest -q -n 0 tests/workbench/test_workbench_machine.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
