@@ -2,14 +2,15 @@
 
 Connections come from a small `ConnectionPool` per process (the event loop uses one at a time;
 the export streams on another). Each runs in autocommit mode with explicit BEGIN/COMMIT, READ
-COMMITTED, and `synchronous_commit = off` by default: a lease or a renewal may be lost to a
-database crash (its clip returns to the queue, as on SQLite's NORMAL), while durable writes
-(annotations, amendments, clips, tokens) set `synchronous_commit = on` for their transaction, so
-their answer is sent only once the WAL is flushed. Group commit still pays: one flush for the
-submits that arrived together.
+COMMITTED, and `synchronous_commit = off` by default: a renewal, a release or a draft may be
+lost to a database crash, while durable writes (claims, annotations, amendments, clips, tokens)
+set `synchronous_commit = on` for their transaction, so their answer is sent only once the WAL is
+flushed. Claims are durable because the client acts on them at once: a lease forgotten by a
+crashed database would turn the annotation submitted under it into a 404. Group commit still
+pays: one flush for the submits that arrived together.
 
-Claims are one statement, its own transaction: the clips are picked by `SELECT ... ORDER BY seq
-LIMIT n FOR UPDATE SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows
+Claims are one statement in a transaction of its own: the clips are picked by `SELECT ... ORDER BY
+seq LIMIT n FOR UPDATE SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows
 instead of waiting), stamped by the `UPDATE ... RETURNING` around it, and their lease rows
 inserted by the same statement. Decisions that read-then-write lock the rows they read
 (`FOR UPDATE`), so the rules in `api.server.rules` see the rows they guard. Audio is a `bytea`
@@ -225,7 +226,10 @@ class PostgresRepository(SqlRepository):
             conn.execute("COMMIT")
 
     def _statement(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
-        return self._connection()  # autocommit: the claim's one statement is its transaction
+        return self._connection()  # autocommit: one statement is its own transaction
+
+    def _claim_transaction(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        return self._write(durable=True)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:

@@ -141,6 +141,12 @@ class SqlRepository:
         (PostgreSQL in autocommit); otherwise a (non-durable) write transaction."""
         return self._write()
 
+    def _claim_transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """Where a claim is written. A lease the client has been told of must outlive a crash of
+        the database process: the annotation submitted later names it, and a lease the database
+        forgot turns that work into a 404 (the chaos run with database restarts caught this)."""
+        return self._statement()
+
     def _claim_rows(
         self, conn: Any, annotator: str, count: int, t_now: float, expires: float
     ) -> list[tuple[str, int, tuple[Any, ...]]]:
@@ -339,7 +345,7 @@ class SqlRepository:
     def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
         t_now = ts(now)
         expires = t_now + ttl_s
-        with self._statement() as conn:
+        with self._claim_transaction() as conn:
             rows = self._claim_rows(conn, annotator, count, t_now, expires)
         when = dt(expires)
         return [
