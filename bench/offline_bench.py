@@ -223,7 +223,7 @@ def _raw_download(home: Path, url: str, token: str, count: int, log: Path) -> fl
 def _tui_child(out: Path) -> None:
     """Runs in its own process: the TUI's start over the full cache, then its memory."""
     from annotator.app import AnnotatorApp
-    from annotator.launch import build_services
+    from annotator.services import build_services
 
     args = client_args()
     services = build_services(args)

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("simpleaudio", "miniaudio")
 #: What the relay may add on loopback to the laptop's own start (issue 6), in ms.
 TARGET_MS = 30.0
-SECRET = "bench-pair-ing0-secr-et00"
+SECRET = "bench-relay-pairing-secret-0000"  # >= 26 characters: the relay refuses weaker ones
 _NO_PULSE = "unix:/nonexistent/annotator-bench-no-pulse"
 
 

@@ -31,6 +31,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from annotator.store.fields import FieldCipher, draft_aad
+from annotator.store.keys import load_cache_key, retired_keys
 from bench.harness import client_args, pct, wait_for_clip
 from bench.results import Figure
 from bench.server_bench import prepare, running_server
@@ -202,7 +204,7 @@ def _draft_child(url: str, keys: int, out: Path) -> None:
     """Runs in its own process (ANNOTATOR_HOME and ANNOTATOR_TOKEN set by the parent): the real
     TUI, typed into."""
     from annotator.app import AnnotatorApp
-    from annotator.launch import build_services
+    from annotator.services import build_services
 
     args = client_args(server=url)
     services = build_services(args)
@@ -243,6 +245,19 @@ def _draft_child(url: str, keys: int, out: Path) -> None:
     )
 
 
+def _draft_fields(home: Path) -> FieldCipher:
+    """The child's store seals drafts (issue 10): open them with the key of the child's home."""
+    saved = os.environ.get("ANNOTATOR_HOME")
+    os.environ["ANNOTATOR_HOME"] = str(home)
+    try:
+        return FieldCipher(load_cache_key()[0], retired_keys())
+    finally:
+        if saved is None:
+            os.environ.pop("ANNOTATOR_HOME", None)
+        else:
+            os.environ["ANNOTATOR_HOME"] = saved
+
+
 def draft_figures(root: Path, url: str, token: str, keys: int, saves: list[float]) -> list[Figure]:
     home = root / "draft-home"
     out = root / "draft.json"
@@ -260,15 +275,16 @@ def draft_figures(root: Path, url: str, token: str, keys: int, saves: list[float
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("draft child failed: " + (root / "draft-child.log").read_text())
             time.sleep(0.01)
+        fields = _draft_fields(home)
         conn = sqlite3.connect(ready.read_text(), isolation_level=None)
         try:
             last = None
             while proc.poll() is None:
-                row = conn.execute("SELECT transcript FROM drafts").fetchone()
+                row = conn.execute("SELECT lease_id, transcript FROM drafts").fetchone()
                 now = time.monotonic()
-                if row is not None and row[0] != last:
-                    last = row[0]
-                    seen.append((now, str(row[0])))
+                if row is not None and row[1] != last:
+                    last = row[1]
+                    seen.append((now, fields.open(row[1], draft_aad(row[0], "transcript"))))
                 time.sleep(0.002)
         finally:
             conn.close()

@@ -94,7 +94,7 @@ def _key_child(config: dict[str, Any], out: Path) -> None:
     from textual import events
 
     from annotator.app import AnnotatorApp
-    from annotator.launch import build_services
+    from annotator.services import build_services
 
     clips: int = config["clips"]
     timed: int = config["timed"]
