@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,10 +15,9 @@ import httpx
 import pytest
 
 from annotator import launch
+from tests.tui.tmux import ANNOTATOR, demo_command
 
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
-
-ANNOTATOR = Path(sys.executable).parent / "annotator"
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -40,24 +37,7 @@ def wait_for(predicate: object, what: str, timeout: float = 60.0) -> None:
 
 
 def start_demo(socket: str, home: Path, state_file: Path) -> None:
-    env = {
-        "ANNOTATOR_HOME": str(home),
-        "ANNOTATOR_DEMO_STATE_FILE": str(state_file),
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-    }
-    command = " ".join(
-        [
-            "env",
-            *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
-            shlex.quote(str(ANNOTATOR)),
-            "demo",
-            "--audio",
-            "none",
-            "--clips",
-            "2",
-        ]
-    )
+    command = demo_command(home, state_file, clips=2)
     tmux(socket, "new-session", "-d", "-s", "demo", "-x", "120", "-y", "40", command)
     wait_for(state_file.exists, "the demo server")
     wait_for(lambda: "#1  clip" in tmux(socket, "capture-pane", "-p", "-t", "demo"), "a clip")

@@ -87,16 +87,15 @@ def tmux() -> Iterator[Tmux]:
     t.run("kill-server")
 
 
-def start_demo(tmux: Tmux, tmp_path: Path, *, clips: int = 6) -> dict[str, Any]:
-    """`annotator demo` in a 120x40 pane; returns once the first clip is on screen."""
-    state_file = tmp_path / "demo-state.json"
+def demo_command(home: Path, state_file: Path, *, clips: int) -> str:
+    """The shell command that runs the real `annotator demo`, muted, in a tmux pane."""
     env = {
-        "ANNOTATOR_HOME": str(tmp_path / "home"),
+        "ANNOTATOR_HOME": str(home),
         "ANNOTATOR_DEMO_STATE_FILE": str(state_file),
         "TERM": "xterm-256color",
         "PATH": os.environ.get("PATH", ""),
     }
-    command = " ".join(
+    return " ".join(
         [
             "env",
             *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
@@ -108,6 +107,12 @@ def start_demo(tmux: Tmux, tmp_path: Path, *, clips: int = 6) -> dict[str, Any]:
             str(clips),
         ]
     )
+
+
+def start_demo(tmux: Tmux, tmp_path: Path, *, clips: int = 6) -> dict[str, Any]:
+    """`annotator demo` in a 120x40 pane; returns once the first clip is on screen."""
+    state_file = tmp_path / "demo-state.json"
+    command = demo_command(tmp_path / "home", state_file, clips=clips)
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
     wait_for(state_file.exists, "the demo server", timeout=60, screen=tmux)
     state: dict[str, Any] = json.loads(state_file.read_text())
