@@ -83,23 +83,14 @@ def demo_dir() -> Path:
     Under the user's cache dir, not /tmp: a demo killed with its terminal cannot clean up after
     itself, so the next one does (each run's folder is named after its process id)."""
     from annotator.paths import cache_dir, ensure_private_dir
+    from annotator.workbench.sitting import process_alive
 
     base = ensure_private_dir(cache_dir() / "demo")
     for run in base.glob("run-*-*"):
         pid = run.name.split("-")[1]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(run, ignore_errors=True)
     return base
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _annotator_cmd(*argv: str) -> list[str]:

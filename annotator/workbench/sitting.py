@@ -73,13 +73,20 @@ def session_alive(session: str) -> bool:
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
     pid = int(pid_text)
+    if not process_alive(pid):
+        return False
+    return start == "?" or _start_ticks(pid) == start  # a recycled pid is another process
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return start == "?" or _start_ticks(pid) == start  # a recycled pid is another process
+    return True
 
 
 @dataclass
