@@ -13,6 +13,7 @@ import ssl
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,18 +27,26 @@ from api.models import (
     BatchItem,
     BatchRequest,
     BatchResponse,
+    AckRequest,
     ErrorBody,
-    EscalationList,
+    EscalationDetail,
+    EscalationPage,
+    EscalationState,
     Health,
     LeaseList,
     LeaseRequest,
     LeaseState,
+    PeopleList,
+    QueueStatus,
     Receipt,
     ReleaseReason,
     ReleaseRequest,
     RenewRequest,
+    ReopenRequest,
+    ResolveRequest,
     Stats,
     Taxonomy,
+    Throughput,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -196,13 +205,19 @@ class QueueClient:
         body: BaseModel | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         content = body.model_dump_json(exclude_none=True).encode() if body is not None else None
         hdrs = dict(headers or {})
         if content is not None:
             hdrs["Content-Type"] = "application/json"
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         with self._transport_errors():
-            resp = self._http.request(method, path, content=content, headers=hdrs, params=params)
+            resp = self._http.request(
+                method, path, content=content, headers=hdrs, params=params, **extra
+            )
         self._raise_for_status(resp)
         return resp
 
@@ -260,7 +275,10 @@ class QueueClient:
 
     def audio(self, lease_id: str) -> bytes:
         """The clip's encoded audio, exactly as ingested (verify it against `Clip.sha256`)."""
-        path = f"/v1/leases/{lease_id}/audio"
+        return self._download(f"/v1/leases/{lease_id}/audio")
+
+    def _download(self, path: str) -> bytes:
+        """A bounded binary body (audio): refused before reading when larger than any clip."""
         with self._transport_errors(), self._http.stream("GET", path) as r:
             if r.status_code >= 400:
                 r.read()
@@ -300,8 +318,90 @@ class QueueClient:
     def my_stats(self) -> Stats:
         return self._parse(Stats, self._request("GET", "/v1/me/stats"))
 
-    def escalations(self) -> EscalationList:
-        return self._parse(EscalationList, self._request("GET", "/v1/escalations"))
+    # -- supervisors (issue 11): escalations and their audit trail
+
+    def escalations(
+        self,
+        *,
+        state: EscalationState | list[EscalationState] | None = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        wait: float = 0,
+        limit: int | None = None,
+    ) -> EscalationPage:
+        """The escalations (overdue first, then by severity, oldest first). With `cursor` (from
+        an earlier page) and `wait` > 0 this is a long-poll: the server answers as soon as
+        anything changed since that page, or after `wait` seconds with the same cursor."""
+        params: dict[str, Any] = {}
+        if state is not None:
+            states = [state] if isinstance(state, EscalationState) else state
+            params["state"] = [s.value for s in states]
+        if since is not None:
+            params["since"] = since.isoformat()
+        if cursor is not None:
+            params["cursor"] = cursor
+        if wait:
+            params["wait"] = wait
+        if limit is not None:
+            params["limit"] = limit
+        resp = self._request(
+            "GET",
+            "/v1/escalations",
+            params=params,
+            # The long-poll holds the request open for up to `wait` seconds by design.
+            timeout=self._http.timeout.read + wait if wait else None,
+        )
+        return self._parse(EscalationPage, resp)
+
+    def escalation(self, escalation_id: str) -> EscalationDetail:
+        """One escalation with its annotation, amend history and audit trail."""
+        resp = self._request("GET", f"/v1/escalations/{escalation_id}")
+        return self._parse(EscalationDetail, resp)
+
+    def acknowledge(self, escalation_id: str, note: str | None = None) -> EscalationDetail:
+        resp = self._request(
+            "POST", f"/v1/escalations/{escalation_id}/ack", body=AckRequest(note=note)
+        )
+        return self._parse(EscalationDetail, resp)
+
+    def resolve(self, escalation_id: str, outcome: str, note: str) -> EscalationDetail:
+        """Close it with one of the taxonomy's `outcomes` and a (required) note."""
+        resp = self._request(
+            "POST",
+            f"/v1/escalations/{escalation_id}/resolve",
+            body=ResolveRequest(outcome=outcome, note=note),
+        )
+        return self._parse(EscalationDetail, resp)
+
+    def reopen(self, escalation_id: str, note: str | None = None) -> EscalationDetail:
+        resp = self._request(
+            "POST", f"/v1/escalations/{escalation_id}/reopen", body=ReopenRequest(note=note)
+        )
+        return self._parse(EscalationDetail, resp)
+
+    def escalation_audio(self, escalation_id: str) -> bytes:
+        """The escalated clip's audio (each call is a `play` audit event); `Gone` once the
+        escalation is resolved."""
+        return self._download(f"/v1/escalations/{escalation_id}/audio")
+
+    # -- admins
+
+    def queue_status(self) -> QueueStatus:
+        return self._parse(QueueStatus, self._request("GET", "/v1/admin/queue"))
+
+    def people(self) -> PeopleList:
+        """Everyone with a token: roles, tokens (never the secrets), annotations, live leases."""
+        return self._parse(PeopleList, self._request("GET", "/v1/admin/people"))
+
+    def throughput(self, since: datetime | None = None, hours: int | None = None) -> Throughput:
+        """Annotations per person and hour (default: the last 12 hours)."""
+        params: dict[str, Any] = {}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if hours is not None:
+            params["hours"] = hours
+        resp = self._request("GET", "/v1/admin/throughput", params=params)
+        return self._parse(Throughput, resp)
 
     def export_jsonl(self) -> Iterator[bytes]:
         """Admin: the JSONL export, line by line."""

@@ -120,6 +120,22 @@ class TagDef(_Out):
     definition: str
 
 
+class OutcomeDef(_Out):
+    """A way an escalation can be resolved (from the deployment's taxonomy file)."""
+
+    id: TaxonomyId
+    definition: str
+
+
+def default_outcomes() -> list[OutcomeDef]:
+    return [
+        OutcomeDef(id="no_action_needed", definition="Heard it; nothing needs to be done."),
+        OutcomeDef(id="referred_per_policy", definition="Referred on as the policy says."),
+        OutcomeDef(id="false_alarm", definition="The flag was raised in error."),
+        OutcomeDef(id="needs_legal_review", definition="Passed to legal for review."),
+    ]
+
+
 class Taxonomy(_Out):
     version: str
     intents: list[IntentDef]
@@ -129,6 +145,8 @@ class Taxonomy(_Out):
     empty_transcript_intents: list[TaxonomyId] = Field(default_factory=lambda: ["no_speech"])
     #: Flags under which an empty transcript is legitimate.
     empty_transcript_flags: list[TaxonomyId] = Field(default_factory=lambda: ["unintelligible"])
+    #: How a supervisor may resolve an escalation (`ResolveRequest.outcome`).
+    outcomes: list[OutcomeDef] = Field(default_factory=default_outcomes, min_length=1)
 
 
 # ---------------------------------------------------------------- leases
@@ -297,22 +315,6 @@ class Stats(_Out):
     total: int = Field(default=0, ge=0, le=2**53)
 
 
-class Escalation(_Out):
-    annotation_id: OpaqueId
-    clip_id: OpaqueId
-    flags: list[str]
-    note: str | None
-    transcript: str
-    intent: str
-    #: The annotator's display name (never a customer's).
-    annotator: str
-    created_at: datetime
-
-
-class EscalationList(_Out):
-    escalations: list[Escalation]
-
-
 class ExportRecord(_Out):
     """One line of the admin JSONL export."""
 
@@ -329,3 +331,223 @@ class ExportRecord(_Out):
     created_at: datetime
     amended_at: datetime | None = None
     taxonomy_version: str
+
+
+# ---------------------------------------------------------------- the supervisors' procedure
+# (issue 11) Escalations have a lifecycle `open → acknowledged → resolved` (and `reopen`); every
+# transition and every play of the audio is an append-only audit event. The console
+# (`annotator supervise`) long-polls the list; the admin view reads queue status, people and
+# throughput. Transcripts and annotator names appear here: these routes are supervisor/admin only.
+
+#: The longest a long-poll on GET /v1/escalations may wait for news.
+MAX_ESCALATION_WAIT_S = 25
+MAX_ESCALATIONS_PAGE = 1000
+
+
+class EscalationState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class EscalationKind(StrEnum):
+    #: An annotation carried an escalation flag (distress, self_harm, ...).
+    FLAG = "flag"
+    #: An annotator skipped the clip with `ReleaseReason.CANNOT_JUDGE` (a supervisor's view needed).
+    CANNOT_JUDGE = "cannot_judge"
+
+
+class AuditAction(StrEnum):
+    ACK = "ack"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    #: A supervisor fetched the clip's audio (no state change: from_state == to_state).
+    PLAY = "play"
+
+
+class ServiceLevel(_Out):
+    """The escalation's deadlines (from `raised_at`, or from its latest reopen)."""
+
+    ack_due_at: datetime
+    resolve_due_at: datetime
+    #: Not acknowledged (nor resolved) by `ack_due_at`.
+    ack_overdue: bool
+    #: Not resolved by `resolve_due_at`.
+    resolve_overdue: bool
+
+
+class EscalationSummary(_Out):
+    """One row of the supervisors' list. The old `Escalation` fields keep their names
+    (annotation_id, clip_id, flags, note, transcript, intent, annotator, created_at)."""
+
+    escalation_id: OpaqueId
+    kind: EscalationKind
+    clip_id: OpaqueId
+    #: None for a `cannot_judge` skip (nobody annotated the clip).
+    annotation_id: OpaqueId | None = None
+    flags: list[str] = Field(default_factory=list)
+    #: 0 is the most severe (self_harm), then distress, other escalation flags, cannot_judge.
+    severity: int = Field(ge=0, le=100)
+    #: The annotator's note (flag) or skip detail (cannot_judge).
+    note: str | None = None
+    transcript: str | None = None
+    intent: str | None = None
+    #: Who raised it (an annotator's display name; never a customer's).
+    annotator: str
+    #: When it reached the server.
+    created_at: datetime
+    locale: str
+    duration_s: float = Field(ge=0)
+    state: EscalationState
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    outcome: str | None = None
+    resolution_note: str | None = None
+    sla: ServiceLevel
+    #: ack_overdue or resolve_overdue: such rows sort first.
+    overdue: bool
+
+
+class ServiceLevelSettings(_Out):
+    ack_seconds: int = Field(ge=1, le=2**31 - 1)
+    resolve_seconds: int = Field(ge=1, le=2**31 - 1)
+
+
+class EscalationPage(_Out):
+    """GET /v1/escalations: the matching escalations, overdue first, then by severity, oldest
+    first. `cursor` names the state of the whole list: pass it back with `wait=N` and the
+    server answers as soon as anything changed (a new escalation, a transition, an amendment),
+    or after N seconds with the same cursor."""
+
+    escalations: list[EscalationSummary]
+    cursor: Annotated[str, StringConstraints(max_length=128)]
+    #: True when more escalations matched than `limit`.
+    truncated: bool = False
+    now: datetime
+    service_levels: ServiceLevelSettings
+
+
+class AuditEvent(_Out):
+    """One append-only audit event: never edited, never deleted."""
+
+    event_id: OpaqueId
+    escalation_id: OpaqueId
+    action: AuditAction
+    actor: str
+    at: datetime
+    from_state: EscalationState
+    to_state: EscalationState
+    outcome: str | None = None
+    note: str | None = None
+
+
+class AmendmentRecord(_Out):
+    """One earlier version of an annotation (its amend history)."""
+
+    amended_at: datetime
+    transcript: str
+    intent: str
+    flags: list[str]
+    note: str | None = None
+
+
+class EscalationDetail(_Out):
+    escalation: EscalationSummary
+    #: The annotation as it stands now (None for a cannot_judge skip).
+    annotation: Annotation | None = None
+    #: Earlier versions of the annotation, oldest first (empty when never amended).
+    amendments: list[AmendmentRecord] = Field(default_factory=list)
+    #: Every audit event of this escalation, oldest first.
+    audit: list[AuditEvent] = Field(default_factory=list)
+
+
+class AckRequest(_In):
+    note: Note | None = None
+
+
+RequiredNote = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NOTE_CHARS, pattern=r"\S"), SafeText
+]
+
+
+class ResolveRequest(_In):
+    outcome: TaxonomyId
+    #: Required: what was done and why.
+    note: RequiredNote
+
+
+class ReopenRequest(_In):
+    note: Note | None = None
+
+
+# ---------------------------------------------------------------- admin
+
+
+class LocaleCounts(_Out):
+    locale: str
+    pending: int = Field(ge=0, le=2**53)
+    leased: int = Field(ge=0, le=2**53)
+    done: int = Field(ge=0, le=2**53)
+    escalated: int = Field(ge=0, le=2**53)
+
+
+class PersonLeases(_Out):
+    annotator: str
+    live_leases: int = Field(ge=0, le=2**53)
+
+
+class QueueStatus(_Out):
+    """Clips by state: `pending` needs work and nobody holds it, `leased` is held by a live
+    lease, `done` has all its annotations; `escalated` clips have an escalation (any state)."""
+
+    at: datetime
+    pending: int = Field(ge=0, le=2**53)
+    leased: int = Field(ge=0, le=2**53)
+    done: int = Field(ge=0, le=2**53)
+    escalated: int = Field(ge=0, le=2**53)
+    #: Escalations not yet resolved.
+    open_escalations: int = Field(ge=0, le=2**53)
+    by_locale: list[LocaleCounts]
+    leases_per_person: list[PersonLeases]
+
+
+class TokenInfo(_Out):
+    """A token's public facts (never the token, never its hash)."""
+
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class PersonInfo(_Out):
+    name: str
+    #: The roles of the person's live tokens (all tokens' when none is live).
+    roles: list[Role]
+    live_tokens: int = Field(ge=0, le=2**53)
+    tokens: list[TokenInfo]
+    annotations: int = Field(ge=0, le=2**53)
+    last_annotation_at: datetime | None = None
+    live_leases: int = Field(ge=0, le=2**53)
+
+
+class PeopleList(_Out):
+    people: list[PersonInfo]
+
+
+class PersonThroughput(_Out):
+    annotator: str
+    #: Annotations per hour, aligned with `Throughput.hours`.
+    clips_per_hour: list[int]
+    total: int = Field(ge=0, le=2**53)
+
+
+class Throughput(_Out):
+    """Annotations per person and hour, from `since` (an hour start, UTC) for `len(hours)` h."""
+
+    since: datetime
+    #: The start of each hour bucket, oldest first.
+    hours: list[datetime]
+    people: list[PersonThroughput]

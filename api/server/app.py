@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request, Security
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -37,7 +37,6 @@ from api.models import (
     BatchRequest,
     BatchResponse,
     ErrorBody,
-    EscalationList,
     Health,
     IdempotencyKey,
     LeaseList,
@@ -59,7 +58,6 @@ from api.server.service import QueueService, batch_items
 from api.server.settings import ServerSettings
 
 SETTINGS_ENV = "ANNOTATOR_SERVER_SETTINGS"
-ESCALATIONS_LIMIT = 1000
 #: Allocations between young-generation collections in a serving process (CPython's default: 700).
 GC_GEN0_THRESHOLD = 20_000
 
@@ -210,12 +208,6 @@ def _build_router(service: QueueService) -> APIRouter:
     @router.get("/me/stats", response_model=Stats, responses=_errors(401))
     async def my_stats(who: Anyone) -> Response:
         return json_response(service.stats(who))
-
-    @router.get("/escalations", response_model=EscalationList, responses=auth_errors)
-    async def escalations(
-        who: Supervisor, limit: Annotated[int, Query(ge=1, le=ESCALATIONS_LIMIT)] = 200
-    ) -> Response:
-        return json_response(service.escalations(limit))
 
     @router.get(
         "/export",

@@ -24,8 +24,6 @@ from api.models import (
     AnnotationPatch,
     BatchItem,
     BatchItemResult,
-    Escalation,
-    EscalationList,
     Lease,
     LeaseState,
     Receipt,
@@ -154,22 +152,6 @@ class QueueService:
         now = self.clock.now()
         today = self.repo.activity(who.name, start_of_day(now))
         return compute_stats(today, self.repo.count_annotations(who.name), now)
-
-    def escalations(self, limit: int) -> EscalationList:
-        items = [
-            Escalation(
-                annotation_id=a.annotation_id,
-                clip_id=a.clip_id,
-                flags=list(a.content.flags),
-                note=a.content.note,
-                transcript=a.content.transcript,
-                intent=a.content.intent,
-                annotator=a.annotator,
-                created_at=a.created_at,
-            )
-            for a in self.repo.escalations(limit)
-        ]
-        return EscalationList(escalations=items)
 
     def export_lines(self) -> Iterator[bytes]:
         """The NDJSON export; a sync generator (the route iterates it on a worker thread)."""
