@@ -25,11 +25,20 @@ class ActionSpec:
     """Fire even while a TextArea/Input has focus (the annotator is nearly always typing)."""
     show: bool
     """Shown in the footer."""
+    views: frozenset[str] = frozenset({"annotate"})
+    """Which apps bind it: "annotate" (the annotator) and/or "supervise" (the console)."""
+
+
+ANNOTATE, SUPERVISE = "annotate", "supervise"
+#: The annotator's actions the supervisor's console binds too, with the same keys: the player's
+#: (a supervisor hears a clip as an annotator does), help, the palette, the relay, quit.
+_SHARED = ("player.", "app.help", "app.command-palette", "app.relay-pair", "app.quit")
 
 
 def _fixed_actions() -> list[ActionSpec]:
     def spec(id_: str, action: str, description: str, group: str, *, show: bool) -> ActionSpec:
-        return ActionSpec(id_, action, description, group, priority=True, show=show)
+        views = frozenset({ANNOTATE, SUPERVISE} if id_.startswith(_SHARED) else {ANNOTATE})
+        return ActionSpec(id_, action, description, group, priority=True, show=show, views=views)
 
     return [
         spec("player.toggle", "player_toggle", "Play / pause", "Player", show=True),
@@ -91,9 +100,32 @@ def _taxonomy_actions() -> list[ActionSpec]:
     return specs
 
 
-ACTIONS: tuple[ActionSpec, ...] = (*_fixed_actions(), *_taxonomy_actions())
+def _console_actions() -> list[ActionSpec]:
+    """The supervisor's console (`annotator supervise`): nothing is typed there but the
+    resolution note (in its own dialog), so plain letters serve."""
+
+    def spec(id_: str, action: str, description: str, group: str, *, show: bool) -> ActionSpec:
+        views = frozenset({SUPERVISE})
+        return ActionSpec(id_, action, description, group, priority=False, show=show, views=views)
+
+    return [
+        spec("escalation.ack", "ack", "Acknowledge", "Escalations", show=True),
+        spec("escalation.resolve", "resolve", "Resolve (outcome + note)", "Escalations", show=True),
+        spec("escalation.reopen", "reopen", "Reopen", "Escalations", show=True),
+        spec("escalation.filter", "cycle_filter", "Filter by state", "Escalations", show=True),
+        spec("console.view", "switch_view", "Escalations / queue view", "Console", show=True),
+        spec("console.refresh", "refresh", "Refresh now", "Console", show=False),
+    ]
+
+
+ACTIONS: tuple[ActionSpec, ...] = (*_fixed_actions(), *_taxonomy_actions(), *_console_actions())
 ACTION_IDS: frozenset[str] = frozenset(a.id for a in ACTIONS)
 _BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}
+
+
+def actions_for(view: str) -> tuple[ActionSpec, ...]:
+    """The actions one app binds, in registry order (its bindings, help and palette)."""
+    return tuple(a for a in ACTIONS if view in a.views)
 
 
 def action_spec(binding_id: str) -> ActionSpec:

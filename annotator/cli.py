@@ -33,10 +33,11 @@ _HANDLERS: dict[str, str] = {
     "purge": "annotator.sync_cli:purge",
     "relay": "annotator.relay_cli:relay",
     "doctor": "annotator.doctor:doctor",
+    "supervise": "annotator.supervise.services:run_supervise",
 }
 #: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
 #: dumpable (annotator/hardening.py), before anything is loaded.
-_HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay"})
+_HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay", "supervise"})
 
 
 def _config_path_text() -> str:
@@ -260,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace the stored pairing secret with a new one (the TUI then asks for it)",
     )
     p.set_defaults(handler="relay")
+
+    p = sub.add_parser(
+        "supervise", help="(supervisors) the escalations console: hear, acknowledge, resolve"
+    )
+    _add_client_options(p, sub=True)
+    _add_ui_options(p, sub=True)
+    p.set_defaults(handler="supervise")
 
     p = sub.add_parser("doctor", help="check terminal, audio, server, token, cache and keymap")
     _add_client_options(p, sub=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from textual.binding import Binding
 
-from annotator.actions import ACTION_IDS, ACTIONS, action_spec
+from annotator.actions import ACTION_IDS, ACTIONS, ANNOTATE, action_spec, actions_for
 from annotator.keynames import KeyProblem, canonical_keys
 from keymaps import keymap_dir, shipped_keymap_names
 
@@ -399,8 +399,9 @@ def load_keymap(
     return ResolvedKeymap(name=name, source=path, bindings=bindings)
 
 
-def app_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
-    """One Binding per action, keyed by `keymap` (binding id -> comma-joined keys).
+def app_bindings(keymap: Mapping[str, str] | None = None, view: str = ANNOTATE) -> list[Binding]:
+    """One Binding per action of `view` (the annotator or the console), keyed by `keymap`
+    (binding id -> comma-joined keys).
 
     The keys are put in the Binding itself rather than left to `App.set_keymap`: Textual's keymap
     pass deletes every binding that shares a key with a rebound one, so starting from the real,
@@ -409,7 +410,8 @@ def app_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
     """
     if keymap is None:
         keymap = load_keymap("default").bindings
-    missing = [a.id for a in ACTIONS if not keymap.get(a.id)]
+    actions = actions_for(view)
+    missing = [a.id for a in actions if not keymap.get(a.id)]
     if missing:
         raise ValueError(f"keymap has no key for: {', '.join(missing)}")
     return [
@@ -421,5 +423,5 @@ def app_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
             priority=a.priority,
             id=a.id,
         )
-        for a in ACTIONS
+        for a in actions
     ]

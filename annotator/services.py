@@ -142,8 +142,11 @@ def load_settings_or_fail(args: argparse.Namespace) -> Settings:
         raise LaunchError(str(e)) from None
 
 
-def build_services(args: argparse.Namespace) -> Services:
-    """Everything the App needs, or a LaunchError saying what to fix."""
+def connect(
+    args: argparse.Namespace,
+) -> tuple[Settings, ResolvedKeymap, Callable[..., QueueClient]]:
+    """The settings, the keymap and the client factory, or a LaunchError saying what to fix
+    (the annotator's and the supervisor's console's first step)."""
     from annotator.keymap import KeymapError, load_keymap
     from annotator.workbench import NotConfigured, client_factory
     from api.client import InsecureServerError
@@ -157,6 +160,24 @@ def build_services(args: argparse.Namespace) -> Services:
         factory = client_factory(settings)
     except (NotConfigured, InsecureServerError) as e:
         raise LaunchError(str(e)) from None
+    return settings, keymap, factory
+
+
+def open_configured_player(settings: Settings) -> tuple[Player, str]:
+    """The player `--audio` / the relay settings ask for, and the status bar's reason."""
+    from annotator.audio.backends import open_player
+
+    secret = settings.relay_secret
+    return open_player(
+        settings.audio,
+        relay=settings.relay,
+        relay_secret=secret.get_secret_value() if secret is not None else None,
+    )
+
+
+def build_services(args: argparse.Namespace) -> Services:
+    """Everything the App needs, or a LaunchError saying what to fix."""
+    settings, keymap, factory = connect(args)
 
     from annotator.prefetch import Prefetcher
     from annotator.session import Session
@@ -203,16 +224,10 @@ def build_services(args: argparse.Namespace) -> Services:
     try:
         cache.append(ClipCache.open_default())
         taxonomy = _taxonomy(factory)
-        from annotator.audio.backends import open_player
         from annotator.sync import SyncEngine
         from api.taxonomy import TaxonomyIndex
 
-        secret = settings.relay_secret
-        player, player_reason = open_player(
-            settings.audio,
-            relay=settings.relay,
-            relay_secret=secret.get_secret_value() if secret is not None else None,
-        )
+        player, player_reason = open_configured_player(settings)
     except BaseException:
         prefetcher.close(release_unused=True)
         store.close()

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import TextArea
 
-from annotator.actions import ACTION_IDS, ACTIONS
+from annotator.actions import ACTION_IDS, ACTIONS, ANNOTATE, SUPERVISE, actions_for
 from annotator.keymap import (
     KeymapError,
     ResolvedKeymap,
@@ -62,7 +62,12 @@ def test_registry_has_the_contracted_ids_and_actions() -> None:
     flags = {i for i in ACTION_IDS if i.startswith("flag.")}
     tags = {i for i in ACTION_IDS if i.startswith("tag.")}
     assert len(flags) == 8 and len(tags) == 8
-    assert len(ACTION_IDS) == len(ACTIONS) == 36
+    assert len(ACTION_IDS) == len(ACTIONS)
+    assert len(actions_for(ANNOTATE)) == 36
+    console = {a.id for a in actions_for(SUPERVISE)}
+    assert {"escalation.ack", "escalation.resolve", "escalation.reopen"} <= console
+    # the console hears a clip with the annotator's own player keys
+    assert {a.id for a in ACTIONS if a.id.startswith("player.")} <= console
 
 
 def test_shipped_keymaps_are_found_by_name() -> None:
@@ -110,6 +115,8 @@ def _xterm_bytes(key: str) -> str | None:
         final = arrows[base]
         return f"\x1b[1;{code}{final}" if code > 1 else f"\x1b[{final}"
     if base in string.ascii_lowercase:
+        if not mods:
+            return base  # a plain letter (the supervisor's console binds them)
         if mods == ["ctrl"]:
             return chr(ord(base) - 96)
         if mods == ["alt"]:
@@ -381,7 +388,8 @@ async def test_set_keymap_rebinds_at_run_time() -> None:
 def test_app_bindings_need_every_id() -> None:
     with pytest.raises(ValueError, match=r"no key for: .*player\.toggle"):
         app_bindings({"form.submit": "ctrl+s"})
-    assert {b.id for b in app_bindings()} == ACTION_IDS
+    assert {b.id for b in app_bindings()} == {a.id for a in actions_for(ANNOTATE)}
+    assert {b.id for b in app_bindings(view=SUPERVISE)} == {a.id for a in actions_for(SUPERVISE)}
 
 
 # --- nothing but KeymapError, whatever the file says ---------------------------------------------

@@ -32,6 +32,7 @@ from annotator.screens.messages import (
     QueueChanged,
     SyncProgress,
 )
+from annotator.screens.player_keys import PlayerKeys
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import ClipClock, Session
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
 #: The playhead's refresh rate: smooth to the eye, a rounding error of CPU.
 PLAYHEAD_HZ = 15
-MIN_SPEED, MAX_SPEED = 0.5, 2.0
 #: Clips the "go offline" action checks out (about an hour of work at the target pace).
 GO_OFFLINE_CLIPS = 100
 #: After asking for the next clip's sound, the event loop stands aside this long at most (asleep,
@@ -76,7 +76,7 @@ GO_OFFLINE_CLIPS = 100
 AUDIO_START_WAIT_S = 0.004
 
 
-class AnnotateScreen(Screen[None]):
+class AnnotateScreen(PlayerKeys, Screen[None]):
     DEFAULT_CSS = """
     AnnotateScreen { layout: vertical; }
     AnnotateScreen #banner {
@@ -683,41 +683,11 @@ class AnnotateScreen(Screen[None]):
         self.focus_note()
 
     # ------------------------------------------------------------------ actions: player
+    # The keys are annotator/screens/player_keys.py's; a listen counts on the clip clock.
 
-    def action_player_toggle(self) -> None:
-        player = self.services.player
-        if not player.playing and self.clock is not None:
-            self.clock.played()
-        player.toggle()
-
-    def action_player_replay(self) -> None:
-        player = self.services.player
-        player.seek(0.0)
-        if not player.playing:
-            player.play()
+    def played(self) -> None:
         if self.clock is not None:
             self.clock.played()
-
-    def action_player_back(self) -> None:
-        player = self.services.player
-        player.seek(max(0.0, player.position - self.services.settings.seek_seconds))
-
-    def action_player_forward(self) -> None:
-        player = self.services.player
-        player.seek(player.position + self.services.settings.seek_seconds)
-
-    def _step_speed(self, direction: int) -> None:
-        player = self.services.player
-        step = self.services.settings.speed_step
-        speed = round(min(MAX_SPEED, max(MIN_SPEED, player.speed + direction * step)), 2)
-        player.set_speed(speed)
-        self.player_bar.speed = speed
-
-    def action_player_slower(self) -> None:
-        self._step_speed(-1)
-
-    def action_player_faster(self) -> None:
-        self._step_speed(+1)
 
     # ------------------------------------------------------------------ actions: app
 

@@ -6,11 +6,16 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from annotator.actions import ACTIONS, ActionSpec
+from annotator.actions import ANNOTATE, ActionSpec, actions_for
 
 
 class ActionCommands(Provider):
-    """Runs the chosen action on the screen the palette was opened from (the annotate screen)."""
+    """Runs the chosen action on the screen the palette was opened from (the annotate screen, or
+    the console's: an app's `ACTION_VIEW` says whose actions it lists)."""
+
+    @property
+    def _actions(self) -> tuple[ActionSpec, ...]:
+        return actions_for(getattr(self.app, "ACTION_VIEW", ANNOTATE))
 
     def _label(self, spec: ActionSpec) -> str:
         return f"{spec.group}: {spec.description}"
@@ -24,12 +29,12 @@ class ActionCommands(Provider):
         await self.screen.run_action(spec.action)
 
     async def discover(self) -> Hits:
-        for spec in ACTIONS:
+        for spec in self._actions:
             yield DiscoveryHit(self._label(spec), partial(self._run, spec), help=self._help(spec))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for spec in ACTIONS:
+        for spec in self._actions:
             label = self._label(spec)
             score = max(matcher.match(label), matcher.match(spec.id))
             if score > 0:

@@ -13,14 +13,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from annotator.actions import ACTIONS
+from annotator.actions import ANNOTATE, actions_for
 from annotator.keymap import ResolvedKeymap
 
 
-def key_rows(keymap: ResolvedKeymap) -> list[tuple[str, str, str]]:
-    """(group, keys, description) for every action, in registry order."""
+def key_rows(keymap: ResolvedKeymap, view: str = ANNOTATE) -> list[tuple[str, str, str]]:
+    """(group, keys, description) for every action of `view`, in registry order."""
     rows: list[tuple[str, str, str]] = []
-    for spec in ACTIONS:
+    for spec in actions_for(view):
         keys = ", ".join(k.strip() for k in keymap.keys_for(spec.id)) or "—"
         rows.append((spec.group, keys, spec.description))
     return rows
@@ -60,12 +60,20 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,f1,q", "close", "Close", show=False, priority=True),
     ]
 
-    def __init__(self, keymap: ResolvedKeymap) -> None:
+    def __init__(
+        self,
+        keymap: ResolvedKeymap,
+        view: str = ANNOTATE,
+        extra: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
         super().__init__()
         self._keymap = keymap
+        self._view = view
+        #: Rows for keys a widget binds itself (the console's list moves with the arrows).
+        self._extra = list(extra)
 
     def compose(self) -> ComposeResult:
-        rows = key_rows(self._keymap)
+        rows = [*key_rows(self._keymap, self._view), *self._extra]
         left, right = _split(rows)
         with VerticalScroll():
             yield Static(
@@ -85,7 +93,7 @@ def _split(
     rows: Sequence[tuple[str, str, str]],
 ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     # Whole groups per column: Player/Annotation/Focus/App left, Flags/Tags right.
-    left_groups = {"Player", "Annotation", "Focus", "App"}
+    left_groups = {"Player", "Annotation", "Focus", "App", "Escalations", "Console"}
     left = [r for r in rows if r[0] in left_groups]
     right = [r for r in rows if r[0] not in left_groups]
     return left, right

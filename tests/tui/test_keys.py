@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from annotator.actions import ACTIONS
+from annotator.actions import ANNOTATE, actions_for
 from annotator.keymap import load_keymap
 from annotator.screens.annotate import AnnotateScreen
 from annotator.screens.help import HelpScreen, key_rows
@@ -56,7 +56,7 @@ async def test_transport_keys_while_typing(tmp_path: Path) -> None:
 
 async def test_help_overlay_lists_every_key(tmp_path: Path) -> None:
     rows = key_rows(load_keymap("pedal", {}))
-    assert len(rows) == len(ACTIONS)
+    assert len(rows) == len(actions_for(ANNOTATE))
     assert all(keys != "—" for _, keys, _ in rows)
     app = make_app(tmp_path, [ready_clip(1)])
     async with app.run_test(size=(100, 40)) as pilot:

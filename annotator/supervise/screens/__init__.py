@@ -1,0 +1,1 @@
+"""The console's screens: the escalations view, the queue view (admins), the resolve dialog."""
