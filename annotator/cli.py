@@ -136,6 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long after submitting an annotator may still amend it",
     )
+    p.add_argument(
+        "--escalation-ack-minutes",
+        type=int,
+        default=None,
+        metavar="MINUTES",
+        help="service level: acknowledge an escalation within this (default 15)",
+    )
+    p.add_argument(
+        "--escalation-resolve-minutes",
+        type=int,
+        default=None,
+        metavar="MINUTES",
+        help="service level: resolve an escalation within this (default 1440, 24 h)",
+    )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")

@@ -21,13 +21,13 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from api.models import (
+    AckRequest,
     Annotation,
     AnnotationIn,
     AnnotationPatch,
     BatchItem,
     BatchRequest,
     BatchResponse,
-    AckRequest,
     ErrorBody,
     EscalationDetail,
     EscalationPage,
@@ -349,7 +349,7 @@ class QueueClient:
             "/v1/escalations",
             params=params,
             # The long-poll holds the request open for up to `wait` seconds by design.
-            timeout=self._http.timeout.read + wait if wait else None,
+            timeout=(self._http.timeout.read or 0.0) + wait if wait else None,
         )
         return self._parse(EscalationPage, resp)
 

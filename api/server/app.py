@@ -287,6 +287,11 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     app.include_router(_build_router(service))
+    # Imported here: that module takes its role dependencies from this one.
+    from api.server.supervision import SupervisionService
+    from api.server.supervisor_routes import supervisor_router
+
+    app.include_router(supervisor_router(SupervisionService(service)))
     _install_openapi(app)
     return app
 

@@ -92,6 +92,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         values["annotations_per_clip"] = k
     if (window := getattr(args, "amend_window", None)) is not None:
         values["amend_window_s"] = window
+    for flag in ("escalation_ack_s", "escalation_resolve_s"):
+        if (minutes := getattr(args, flag.removesuffix("_s") + "_minutes", None)) is not None:
+            values[flag] = minutes * 60
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -100,6 +103,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         flag = {
             "annotations_per_clip": "--annotations-per-clip",
             "amend_window_s": "--amend-window",
+            "escalation_ack_s": "--escalation-ack-minutes",
+            "escalation_resolve_s": "--escalation-resolve-minutes",
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 

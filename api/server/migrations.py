@@ -95,7 +95,58 @@ _V3 = """
 ALTER TABLE clips ADD COLUMN asr_words TEXT;
 """
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"), _V3)
+#: The supervisors' procedure (issue 11, `api.server.escalation_store`). An escalation is not a
+#: row of its own: it is an escalated annotation or a lease released as `cannot_judge` (both
+#: kept forever), so nothing on the submit path changes. Its lifecycle is the append-only
+#: `escalation_events`: `transition_no` numbers an escalation's transitions 1, 2, ... and is
+#: UNIQUE with it, so two supervisors acting at once cannot both move it (the second insert
+#: does nothing and is told 409); plays of its audio have no number. `event_no` orders all
+#: of an escalation's events (transitions and plays) as they were written. Triggers refuse every
+#: UPDATE and DELETE of an audit event. `leases.released_at` dates a skip (its escalation's
+#: service-level clock starts there).
+_V4_COMMON = """
+ALTER TABLE leases ADD COLUMN released_at {real};
+CREATE INDEX leases_cannot_judge ON leases(clip_id) WHERE release_reason = 'cannot_judge';
+CREATE TABLE escalation_events (
+    event_id TEXT PRIMARY KEY,
+    escalation_id TEXT NOT NULL,
+    event_no INTEGER NOT NULL,
+    transition_no INTEGER,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at {real} NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    outcome TEXT,
+    note TEXT,
+    UNIQUE (escalation_id, transition_no)
+);
+CREATE INDEX escalation_events_by_escalation ON escalation_events(escalation_id, event_no);
+"""
+
+_SQLITE_V4 = (
+    _V4_COMMON.format(real="REAL")
+    + """
+CREATE TRIGGER escalation_events_no_update BEFORE UPDATE ON escalation_events
+BEGIN SELECT RAISE(ABORT, 'escalation_events is append-only'); END;
+CREATE TRIGGER escalation_events_no_delete BEFORE DELETE ON escalation_events
+BEGIN SELECT RAISE(ABORT, 'escalation_events is append-only'); END;
+"""
+)
+
+_POSTGRES_V4 = (
+    _V4_COMMON.format(real="DOUBLE PRECISION")
+    + """
+CREATE FUNCTION escalation_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'escalation_events is append-only'; END $$;
+CREATE TRIGGER escalation_events_no_change BEFORE UPDATE OR DELETE ON escalation_events
+    FOR EACH ROW EXECUTE FUNCTION escalation_events_append_only();
+CREATE TRIGGER escalation_events_no_truncate BEFORE TRUNCATE ON escalation_events
+    FOR EACH STATEMENT EXECUTE FUNCTION escalation_events_append_only();
+"""
+)
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"), _V3, _SQLITE_V4)
 
 _POSTGRES_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -176,10 +227,11 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _POSTGRES_V1,
     _V2.format(real="DOUBLE PRECISION"),
     _V3,
+    _POSTGRES_V4,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
 #: The tables `annotator db copy` moves, parents first (audio is copied through the stores).
-COPIED_TABLES = ("meta", "clips", "leases", "annotations", "tokens")
+COPIED_TABLES = ("meta", "clips", "leases", "annotations", "tokens", "escalation_events")

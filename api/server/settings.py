@@ -35,6 +35,10 @@ class ServerSettings(BaseModel):
     default_ttl_s: int = Field(default=300, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
+    #: Service levels of the supervisors' procedure (issue 11): an escalation should be
+    #: acknowledged within `escalation_ack_s` and resolved within `escalation_resolve_s`.
+    escalation_ack_s: int = Field(default=15 * 60, ge=1, le=30 * 24 * 3600)
+    escalation_resolve_s: int = Field(default=24 * 3600, ge=1, le=365 * 24 * 3600)
 
     @property
     def database_url(self) -> str:

@@ -406,9 +406,9 @@ class SqlRepository:
                 return  # releasing twice is harmless (a retried request)
             self._x(
                 conn,
-                "UPDATE leases SET released = 1, release_reason = ?, release_detail = ?"
-                " WHERE lease_id = ? AND fence = ?",
-                (ReleaseReason(reason).value, detail, lease_id, lease.fence),
+                "UPDATE leases SET released = 1, release_reason = ?, release_detail = ?,"
+                " released_at = ? WHERE lease_id = ? AND fence = ?",
+                (ReleaseReason(reason).value, detail, ts(now), lease_id, lease.fence),
             )
             self._x(
                 conn,

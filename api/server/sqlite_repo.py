@@ -244,6 +244,17 @@ class SqliteRepository(SqlRepository):
 
 
 def _statements(script: str) -> list[str]:
-    """A migration script's statements (they hold no semicolons inside literals)."""
+    """A migration script's statements (they hold no semicolons inside literals); a trigger's
+    body (`BEGIN ...; END`) stays one statement: pieces are joined until SQLite calls it whole."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements: list[str] = []
+    pending = ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return statements

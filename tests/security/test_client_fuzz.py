@@ -25,14 +25,18 @@ from api.models import (
     AnnotationPatch,
     BatchItem,
     BatchResponse,
-    EscalationList,
+    EscalationDetail,
+    EscalationPage,
     Health,
     LeaseList,
     LeaseState,
+    PeopleList,
+    QueueStatus,
     Receipt,
     ReleaseReason,
     Stats,
     Taxonomy,
+    Throughput,
 )
 
 T = "2030-01-02T03:04:05Z"
@@ -64,6 +68,45 @@ ANNOTATION: dict[str, Any] = {
     "amend_until": T,
 }
 
+ESCALATION: dict[str, Any] = {
+    "escalation_id": "a_a1",
+    "kind": "flag",
+    "clip_id": "c1",
+    "annotation_id": "a1",
+    "flags": ["distress"],
+    "severity": 1,
+    "note": "n",
+    "transcript": "t",
+    "intent": "no_speech",
+    "annotator": "x",
+    "created_at": T,
+    "locale": "en-US",
+    "duration_s": 1.5,
+    "state": "acknowledged",
+    "acknowledged_by": "s",
+    "acknowledged_at": T,
+    "sla": {"ack_due_at": T, "resolve_due_at": T, "ack_overdue": False, "resolve_overdue": True},
+    "overdue": True,
+}
+DETAIL: dict[str, Any] = {
+    "escalation": ESCALATION,
+    "annotation": ANNOTATION,
+    "amendments": [
+        {"amended_at": T, "transcript": "t0", "intent": "no_speech", "flags": [], "note": None}
+    ],
+    "audit": [
+        {
+            "event_id": "e1",
+            "escalation_id": "a_a1",
+            "action": "ack",
+            "actor": "s",
+            "at": T,
+            "from_state": "open",
+            "to_state": "acknowledged",
+        }
+    ],
+}
+
 #: What a well-behaved server would answer for each method (the seed the mutations start from).
 VALID: dict[str, Any] = {
     "health": {"status": "ok", "version": "1.0", "time": T},
@@ -92,18 +135,44 @@ VALID: dict[str, Any] = {
     "amend": ANNOTATION,
     "my_stats": {"today": 3, "clips_per_hour": 40.0, "median_seconds": 9.5, "total": 10},
     "escalations": {
-        "escalations": [
+        "escalations": [ESCALATION],
+        "cursor": "ab12",
+        "truncated": False,
+        "now": T,
+        "service_levels": {"ack_seconds": 900, "resolve_seconds": 86400},
+    },
+    "escalation": DETAIL,
+    "acknowledge": DETAIL,
+    "resolve": DETAIL,
+    "reopen": DETAIL,
+    "escalation_audio": None,
+    "queue_status": {
+        "at": T,
+        "pending": 1,
+        "leased": 2,
+        "done": 3,
+        "escalated": 1,
+        "open_escalations": 1,
+        "by_locale": [{"locale": "en-US", "pending": 1, "leased": 2, "done": 3, "escalated": 1}],
+        "leases_per_person": [{"annotator": "x", "live_leases": 2}],
+    },
+    "people": {
+        "people": [
             {
-                "annotation_id": "a1",
-                "clip_id": "c1",
-                "flags": ["distress"],
-                "note": "n",
-                "transcript": "t",
-                "intent": "no_speech",
-                "annotator": "x",
-                "created_at": T,
+                "name": "x",
+                "roles": ["annotator"],
+                "live_tokens": 1,
+                "tokens": [{"name": "x", "role": "annotator", "created_at": T, "revoked_at": None}],
+                "annotations": 3,
+                "last_annotation_at": T,
+                "live_leases": 0,
             }
         ]
+    },
+    "throughput": {
+        "since": T,
+        "hours": [T],
+        "people": [{"annotator": "x", "clips_per_hour": [3], "total": 3}],
     },
     "export_jsonl": None,
 }
@@ -125,7 +194,15 @@ CALLS: dict[str, tuple[Callable[[QueueClient], Any], type | tuple[type, ...]]] =
     ),
     "amend": (lambda c: c.amend("a1", AnnotationPatch(transcript="x")), Annotation),
     "my_stats": (lambda c: c.my_stats(), Stats),
-    "escalations": (lambda c: c.escalations(), EscalationList),
+    "escalations": (lambda c: c.escalations(), EscalationPage),
+    "escalation": (lambda c: c.escalation("a_a1"), EscalationDetail),
+    "acknowledge": (lambda c: c.acknowledge("a_a1"), EscalationDetail),
+    "resolve": (lambda c: c.resolve("a_a1", "false_alarm", "n"), EscalationDetail),
+    "reopen": (lambda c: c.reopen("a_a1"), EscalationDetail),
+    "escalation_audio": (lambda c: c.escalation_audio("a_a1"), bytes),
+    "queue_status": (lambda c: c.queue_status(), QueueStatus),
+    "people": (lambda c: c.people(), PeopleList),
+    "throughput": (lambda c: c.throughput(), Throughput),
     "export_jsonl": (lambda c: list(c.export_jsonl()), list),
 }
 
