@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
+from textual import work
 from textual.binding import Binding, BindingType
 
 from annotator.base_app import BaseApp
@@ -37,6 +38,15 @@ class AnnotatorApp(BaseApp):
         for notice in self.services.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
         self.start_size_guard()
+        self._tell_supervisors()
+
+    @work(thread=True, group="role", exit_on_error=False)
+    def _tell_supervisors(self) -> None:
+        from annotator.supervise.hint import supervisor_hint
+
+        hint = supervisor_hint(self.services.client_factory)
+        if hint is not None:
+            self.call_from_thread(self.notify, hint, title="Supervisor", timeout=30)
 
     def report_offline(self, reason: str) -> None:
         screen = self._annotate_screen()

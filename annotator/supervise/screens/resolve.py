@@ -47,9 +47,13 @@ class ResolveScreen(ModalScreen[tuple[str, str] | None]):
     ResolveScreen #resolve-error { color: $text-error; text-style: bold; }
     """
 
+    # Priority, so they act the moment they are routed (annotator/typeahead.py); a digit picks
+    # only while the note is not being written (`check_action`), else it is the note's text.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Cancel", show=False, priority=True),
+        *(Binding(str(i), f"pick({i - 1})", show=False, priority=True) for i in range(1, 10)),
     ]
+    AUTO_FOCUS = "#resolve-outcomes"
 
     def __init__(self, outcomes: list[OutcomeDef], title: str) -> None:
         super().__init__()
@@ -81,27 +85,24 @@ class ResolveScreen(ModalScreen[tuple[str, str] | None]):
             )
 
     def on_mount(self) -> None:
-        options = self.query_one(_Outcomes)
-        options.highlighted = 0
-        options.focus()
+        self.query_one(_Outcomes).highlighted = 0
 
     @property
     def outcome(self) -> str | None:
         index = self.query_one(_Outcomes).highlighted
         return self._outcomes[index].id if index is not None else None
 
-    def on_key(self, event: object) -> None:
-        from textual import events
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pick":
+            index = parameters[0] if parameters else -1
+            note = self.query(_Note)
+            writing = bool(note) and note.first().has_focus
+            return not writing and isinstance(index, int) and index < len(self._outcomes)
+        return True
 
-        # Digits pick while the list has focus (in the note they are text).
-        if not isinstance(event, events.Key) or not self.query_one(_Outcomes).has_focus:
-            return
-        if event.character and event.character.isdigit():
-            index = int(event.character) - 1
-            if 0 <= index < len(self._outcomes):
-                event.stop()
-                self.query_one(_Outcomes).highlighted = index
-                self.query_one(_Note).focus()
+    def action_pick(self, index: int) -> None:
+        self.query_one(_Outcomes).highlighted = index
+        self.query_one(_Note).focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
