@@ -106,9 +106,12 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
     def __init__(self, services: ConsoleServices) -> None:
         super().__init__()
         self.services = services
-        self._bindings = BindingsMap.merge(
-            [self._bindings, BindingsMap(app_bindings(services.keymap.bindings, SUPERVISE))]
+        # The console's own keys first, so an 80-column footer shows them before the player's.
+        bindings = sorted(
+            app_bindings(services.keymap.bindings, SUPERVISE),
+            key=lambda b: not (b.id or "").startswith(("escalation.", "console.")),
         )
+        self._bindings = BindingsMap.merge([self._bindings, BindingsMap(bindings)])
         self.board = Board(clock=services.clock)
         self._details: dict[str, EscalationDetail] = {}
         self._audio_for: str | None = None
