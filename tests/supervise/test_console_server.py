@@ -1,0 +1,148 @@
+"""The console's own code paths against the real server (in-process on a loopback socket, with a
+FakeClock): launching with each role, the clip's audio as a `play` audit event (and gone once
+resolved), overdue marking when the server's clock passes the target, the queue view's figures."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from annotator.services import LaunchError
+from annotator.supervise.app import SuperviseApp
+from annotator.supervise.screens.queue import QueueScreen
+from annotator.supervise.services import ConsoleServices, build_console
+from api.client import QueueClient
+from api.models import AuditAction
+from tests.fixtures.server import ClockedServer, run_annotator
+from tests.server.helpers import annotation, key
+from tests.supervise.test_console_keys import console, loaded, until
+from tests.tui.fakes import FrozenPlayer
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNOTATOR_HOME", str(tmp_path / "home"))
+    for name in ("ANNOTATOR_AUDIO", "ANNOTATOR_KEYMAP", "ANNOTATOR_RELAY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def args() -> argparse.Namespace:
+    return argparse.Namespace(server=None, token=None, config=None, audio="none", keymap=None)
+
+
+def services_for(
+    server: ClockedServer, token: str, monkeypatch: pytest.MonkeyPatch
+) -> ConsoleServices:
+    monkeypatch.setenv("ANNOTATOR_SERVER", server.url)
+    monkeypatch.setenv("ANNOTATOR_TOKEN", token)
+    services = build_console(args())
+    services.player = FrozenPlayer()  # type: ignore[assignment]
+    services.poll_wait_s = 1.0
+    return services
+
+
+def flag(server: ClockedServer, who: str, flags: list[str]) -> str:
+    with QueueClient(server.url, server.token(who)) as c:
+        lease = c.lease().leases[0]
+        return c.submit(annotation(lease, flags=flags, note="someone crying"), key()).annotation_id
+
+
+def test_an_annotators_token_is_sent_to_the_right_command(
+    clocked_server: ClockedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ANNOTATOR_SERVER", clocked_server.url)
+    monkeypatch.setenv("ANNOTATOR_TOKEN", clocked_server.token("alice"))
+    with pytest.raises(LaunchError, match="needs a supervisor's or an admin's token"):
+        build_console(args())
+    done = run_annotator(
+        "supervise",
+        home=tmp_path / "cli",
+        env={"ANNOTATOR_SERVER": clocked_server.url, "ANNOTATOR_TOKEN": "not-a-token"},
+    )
+    assert done.returncode == 2
+    assert "refused the token" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_audio_is_a_play_event_and_gone_once_resolved(
+    clocked_server: ClockedServer,
+    test_wavs: Callable[..., list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clocked_server.ingest(test_wavs(1))
+    flag(clocked_server, "alice", ["distress"])
+    supervisor = clocked_server.token("sue", "supervisor")
+    app = SuperviseApp(services_for(clocked_server, supervisor, monkeypatch))
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await loaded(pilot)
+        [eid] = screen.table._keys
+        await pilot.press("f5")
+        await until(pilot, lambda: screen._audio_for == eid, "the clip's audio")
+        assert app.services.player.playing
+        with QueueClient(clocked_server.url, supervisor) as sup:
+            assert [e.action for e in sup.escalation(eid).audit] == [AuditAction.PLAY]
+            sup.resolve(eid, "false_alarm", "a film in the background")
+        await until(pilot, lambda: eid not in screen.table._keys, "the resolved row to leave")
+        for _ in range(3):
+            await pilot.press("f")
+        await until(pilot, lambda: screen.table._keys == [eid], "the resolved filter")
+        await pilot.press("f5")  # a resolved escalation's audio is gone: said, not fetched
+        await pilot.pause()
+        assert "gone" in screen.player_bar.status
+        with QueueClient(clocked_server.url, supervisor) as sup:
+            actions = [e.action for e in sup.escalation(eid).audit]
+        assert actions == [AuditAction.PLAY, AuditAction.RESOLVE]
+
+
+async def test_overdue_when_the_servers_clock_passes_the_target(
+    clocked_server: ClockedServer,
+    test_wavs: Callable[..., list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clocked_server.ingest(test_wavs(2))
+    flag(clocked_server, "alice", ["distress"])
+    app = SuperviseApp(services_for(clocked_server, clocked_server.token("sue", "supervisor"),
+                                    monkeypatch))  # fmt: skip
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await loaded(pilot)
+        [eid] = screen.table._keys
+        assert str(screen.table.get_row(eid)[0]) != "!"
+        assert str(screen.table.get_row(eid)[3]) in {"ack in 15m", "ack in 14m"}
+        clocked_server.clock.advance(16 * 60)
+        flag(clocked_server, "bob", ["self_harm"])  # news: a page with the server's new time
+        await until(pilot, lambda: len(screen.table._keys) == 2, "the second escalation")
+        # Overdue sorts first, ahead of the more severe self-harm that is still in time.
+        assert screen.table._keys[0] == eid
+        row = [str(c) for c in screen.table.get_row(eid)]
+        assert row[0] == "!" and row[3] == "ack overdue 1m"
+
+
+async def test_the_queue_view_for_admins_and_supervisors(
+    clocked_server: ClockedServer,
+    test_wavs: Callable[..., list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clocked_server.ingest(test_wavs(3))
+    flag(clocked_server, "alice", ["distress"])
+    app = SuperviseApp(services_for(clocked_server, clocked_server.token("ada", "admin"),
+                                    monkeypatch))  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue view")
+        status = app.screen.query_one("#queue-status")
+        await until(pilot, lambda: "pending" in str(status.render()), "the queue status")
+        text = str(status.render())
+        assert "2 pending" in text and "1 done" in text and "1 escalations not resolved" in text
+        assert "alice" in str(app.screen.query_one("#throughput").query("Label")[1].render())
+    supervisor = SuperviseApp(
+        services_for(clocked_server, clocked_server.token("sue", "supervisor"), monkeypatch)
+    )
+    async with supervisor.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("v")
+        status = supervisor.screen.query_one("#queue-status")
+        await until(pilot, lambda: "admin" in str(status.render()), "the refusal")
+        assert console(pilot).board.page is not None
