@@ -51,6 +51,12 @@ def _tui(quick: bool) -> list[Figure]:
     return tui_bench.figures(quick)
 
 
+def _supervise(quick: bool) -> list[Figure]:
+    from bench import supervise_bench
+
+    return supervise_bench.figures(quick)
+
+
 def _asr(quick: bool) -> list[Figure]:
     from bench import asr_bench
 
@@ -65,6 +71,7 @@ SUITES: dict[str, Suite] = {
     "tui": _tui,
     "relay": _relay,
     "asr": _asr,
+    "supervise": _supervise,
 }
 
 
