@@ -295,6 +295,10 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     app.include_router(_build_router(service))
+    if service.quality is not None:
+        from api.server.quality_routes import quality_router
+
+        app.include_router(quality_router(service.quality))
     _install_openapi(app)
     return app
 

@@ -92,6 +92,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         values["annotations_per_clip"] = k
     if (window := getattr(args, "amend_window", None)) is not None:
         values["amend_window_s"] = window
+    if (rate := getattr(args, "gold_rate", None)) is not None:
+        values["gold_rate"] = rate
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -100,6 +102,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         flag = {
             "annotations_per_clip": "--annotations-per-clip",
             "amend_window_s": "--amend-window",
+            "gold_rate": "--gold-rate",
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 
@@ -366,6 +369,13 @@ def _export(args: argparse.Namespace) -> int:
     from api.server.export import export_lines
 
     repo = _open_repo(_settings(args))
+    if args.format != "jsonl" or getattr(args, "final", False):
+        from api.server.quality_commands import export_finals
+
+        try:
+            return export_finals(args, repo)
+        finally:
+            repo.close()
     count = 0
     try:
         out_path = _path(getattr(args, "out", None))
