@@ -260,7 +260,10 @@ class QueueClient:
 
     def audio(self, lease_id: str) -> bytes:
         """The clip's encoded audio, exactly as ingested (verify it against `Clip.sha256`)."""
-        path = f"/v1/leases/{lease_id}/audio"
+        return self.download_audio(f"/v1/leases/{lease_id}/audio")
+
+    def download_audio(self, path: str) -> bytes:
+        """Audio bytes from `path`, refused when larger than any clip should be."""
         with self._transport_errors(), self._http.stream("GET", path) as r:
             if r.status_code >= 400:
                 r.read()
