@@ -23,6 +23,7 @@ from api.server.quality_rules import (
     disagreements,
     gold_score,
     nominal_alpha,
+    pair_alpha,
     pair_wer,
     wer,
 )
@@ -85,12 +86,10 @@ UNITS = st.lists(st.lists(INTENTS, min_size=1, max_size=5), min_size=1, max_size
 def test_alpha_is_the_coincidence_formula_and_the_packages(units: list[list[str]]) -> None:
     want = reference_alpha(units)  # type: ignore[arg-type]
     fast = nominal_alpha(units, interval=False).value
-    package = nominal_alpha(units, interval=False, package=True).value
     if want is None:
-        assert fast is None and package is None
+        assert fast is None
         return
     assert fast == pytest.approx(want, abs=1e-9)
-    assert package == pytest.approx(want, abs=1e-9)
     # and the package on its own reliability-data input (coders x units, NaN for missing)
     domain = sorted({v for u in units for v in u})
     data = np.full((5, len(units)), np.nan)
@@ -100,6 +99,20 @@ def test_alpha_is_the_coincidence_formula_and_the_packages(units: list[list[str]
     if sum(len(u) >= 2 for u in units):
         direct = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
         assert direct == pytest.approx(want, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(INTENTS, INTENTS), min_size=1, max_size=30))
+def test_pair_alpha_is_the_general_one(units: list[tuple[str, str]]) -> None:
+    general = nominal_alpha([list(u) for u in units])
+    fast = pair_alpha([a for a, _ in units], [b for _, b in units])
+    if general.value is None:
+        assert fast.value is None
+        return
+    assert fast.value == pytest.approx(general.value, abs=1e-9)
+    assert fast.value == pytest.approx(reference_alpha([list(u) for u in units]), abs=1e-9)
+    if fast.low is not None:
+        assert fast.low <= fast.value + 1e-9 and fast.value <= fast.high + 1e-9  # type: ignore[operator]
 
 
 def test_alpha_interval_brackets_the_point_on_small_samples() -> None:
