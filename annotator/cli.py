@@ -34,10 +34,13 @@ _HANDLERS: dict[str, str] = {
     "relay": "annotator.relay_cli:relay",
     "doctor": "annotator.doctor:doctor",
     "supervise": "annotator.supervise.services:run_supervise",
+    "gold-import": "api.server.quality_commands:gold_import",
+    "report": "api.server.quality_commands:report",
+    "review": "annotator.review.launch:run_review",
 }
 #: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
 #: dumpable (annotator/hardening.py), before anything is loaded.
-_HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay", "supervise"})
+_HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay", "supervise", "review"})
 
 
 def _config_path_text() -> str:
@@ -150,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="service level: resolve an escalation within this (default 1440, 24 h)",
     )
+    p.add_argument(
+        "--gold-rate",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="share of leased clips that are gold clips, 0 to 1 (default: 0.05)",
+    )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")
@@ -193,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("name", help="the person's display name")
     tp.add_argument(
         "--role",
-        choices=["annotator", "supervisor", "admin"],
+        choices=["annotator", "reviewer", "supervisor", "admin"],
         default="annotator",
         help="what the token may do (default: annotator)",
     )
@@ -223,10 +233,49 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="(admin, server-side) export annotations")
     _add_server_db(p)
     p.add_argument(
-        "--format", choices=["jsonl"], default="jsonl", help="output format (default: jsonl)"
+        "--format",
+        choices=["jsonl", "hf-audiofolder", "label-studio"],
+        default="jsonl",
+        help="jsonl (default), or final annotations with their audio: hf-audiofolder (a "
+        "directory for datasets' audiofolder loader) or label-studio (task import JSON)",
     )
-    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="jsonl of final annotations (adjudicated, no identifiers) instead of every annotation",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="write here instead of standard output (a directory for hf-audiofolder)",
+    )
     p.set_defaults(handler="export")
+
+    p = sub.add_parser("gold", help="(admin, server-side) gold clips with known answers")
+    gsub = p.add_subparsers(title="gold commands", metavar="ACTION", required=True)
+    gp = gsub.add_parser("import", help="mark queued clips as gold, with their expected answers")
+    _add_server_db(gp)
+    gp.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help='one object a line: {"clip": SOURCE_NAME or SHA256, "transcript": ..., '
+        '"intent": ..., "flags": [...]}',
+    )
+    gp.add_argument("--taxonomy", metavar="FILE", help="the server's taxonomy, if not the default")
+    gp.set_defaults(handler="gold-import")
+
+    p = sub.add_parser(
+        "report", help="(admin, server-side) quality: throughput, gold accuracy, agreement"
+    )
+    _add_server_db(p)
+    p.add_argument("--format", choices=["table", "json"], default="table", help="default: table")
+    p.add_argument("--taxonomy", metavar="FILE", help="the server's taxonomy, if not the default")
+    p.set_defaults(handler="report")
+
+    p = sub.add_parser("review", help="(reviewer) decide clips whose annotations disagree")
+    _add_client_options(p, sub=True)
+    _add_ui_options(p, sub=True)
+    p.set_defaults(handler="review")
 
     p = sub.add_parser("checkout", help="lease clips and cache them to work offline")
     _add_client_options(p, sub=True)

@@ -275,10 +275,10 @@ class QueueClient:
 
     def audio(self, lease_id: str) -> bytes:
         """The clip's encoded audio, exactly as ingested (verify it against `Clip.sha256`)."""
-        return self._download(f"/v1/leases/{lease_id}/audio")
+        return self.download_audio(f"/v1/leases/{lease_id}/audio")
 
-    def _download(self, path: str) -> bytes:
-        """A bounded binary body (audio): refused before reading when larger than any clip."""
+    def download_audio(self, path: str) -> bytes:
+        """Audio bytes from `path`, refused when larger than any clip should be."""
         with self._transport_errors(), self._http.stream("GET", path) as r:
             if r.status_code >= 400:
                 r.read()
@@ -382,7 +382,7 @@ class QueueClient:
     def escalation_audio(self, escalation_id: str) -> bytes:
         """The escalated clip's audio (each call is a `play` audit event); `Gone` once the
         escalation is resolved."""
-        return self._download(f"/v1/escalations/{escalation_id}/audio")
+        return self.download_audio(f"/v1/escalations/{escalation_id}/audio")
 
     # -- admins
 

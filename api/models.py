@@ -73,6 +73,9 @@ class Role(StrEnum):
     ANNOTATOR = "annotator"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    #: Decides clips whose annotations disagree (`annotator review`); supervisors and admins
+    #: may review too.
+    REVIEWER = "reviewer"
 
 
 # ---------------------------------------------------------------- errors

@@ -63,6 +63,12 @@ def _asr(quick: bool) -> list[Figure]:
     return asr_bench.figures(quick)
 
 
+def _quality(quick: bool) -> list[Figure]:
+    from bench import quality_bench
+
+    return quality_bench.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
     "audio": _audio,
@@ -72,6 +78,7 @@ SUITES: dict[str, Suite] = {
     "relay": _relay,
     "asr": _asr,
     "supervise": _supervise,
+    "quality": _quality,
 }
 
 

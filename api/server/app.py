@@ -292,6 +292,10 @@ def create_app(
     from api.server.supervisor_routes import supervisor_router
 
     app.include_router(supervisor_router(SupervisionService(service)))
+    if service.quality is not None:
+        from api.server.quality_routes import quality_router
+
+        app.include_router(quality_router(service.quality))
     _install_openapi(app)
     return app
 

@@ -95,6 +95,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
     for flag in ("escalation_ack_s", "escalation_resolve_s"):
         if (minutes := getattr(args, flag.removesuffix("_s") + "_minutes", None)) is not None:
             values[flag] = minutes * 60
+    if (rate := getattr(args, "gold_rate", None)) is not None:
+        values["gold_rate"] = rate
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -105,6 +107,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             "amend_window_s": "--amend-window",
             "escalation_ack_s": "--escalation-ack-minutes",
             "escalation_resolve_s": "--escalation-resolve-minutes",
+            "gold_rate": "--gold-rate",
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 
@@ -371,6 +374,13 @@ def _export(args: argparse.Namespace) -> int:
     from api.server.export import export_lines
 
     repo = _open_repo(_settings(args))
+    if args.format != "jsonl" or getattr(args, "final", False):
+        from api.server.quality_commands import export_finals
+
+        try:
+            return export_finals(args, repo)
+        finally:
+            repo.close()
     count = 0
     try:
         out_path = _path(getattr(args, "out", None))

@@ -146,7 +146,40 @@ CREATE TRIGGER escalation_events_no_truncate BEFORE TRUNCATE ON escalation_event
 """
 )
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"), _V3, _SQLITE_V4)
+#: Quality (issue 12, `api.server.quality_store`): gold answers, and each finished clip's
+#: adjudication: `review` (its annotations disagree; a reviewer decides) or `final` (agreed, or
+#: decided), with provenance (`decided_by`: 'auto' or the reviewer; `from_annotations`: JSON list
+#: of the annotation ids it was decided from). Flags are JSON lists, as in `annotations`.
+_V_QUALITY = """
+CREATE TABLE gold_clips (
+    clip_id TEXT PRIMARY KEY,
+    transcript TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    imported_at {real} NOT NULL
+);
+CREATE TABLE adjudications (
+    clip_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    transcript TEXT,
+    intent TEXT,
+    flags TEXT,
+    note TEXT,
+    decided_by TEXT,
+    from_annotations TEXT NOT NULL,
+    decided_at {real} NOT NULL
+);
+CREATE INDEX adjudications_by_state ON adjudications(state, decided_at);
+"""
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (
+    _SQLITE_V1,
+    _V2.format(real="REAL"),
+    _V3,
+    _SQLITE_V4,
+    _V_QUALITY.format(real="REAL"),
+)
 
 _POSTGRES_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -228,10 +261,20 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _V2.format(real="DOUBLE PRECISION"),
     _V3,
     _POSTGRES_V4,
+    _V_QUALITY.format(real="DOUBLE PRECISION"),
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
 #: The tables `annotator db copy` moves, parents first (audio is copied through the stores).
-COPIED_TABLES = ("meta", "clips", "leases", "annotations", "tokens", "escalation_events")
+COPIED_TABLES = (
+    "meta",
+    "clips",
+    "leases",
+    "annotations",
+    "tokens",
+    "escalation_events",
+    "gold_clips",
+    "adjudications",
+)

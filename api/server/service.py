@@ -101,6 +101,9 @@ class QueueService:
         self._generation_checked_at = time.monotonic()
         self.committer = GroupCommitter(repo, clock)
         self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
+        from api.server.quality_service import QualityService
+
+        self.quality = QualityService.attach(self)
 
     # -- auth
 
@@ -129,7 +132,10 @@ class QueueService:
     # -- leases
 
     def claim(self, who: Principal, count: int, ttl_s: int | None) -> list[Lease]:
-        grants = self.repo.claim(who.name, count, self.ttl(ttl_s), self.clock.now())
+        if self.quality is not None:  # gold clips dealt in at their rate
+            grants = self.quality.claim(who.name, count, self.ttl(ttl_s))
+        else:
+            grants = self.repo.claim(who.name, count, self.ttl(ttl_s), self.clock.now())
         return [lease_model(g, self.suggester.suggest) for g in grants]
 
     def renew(self, who: Principal, lease_id: str, ttl_s: int | None) -> LeaseState:

@@ -33,6 +33,11 @@ class ServerSettings(BaseModel):
     amend_window_s: int = Field(default=900, ge=0, le=7 * 24 * 3600)
     max_ttl_s: int = Field(default=MAX_TTL_SECONDS, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
     default_ttl_s: int = Field(default=300, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
+    #: The share of leased clips that are gold (issue 12): each clip independently.
+    gold_rate: float = Field(default=0.05, ge=0, le=1)
+    #: Annotations of a clip whose pair WER exceeds this go to review (as do differing intents
+    #: or flags).
+    review_max_wer: float = Field(default=0.2, ge=0, le=10)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
     #: Service levels of the supervisors' procedure (issue 11): an escalation should be

@@ -47,15 +47,22 @@ ANNOTATION_COLUMNS = (
     "created_at, amended_at"
 )
 
-#: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks).
-CLAIMABLE_WHERE = f"""
-       c.completed < c.needed
-   AND (c.leased_until IS NULL OR c.leased_until <= ?)
+#: A clip nobody holds that `:me` (params: now, me, me) neither annotated nor skipped.
+OPEN_TO_ME_WHERE = f"""
+       (c.leased_until IS NULL OR c.leased_until <= ?)
    AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = c.clip_id AND a.annotator = ?)
    AND NOT EXISTS (SELECT 1 FROM leases l
                     WHERE l.clip_id = c.clip_id AND l.annotator = ?
                       AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)}))
 """  # noqa: S608 - the IN list is built from our own enum, not from input
+
+#: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks). Gold
+#: clips are dealt apart, at their own rate (`api.server.quality_store.QualityStore.claim_gold`).
+CLAIMABLE_WHERE = f"""
+       c.completed < c.needed
+   AND {OPEN_TO_ME_WHERE}
+   AND NOT EXISTS (SELECT 1 FROM gold_clips g WHERE g.clip_id = c.clip_id)
+"""  # noqa: S608 - our own constants
 
 _CLIP_INFO_COLUMNS = (
     "clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint, asr_words"

@@ -82,6 +82,14 @@ EXPECTATIONS: dict[Route, dict[Cell, int]] = {
     ("GET", "/v1/me/stats"): _authed(200, 200, 200),
     ("GET", "/v1/escalations"): _authed(403, 200, 200),
     ("GET", "/v1/export"): _authed(403, 403, 200),
+    # Quality (issue 12): the reviewer role's routes (supervisors and admins have it; the
+    # reviewer role itself is tested in tests/server/test_quality.py). Nothing is waiting for
+    # review in the matrix's world, so a clip id answers 404 and the list is empty.
+    ("GET", "/v1/reviews"): _authed(403, 200, 200),
+    ("GET", "/v1/reviews/{clip_id}"): _authed(403, 404, 404),
+    ("GET", "/v1/reviews/{clip_id}/audio"): _authed(403, 404, 404),
+    ("POST", "/v1/reviews/{clip_id}/final"): _authed(403, 404, 404),
+    ("GET", "/v1/quality/report"): _authed(403, 200, 200),
     # FastAPI's documentation routes are public: they describe the API, never data.
     ("GET", "/openapi.json"): _public(),
     ("HEAD", "/openapi.json"): _public(),
@@ -224,6 +232,17 @@ BUILDERS: dict[Route, Builder] = {
     ("GET", "/v1/me/stats"): _simple("GET", "/v1/me/stats"),
     ("GET", "/v1/escalations"): _simple("GET", "/v1/escalations"),
     ("GET", "/v1/export"): _simple("GET", "/v1/export"),
+    ("GET", "/v1/reviews"): _simple("GET", "/v1/reviews"),
+    ("GET", "/v1/reviews/{clip_id}"): lambda w, r, s: Prepared("GET", f"/v1/reviews/{random_id()}"),
+    ("GET", "/v1/reviews/{clip_id}/audio"): lambda w, r, s: Prepared(
+        "GET", f"/v1/reviews/{random_id()}/audio"
+    ),
+    ("POST", "/v1/reviews/{clip_id}/final"): lambda w, r, s: Prepared(
+        "POST",
+        f"/v1/reviews/{random_id()}/final",
+        {"transcript": "wake me up at seven", "intent": "alarm_set"},
+    ),
+    ("GET", "/v1/quality/report"): _simple("GET", "/v1/quality/report"),
     **{
         (method, path): _simple(method, path)
         for method in ("GET", "HEAD")

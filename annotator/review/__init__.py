@@ -1,0 +1,1 @@
+"""`annotator review`: the reviewer's screen (issue 12)."""
