@@ -72,6 +72,14 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+#: `serve` flags that set a `ServerSettings` field as they are.
+_SERVE_FLAGS = {
+    "--max-live-leases": "max_live_leases",
+    "--max-lease-lifetime": "max_lease_lifetime_s",
+    "--retain-audio-days": "retain_audio_days",
+}
+
+
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from api.server.backends import CannotOpen, normalize_url
 
@@ -92,6 +100,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         values["annotations_per_clip"] = k
     if (window := getattr(args, "amend_window", None)) is not None:
         values["amend_window_s"] = window
+    for flag, field in _SERVE_FLAGS.items():
+        if (value := getattr(args, flag.removeprefix("--").replace("-", "_"), None)) is not None:
+            values[field] = value
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -100,6 +111,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         flag = {
             "annotations_per_clip": "--annotations-per-clip",
             "amend_window_s": "--amend-window",
+            **{field: flag for flag, field in _SERVE_FLAGS.items()},
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 

@@ -221,12 +221,33 @@ class Repository(Protocol):
 
     # -- leases
 
-    def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
+    def claim(
+        self,
+        annotator: str,
+        count: int,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_live: int | None = None,
+        max_lifetime_s: int | None = None,
+    ) -> list[LeaseGrant]:
         """Lease up to `count` clips that need annotation, that nobody holds and that this
-        annotator has neither annotated nor skipped. Each lease bumps its clip's fence."""
+        annotator has neither annotated nor skipped. Each lease bumps its clip's fence.
+        `max_live` caps the live leases this annotator holds afterwards (fewer are granted; at
+        the cap a 409 `lease_cap` names it); `max_lifetime_s` caps the ttl."""
         ...
 
-    def renew(self, lease_id: str, annotator: str, ttl_s: int, now: datetime) -> LeaseStatus: ...
+    def renew(
+        self,
+        lease_id: str,
+        annotator: str,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_lifetime_s: int | None = None,
+    ) -> LeaseStatus:
+        """Extend a live lease by `ttl_s` from now, never past `max_lifetime_s` after its grant."""
+        ...
 
     def release(
         self,

@@ -26,6 +26,8 @@ class LeaseRow:
     fence: int
     expires_at: float
     released: bool
+    #: When it was granted (renewals never move this): its lifetime cap counts from here.
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,28 @@ def own_lease(lease: LeaseRow | None, annotator: str) -> LeaseRow:
     if lease is None or lease.annotator != annotator:
         raise not_found("lease")
     return lease
+
+
+def lease_allowance(live: int, cap: int, asked: int) -> int:
+    """How many of the `asked` leases a person holding `live` may get under the per-person `cap`
+    (finding 2: one person must not lease the whole queue). None left is a refusal that names
+    the cap, so a client can tell the person why instead of "the queue is empty"."""
+    room = cap - live
+    if room <= 0:
+        raise Rejection(
+            409,
+            "lease_cap",
+            f"you already hold {live} live leases, the most one person may hold at once"
+            f" (this server's limit is {cap}); submit, skip or release some first",
+        )
+    return min(asked, room)
+
+
+def lease_end(lease: LeaseRow, now: float, ttl_s: int, lifetime_s: int | None) -> float:
+    """A renewal's new expiry: `ttl_s` from now, but never past the lease's lifetime cap (its
+    grant plus `lifetime_s`), so renewing cannot hold a clip for ever."""
+    end = now + ttl_s
+    return end if lifetime_s is None else min(end, lease.created_at + lifetime_s)
 
 
 def is_live(lease: LeaseRow, now: float) -> bool:

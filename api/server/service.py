@@ -131,11 +131,24 @@ class QueueService:
     # -- leases
 
     def claim(self, who: Principal, count: int, ttl_s: int | None) -> list[Lease]:
-        grants = self.repo.claim(who.name, count, self.ttl(ttl_s), self.clock.now())
+        grants = self.repo.claim(
+            who.name,
+            count,
+            self.ttl(ttl_s),
+            self.clock.now(),
+            max_live=self.settings.max_live_leases,
+            max_lifetime_s=self.settings.max_lease_lifetime_s,
+        )
         return [lease_model(g, self.suggester.suggest) for g in grants]
 
     def renew(self, who: Principal, lease_id: str, ttl_s: int | None) -> LeaseState:
-        s = self.repo.renew(lease_id, who.name, self.ttl(ttl_s), self.clock.now())
+        s = self.repo.renew(
+            lease_id,
+            who.name,
+            self.ttl(ttl_s),
+            self.clock.now(),
+            max_lifetime_s=self.settings.max_lease_lifetime_s,
+        )
         return LeaseState(
             lease_id=s.lease_id, fence=s.fence, expires_at=s.expires_at, released=s.released
         )

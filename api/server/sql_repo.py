@@ -342,10 +342,35 @@ class SqlRepository:
 
     # ------------------------------------------------------------------ leases
 
-    def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
+    def _lock_person(self, conn: Any, annotator: str) -> None:
+        """Serialise one person's claims for the rest of the transaction (the live-lease cap
+        counts, then claims). SQLite's BEGIN IMMEDIATE already serialises every writer."""
+
+    def live_leases(self, conn: Any, annotator: str, t_now: float) -> int:
+        row = self._one(
+            conn,
+            "SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?",
+            (annotator, t_now),
+        )
+        return int(row[0])
+
+    def claim(
+        self,
+        annotator: str,
+        count: int,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_live: int | None = None,
+        max_lifetime_s: int | None = None,
+    ) -> list[LeaseGrant]:
         t_now = ts(now)
-        expires = t_now + ttl_s
+        expires = t_now + (ttl_s if max_lifetime_s is None else min(ttl_s, max_lifetime_s))
         with self._claim_transaction() as conn:
+            if max_live is not None:
+                self._lock_person(conn, annotator)
+                live = self.live_leases(conn, annotator, t_now)
+                count = rules.lease_allowance(live, max_live, count)
             rows = self._claim_rows(conn, annotator, count, t_now, expires)
         when = dt(expires)
         return [
@@ -356,25 +381,35 @@ class SqlRepository:
     def _lease(self, conn: Any, lease_id: str, *, lock: bool = True) -> rules.LeaseRow | None:
         row = self._one(
             conn,
-            "SELECT lease_id, clip_id, annotator, fence, expires_at, released"  # noqa: S608 - our own lock clause
+            "SELECT lease_id, clip_id, annotator, fence, expires_at, released, created_at"  # noqa: S608 - our own lock clause
             f" FROM leases WHERE lease_id = ?{self.FOR_UPDATE if lock else ''}",
             (lease_id,),
         )
         if row is None:
             return None
-        return rules.LeaseRow(row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]))
+        return rules.LeaseRow(
+            row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]), float(row[6])
+        )
 
     @staticmethod
     def _changed(cursor: Any) -> None:
         if cursor.rowcount != 1:  # the row moved under us: refuse rather than half-apply
             raise Rejection(409, "stale_fence", "the lease changed meanwhile; try again")
 
-    def renew(self, lease_id: str, annotator: str, ttl_s: int, now: datetime) -> LeaseStatus:
+    def renew(
+        self,
+        lease_id: str,
+        annotator: str,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_lifetime_s: int | None = None,
+    ) -> LeaseStatus:
         t_now = ts(now)
-        expires = t_now + ttl_s
         with self._write() as conn:
             lease = rules.own_lease(self._lease(conn, lease_id), annotator)
             rules.require_live(lease, t_now)
+            expires = rules.lease_end(lease, t_now, ttl_s, max_lifetime_s)
             self._changed(
                 self._x(
                     conn,
