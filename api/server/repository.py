@@ -286,9 +286,12 @@ class Repository(Protocol):
         content: AnnotationContent,
         now: datetime,
         window_s: int,
+        escalation_flags: frozenset[str] = frozenset(),
     ) -> StoredAnnotation:
         """Replace an annotation's content; only its author, only within `window_s` of creation.
-        Escalation is sticky: an amendment never takes an escalated annotation off the list."""
+        Escalation is sticky: an amendment never takes an escalated annotation off the list, nor
+        removes its `escalation_flags` or its note (422 `escalation_kept`). Every amendment is
+        appended to the history (`api.server.amendment_log`) in the same transaction."""
         ...
 
     def activity(self, annotator: str, since: datetime) -> list[Activity]:

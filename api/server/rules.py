@@ -138,3 +138,35 @@ def check_amend(author: str, created_at: float, annotator: str, now: float, wind
             "amend_window_closed",
             f"annotations can be amended for {window_s} s after submission",
         )
+
+
+def keep_escalation(
+    escalated: bool,
+    before_flags: tuple[str, ...],
+    after_flags: tuple[str, ...],
+    before_note: str | None,
+    after_note: str | None,
+    escalation_flags: frozenset[str],
+) -> None:
+    """An amend cannot take back why a clip was escalated (finding 8): on an escalated
+    annotation the escalating flags stay and the note stays (it may be added to). Adding flags is
+    always fine; only a supervisor's resolution closes an escalation."""
+    if not escalated:
+        return
+    dropped = [f for f in before_flags if f in escalation_flags and f not in after_flags]
+    if dropped:
+        raise Rejection(
+            422,
+            "escalation_kept",
+            f"flags: {', '.join(dropped)} escalated this clip and cannot be removed by an amend;"
+            " a supervisor's resolution closes an escalation",
+            field="flags",
+        )
+    if before_note and not (after_note or "").startswith(before_note):
+        raise Rejection(
+            422,
+            "escalation_kept",
+            "note: the note of an escalated annotation cannot be removed or changed by an amend"
+            " (you may add to its end); a supervisor's resolution closes an escalation",
+            field="note",
+        )

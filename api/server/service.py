@@ -279,7 +279,12 @@ class QueueService:
             patch.note if "note" in given else c.note,
         )
         updated = self.repo.amend(
-            annotation_id, who.name, content, self.clock.now(), self.settings.amend_window_s
+            annotation_id,
+            who.name,
+            content,
+            self.clock.now(),
+            self.settings.amend_window_s,
+            escalation_flags=self.index.escalation_flags,
         )
         return self.annotation_model(updated)
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from api.models import AnnotationStatus, ReleaseReason, Role
-from api.server import rules
+from api.server import amendment_log, rules
 from api.server.audio_store import AudioMissing, AudioStore
 from api.server.errors import Rejection, not_found
 from api.server.records import NewClip
@@ -617,18 +617,31 @@ class SqlRepository:
         content: AnnotationContent,
         now: datetime,
         window_s: int,
+        escalation_flags: frozenset[str] = frozenset(),
     ) -> StoredAnnotation:
         t_now = ts(now)
         with self._write(durable=True) as conn:
             row = self._one(
                 conn,
-                "SELECT annotator, created_at FROM annotations"  # noqa: S608 - our own lock clause
+                f"SELECT {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608 - our own lock clause
                 f" WHERE annotation_id = ?{self.FOR_UPDATE}",
                 (annotation_id,),
             )
             if row is None:
                 raise not_found("annotation")
-            rules.check_amend(row[0], float(row[1]), annotator, t_now, window_s)
+            current = annotation_from_row(row)
+            created = ts(current.created_at)
+            rules.check_amend(current.annotator, created, annotator, t_now, window_s)
+            before = current.content
+            rules.keep_escalation(
+                before.escalated,
+                before.flags,
+                content.flags,
+                before.note,
+                content.note,
+                escalation_flags,
+            )
+            amendment_log.append(self, conn, annotation_id, annotator, t_now, before, content)
             self._x(
                 conn,
                 "UPDATE annotations SET transcript = ?, intent = ?, flags = ?, note = ?,"
