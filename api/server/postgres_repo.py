@@ -109,6 +109,10 @@ class PostgresAudioStore:
                 list(items),
             )
 
+    def delete(self, sha256: str) -> None:
+        with self.repo._write(durable=True) as conn:
+            conn.execute("DELETE FROM audio WHERE sha256 = %s", (sha256,))
+
     def read(self, sha256: str) -> bytes:
         with self.repo._read() as conn:
             row = conn.execute("SELECT data FROM audio WHERE sha256 = %s", (sha256,)).fetchone()

@@ -158,6 +158,8 @@ class ExportRow:
     source_name: str | None
     locale: str
     taxonomy_version: str
+    #: When the retention policy deleted the clip's audio (`api.server.retention`); None: kept.
+    audio_deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

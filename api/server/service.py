@@ -9,6 +9,7 @@ rules that need the database's rows (fences, lateness, who may amend) are in `ap
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -50,9 +51,13 @@ from api.server.repository import (
     Submission,
     SubmitResult,
 )
+from api.server.retention import NOT_DEVICE_DIRECTED, Retention
 from api.server.settings import ServerSettings
+from api.server.sql_repo import SqlRepository
 from api.server.stats import compute_stats, start_of_day
 from api.taxonomy import TaxonomyIndex, load_taxonomy
+
+log = logging.getLogger("annotator.server")
 
 #: A token that authenticated is trusted this long without another database read...
 TOKEN_CACHE_SECONDS = 60.0
@@ -102,6 +107,11 @@ class QueueService:
         self._generation = repo.token_generation()
         self._generation_checked_at = time.monotonic()
         self.committer = GroupCommitter(repo, clock)
+        self.retention = (
+            Retention(repo, clock, settings.retain_audio_days)
+            if isinstance(repo, SqlRepository)
+            else None
+        )
         self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
 
     # -- auth
@@ -229,6 +239,8 @@ class QueueService:
 
     def receipt(self, result: SubmitResult) -> tuple[int, Receipt]:
         a = result.annotation
+        if a.content.intent == NOT_DEVICE_DIRECTED and not result.replayed:
+            self._retain(a.clip_id)
         receipt = Receipt(
             annotation_id=a.annotation_id,
             clip_id=a.clip_id,
@@ -236,6 +248,16 @@ class QueueService:
             amend_until=a.created_at + self.amend_window,
         )
         return (200 if result.replayed else 201), receipt
+
+    def _retain(self, clip_id: str) -> None:
+        """An accidental activation's audio goes as soon as its annotations are in. The
+        submission is already durable: a failure here is left to the retention sweep."""
+        if self.retention is None:
+            return
+        try:
+            self.retention.after_submit(clip_id)
+        except Exception as e:  # noqa: BLE001 - the sweep retries; the submit must not fail
+            log.warning("retention after a submission failed: %s", type(e).__name__)
 
     def submit(self, who: Principal, key: str, body: AnnotationIn) -> tuple[int, Receipt]:
         """One submission, its own durable transaction."""

@@ -50,6 +50,7 @@ ANNOTATION_COLUMNS = (
 #: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks).
 CLAIMABLE_WHERE = f"""
        c.completed < c.needed
+   AND c.audio_deleted_at IS NULL
    AND (c.leased_until IS NULL OR c.leased_until <= ?)
    AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = c.clip_id AND a.annotator = ?)
    AND NOT EXISTS (SELECT 1 FROM leases l
@@ -315,6 +316,7 @@ class SqlRepository:
         sql = (
             "SELECT clip_id, source_name, duration_s, sha256 FROM clips"
             " WHERE completed < needed AND asr_hint IS NULL AND asr_words IS NULL"
+            " AND audio_deleted_at IS NULL"
         )
         wanted = None if clip_ids is None else set(clip_ids)
         with self._read() as conn:
@@ -457,10 +459,16 @@ class SqlRepository:
             lease = rules.own_lease(self._lease(conn, lease_id, lock=False), annotator)
             rules.require_live(lease, ts(now))
             clip = self._one(
-                conn, "SELECT sha256, media_type FROM clips WHERE clip_id = ?", (lease.clip_id,)
+                conn,
+                "SELECT sha256, media_type, audio_deleted_at FROM clips WHERE clip_id = ?",
+                (lease.clip_id,),
             )
         if clip is None:  # pragma: no cover - a lease always has its clip
             raise not_found("clip")
+        if clip[2] is not None:
+            raise Rejection(
+                410, "audio_deleted", "this clip's audio was deleted under the retention policy"
+            )
         try:
             data = self.audio.read(clip[0])
         except AudioMissing:
@@ -692,7 +700,7 @@ class SqlRepository:
         return [annotation_from_row(r) for r in rows]
 
     EXPORT_SQL: ClassVar[str] = (  # noqa: S608 - our own column names
-        "SELECT {cols}, c.source_name, c.locale, a.taxonomy_version"
+        "SELECT {cols}, c.source_name, c.locale, a.taxonomy_version, c.audio_deleted_at"
         " FROM annotations a JOIN clips c ON c.clip_id = a.clip_id ORDER BY a.created_at"
     ).format(cols=", ".join(f"a.{c.strip()}" for c in ANNOTATION_COLUMNS.split(",")))
 
@@ -703,6 +711,7 @@ class SqlRepository:
             source_name=row[11],
             locale=row[12],
             taxonomy_version=row[13],
+            audio_deleted_at=dt(row[14]) if row[14] is not None else None,
         )
 
     # ------------------------------------------------------------------ db copy
