@@ -160,6 +160,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHARE",
         help="share of leased clips that are gold clips, 0 to 1 (default: 0.05)",
     )
+    p.add_argument(
+        "--max-live-leases",
+        type=int,
+        default=None,
+        metavar="N",
+        help="live leases one person may hold at once: prefetch + checkout (default: 40)",
+    )
+    p.add_argument(
+        "--max-lease-lifetime",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="how long a lease may live in all, renewals included (default: 43200, 12 h)",
+    )
+    p.add_argument(
+        "--retain-audio-days",
+        type=float,
+        default=None,
+        metavar="N",
+        help="delete clips' audio N days after ingest (default: keep; audio of clips annotated"
+        " not_device_directed is deleted once annotated either way)",
+    )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")

@@ -29,6 +29,7 @@ from api.client import (
     InsecureServerError,
     OfflineError,
     QueueClient,
+    RequestRejected,
     ServerError,
     Unauthorized,
 )
@@ -125,6 +126,11 @@ def _checkout(args: argparse.Namespace) -> int:
             )
     finally:
         store.close()
+    if isinstance(result.error, RequestRejected) and result.error.reason == "lease_cap":
+        # Not a failure of the run: the server's per-person cap. Say so, with what it got.
+        err.print(f"[yellow]the server stopped the checkout:[/] {result.error.error.message}")
+        _checkout_summary(result.leases, result.broken, wanted, cache, capped=True)
+        return EXIT_ATTENTION
     if result.error is not None:
         code = _api_exit(result.error)
         if result.leases:
@@ -135,11 +141,19 @@ def _checkout(args: argparse.Namespace) -> int:
     return EXIT_OK if result.leases and not result.broken else EXIT_ATTENTION
 
 
-def _checkout_summary(got: list[Lease], broken: list[str], wanted: int, cache: ClipCache) -> None:
+def _checkout_summary(
+    got: list[Lease], broken: list[str], wanted: int, cache: ClipCache, *, capped: bool = False
+) -> None:
     for line in broken:
         err.print(f"[yellow]skipped[/] {line}")
+    if capped:
+        out.print(
+            f"checked out {len(got)} of the {wanted} clips asked for: you hold as many live"
+            " leases as the server allows one person"
+        )
     if not got:
-        out.print("nothing checked out: the queue has no clips for you right now")
+        if not capped:
+            out.print("nothing checked out: the queue has no clips for you right now")
         return
     first = min(le.expires_at for le in got).astimezone()
     size = sum((cache.dir / f"{le.clip.clip_id}.clip").stat().st_size for le in got)
@@ -147,7 +161,7 @@ def _checkout_summary(got: list[Lease], broken: list[str], wanted: int, cache: C
         f"checked out {len(got)} clip{'s' * (len(got) != 1)} for offline work "
         f"({size / 1e6:.1f} MB encrypted); leases expire from {first:%Y-%m-%d %H:%M}"
     )
-    if len(got) + len(broken) < wanted:
+    if len(got) + len(broken) < wanted and not capped:
         out.print(f"the queue had only {len(got) + len(broken)} of the {wanted} clips asked for")
 
 

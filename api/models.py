@@ -334,6 +334,9 @@ class ExportRecord(_Out):
     created_at: datetime
     amended_at: datetime | None = None
     taxonomy_version: str
+    #: Set when the server deleted the clip's audio under its retention policy: an export
+    #: (or anything built on one) must not carry or fetch that audio.
+    audio_deleted_at: datetime | None = None
 
 
 # ---------------------------------------------------------------- the supervisors' procedure

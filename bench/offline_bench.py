@@ -281,7 +281,9 @@ def figures(quick: bool) -> list[Figure]:
         token, mean_bytes = prefill(root, total + first + 10)
         step(f"{total + first + 10} clips queued on the server")
         home = root / "home"
-        with running_server(root, workers=1) as url:
+        # One person checks out hundreds of clips: above the default per-person lease cap.
+        cap = ("--max-live-leases", str(total + first + 10))
+        with running_server(root, workers=1, extra=cap) as url:
             step("server up")
             raw_s = _raw_download(root / "raw-home", url, token, first, root / "raw.log")
             step(f"raw download {first}")

@@ -227,8 +227,11 @@ def _process(cmd: list[str], log_path: Path, port: int) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(root: Path, workers: int = 1, db: str | None = None) -> Iterator[str]:
-    """`annotator serve` on a free loopback port over `db` (default root/queue.db)."""
+def running_server(
+    root: Path, workers: int = 1, db: str | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """`annotator serve` on a free loopback port over `db` (default root/queue.db), plus
+    `extra` flags."""
     port = free_port()
     cmd = [
         *annotator_command(),
@@ -241,6 +244,7 @@ def running_server(root: Path, workers: int = 1, db: str | None = None) -> Itera
         str(port),
         "--workers",
         str(workers),
+        *extra,
     ]
     with _process(cmd, root / "server.log", port) as url:
         yield url

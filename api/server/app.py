@@ -18,6 +18,7 @@ route and exception type only).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -269,7 +270,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if service.retention is not None:
+                await stack.enter_async_context(
+                    service.retention.sweeping(settings.retention_sweep_s)
+                )
+            yield
         if owns_repo:
             service.repo.close()
 

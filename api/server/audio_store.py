@@ -38,6 +38,11 @@ class AudioStore(Protocol):
         """A clip's bytes; raises `AudioMissing` when absent."""
         ...
 
+    def delete(self, sha256: str) -> None:
+        """Remove a clip's bytes for good (retention); durable when this returns. Deleting bytes
+        already gone is a no-op."""
+        ...
+
 
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -118,6 +123,14 @@ class LocalAudioStore:
             return self.path_for(sha256).read_bytes()
         except FileNotFoundError:
             raise AudioMissing(sha256) from None
+
+    def delete(self, sha256: str) -> None:
+        path = self.path_for(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        fsync_dir(path.parent)
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """One durability barrier per step instead of one fsync per file: write every temporary

@@ -72,6 +72,14 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+#: `serve` flags that set a `ServerSettings` field as they are.
+_SERVE_FLAGS = {
+    "--max-live-leases": "max_live_leases",
+    "--max-lease-lifetime": "max_lease_lifetime_s",
+    "--retain-audio-days": "retain_audio_days",
+}
+
+
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from api.server.backends import CannotOpen, normalize_url
 
@@ -97,6 +105,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             values[flag] = minutes * 60
     if (rate := getattr(args, "gold_rate", None)) is not None:
         values["gold_rate"] = rate
+    for flag, field in _SERVE_FLAGS.items():
+        if (value := getattr(args, flag.removeprefix("--").replace("-", "_"), None)) is not None:
+            values[field] = value
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -108,6 +119,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             "escalation_ack_s": "--escalation-ack-minutes",
             "escalation_resolve_s": "--escalation-resolve-minutes",
             "gold_rate": "--gold-rate",
+            **{field: flag for flag, field in _SERVE_FLAGS.items()},
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 

@@ -25,6 +25,7 @@ def export_record(row: ExportRow) -> ExportRecord:
         created_at=a.created_at,
         amended_at=a.amended_at,
         taxonomy_version=row.taxonomy_version,
+        audio_deleted_at=row.audio_deleted_at,
     )
 
 

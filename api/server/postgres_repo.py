@@ -109,6 +109,10 @@ class PostgresAudioStore:
                 list(items),
             )
 
+    def delete(self, sha256: str) -> None:
+        with self.repo._write(durable=True) as conn:
+            conn.execute("DELETE FROM audio WHERE sha256 = %s", (sha256,))
+
     def read(self, sha256: str) -> bytes:
         with self.repo._read() as conn:
             row = conn.execute("SELECT data FROM audio WHERE sha256 = %s", (sha256,)).fetchone()
@@ -251,6 +255,11 @@ class PostgresRepository(SqlRepository):
         ).fetchall()
         return [(row[0], int(row[1]), tuple(row[2:])) for row in rows]
 
+    def _lock_person(self, conn: Any, annotator: str) -> None:
+        # Two claims of one person in parallel would both count under the cap: the second waits
+        # here until the first commits (other people's claims do not wait).
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (annotator,))
+
     def _known_sha256(self, digests: list[str]) -> set[str]:
         with self._read() as conn:
             rows = conn.execute(
@@ -294,9 +303,10 @@ class PostgresRepository(SqlRepository):
             yield from cur
 
     def after_copy(self) -> None:
-        """Move the clip sequence past the copied rows, so new clips queue after them."""
+        """Move the clip (and amendment) sequences past the copied rows, so new ones follow."""
         with self._write(durable=True) as conn:
-            conn.execute(
-                "SELECT setval(pg_get_serial_sequence('clips', 'seq'),"
-                " COALESCE((SELECT MAX(seq) FROM clips), 0) + 1, false)"
-            )
+            for table in ("clips", "amendments"):
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'),"  # noqa: S608
+                    f" COALESCE((SELECT MAX(seq) FROM {table}), 0) + 1, false)"
+                )

@@ -71,14 +71,31 @@ class QualityService:
             return None
         return cls(queue, QualityStore(queue.repo))
 
-    def claim(self, who: str, count: int, ttl_s: int) -> list[LeaseGrant]:
+    def claim(
+        self,
+        who: str,
+        count: int,
+        ttl_s: int,
+        *,
+        max_live: int | None = None,
+        max_lifetime_s: int | None = None,
+    ) -> list[LeaseGrant]:
+        """Ordinary clips first, under the person's live-lease cap (which counts every lease,
+        gold ones too), then gold into the slots the cap left: a gold lease never takes a
+        person past the cap by more than the gold share of one request."""
         now = self.queue.clock.now()
-        gold = self.store.claim_gold(
-            who, gold_slots(count, self.queue.settings.gold_rate), ttl_s, now
-        )
+        slots = gold_slots(count, self.queue.settings.gold_rate)
+        # Called even for 0 ordinary clips when there is a cap: at the cap it refuses (409).
         normal = (
-            self.queue.repo.claim(who, count - len(gold), ttl_s, now) if count > len(gold) else []
+            self.queue.repo.claim(
+                who, count - slots, ttl_s, now, max_live=max_live, max_lifetime_s=max_lifetime_s
+            )
+            if count > slots or max_live is not None
+            else []
         )
+        if max_live is not None and len(normal) < count - slots:
+            slots = 0  # the cap (or an empty queue) stopped the ordinary claim: no gold either
+        gold = self.store.claim_gold(who, slots, ttl_s, now) if slots else []
         return interleave(normal, gold)
 
     # -- review

@@ -158,6 +158,8 @@ class ExportRow:
     source_name: str | None
     locale: str
     taxonomy_version: str
+    #: When the retention policy deleted the clip's audio (`api.server.retention`); None: kept.
+    audio_deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,12 +223,33 @@ class Repository(Protocol):
 
     # -- leases
 
-    def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
+    def claim(
+        self,
+        annotator: str,
+        count: int,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_live: int | None = None,
+        max_lifetime_s: int | None = None,
+    ) -> list[LeaseGrant]:
         """Lease up to `count` clips that need annotation, that nobody holds and that this
-        annotator has neither annotated nor skipped. Each lease bumps its clip's fence."""
+        annotator has neither annotated nor skipped. Each lease bumps its clip's fence.
+        `max_live` caps the live leases this annotator holds afterwards (fewer are granted; at
+        the cap a 409 `lease_cap` names it); `max_lifetime_s` caps the ttl."""
         ...
 
-    def renew(self, lease_id: str, annotator: str, ttl_s: int, now: datetime) -> LeaseStatus: ...
+    def renew(
+        self,
+        lease_id: str,
+        annotator: str,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_lifetime_s: int | None = None,
+    ) -> LeaseStatus:
+        """Extend a live lease by `ttl_s` from now, never past `max_lifetime_s` after its grant."""
+        ...
 
     def release(
         self,
@@ -265,9 +288,12 @@ class Repository(Protocol):
         content: AnnotationContent,
         now: datetime,
         window_s: int,
+        escalation_flags: frozenset[str] = frozenset(),
     ) -> StoredAnnotation:
         """Replace an annotation's content; only its author, only within `window_s` of creation.
-        Escalation is sticky: an amendment never takes an escalated annotation off the list."""
+        Escalation is sticky: an amendment never takes an escalated annotation off the list, nor
+        removes its `escalation_flags` or its note (422 `escalation_kept`). Every amendment is
+        appended to the history (`api.server.amendment_log`) in the same transaction."""
         ...
 
     def activity(self, annotator: str, since: datetime) -> list[Activity]:

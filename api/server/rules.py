@@ -26,6 +26,8 @@ class LeaseRow:
     fence: int
     expires_at: float
     released: bool
+    #: When it was granted (renewals never move this): its lifetime cap counts from here.
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,28 @@ def own_lease(lease: LeaseRow | None, annotator: str) -> LeaseRow:
     if lease is None or lease.annotator != annotator:
         raise not_found("lease")
     return lease
+
+
+def lease_allowance(live: int, cap: int, asked: int) -> int:
+    """How many of the `asked` leases a person holding `live` may get under the per-person `cap`
+    (finding 2: one person must not lease the whole queue). None left is a refusal that names
+    the cap, so a client can tell the person why instead of "the queue is empty"."""
+    room = cap - live
+    if room <= 0:
+        raise Rejection(
+            409,
+            "lease_cap",
+            f"you already hold {live} live leases, the most one person may hold at once"
+            f" (this server's limit is {cap}); submit, skip or release some first",
+        )
+    return min(asked, room)
+
+
+def lease_end(lease: LeaseRow, now: float, ttl_s: int, lifetime_s: int | None) -> float:
+    """A renewal's new expiry: `ttl_s` from now, but never past the lease's lifetime cap (its
+    grant plus `lifetime_s`), so renewing cannot hold a clip for ever."""
+    end = now + ttl_s
+    return end if lifetime_s is None else min(end, lease.created_at + lifetime_s)
 
 
 def is_live(lease: LeaseRow, now: float) -> bool:
@@ -113,4 +137,36 @@ def check_amend(author: str, created_at: float, annotator: str, now: float, wind
             409,
             "amend_window_closed",
             f"annotations can be amended for {window_s} s after submission",
+        )
+
+
+def keep_escalation(
+    escalated: bool,
+    before_flags: tuple[str, ...],
+    after_flags: tuple[str, ...],
+    before_note: str | None,
+    after_note: str | None,
+    escalation_flags: frozenset[str],
+) -> None:
+    """An amend cannot take back why a clip was escalated (finding 8): on an escalated
+    annotation the escalating flags stay and the note stays (it may be added to). Adding flags is
+    always fine; only a supervisor's resolution closes an escalation."""
+    if not escalated:
+        return
+    dropped = [f for f in before_flags if f in escalation_flags and f not in after_flags]
+    if dropped:
+        raise Rejection(
+            422,
+            "escalation_kept",
+            f"flags: {', '.join(dropped)} escalated this clip and cannot be removed by an amend;"
+            " a supervisor's resolution closes an escalation",
+            field="flags",
+        )
+    if before_note and not (after_note or "").startswith(before_note):
+        raise Rejection(
+            422,
+            "escalation_kept",
+            "note: the note of an escalated annotation cannot be removed or changed by an amend"
+            " (you may add to its end); a supervisor's resolution closes an escalation",
+            field="note",
         )

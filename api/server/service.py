@@ -9,6 +9,7 @@ rules that need the database's rows (fences, lateness, who may amend) are in `ap
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -48,9 +49,13 @@ from api.server.repository import (
     Submission,
     SubmitResult,
 )
+from api.server.retention import NOT_DEVICE_DIRECTED, Retention
 from api.server.settings import ServerSettings
+from api.server.sql_repo import SqlRepository
 from api.server.stats import compute_stats, start_of_day
 from api.taxonomy import TaxonomyIndex, load_taxonomy
+
+log = logging.getLogger("annotator.server")
 
 #: A token that authenticated is trusted this long without another database read...
 TOKEN_CACHE_SECONDS = 60.0
@@ -100,6 +105,11 @@ class QueueService:
         self._generation = repo.token_generation()
         self._generation_checked_at = time.monotonic()
         self.committer = GroupCommitter(repo, clock)
+        self.retention = (
+            Retention(repo, clock, settings.retain_audio_days)
+            if isinstance(repo, SqlRepository)
+            else None
+        )
         self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
         from api.server.quality_service import QualityService
 
@@ -132,14 +142,25 @@ class QueueService:
     # -- leases
 
     def claim(self, who: Principal, count: int, ttl_s: int | None) -> list[Lease]:
+        ttl, now = self.ttl(ttl_s), self.clock.now()
+        cap = {
+            "max_live": self.settings.max_live_leases,
+            "max_lifetime_s": self.settings.max_lease_lifetime_s,
+        }
         if self.quality is not None:  # gold clips dealt in at their rate
-            grants = self.quality.claim(who.name, count, self.ttl(ttl_s))
+            grants = self.quality.claim(who.name, count, ttl, **cap)
         else:
-            grants = self.repo.claim(who.name, count, self.ttl(ttl_s), self.clock.now())
+            grants = self.repo.claim(who.name, count, ttl, now, **cap)
         return [lease_model(g, self.suggester.suggest) for g in grants]
 
     def renew(self, who: Principal, lease_id: str, ttl_s: int | None) -> LeaseState:
-        s = self.repo.renew(lease_id, who.name, self.ttl(ttl_s), self.clock.now())
+        s = self.repo.renew(
+            lease_id,
+            who.name,
+            self.ttl(ttl_s),
+            self.clock.now(),
+            max_lifetime_s=self.settings.max_lease_lifetime_s,
+        )
         return LeaseState(
             lease_id=s.lease_id, fence=s.fence, expires_at=s.expires_at, released=s.released
         )
@@ -204,6 +225,8 @@ class QueueService:
 
     def receipt(self, result: SubmitResult) -> tuple[int, Receipt]:
         a = result.annotation
+        if a.content.intent == NOT_DEVICE_DIRECTED and not result.replayed:
+            self._retain(a.clip_id)
         receipt = Receipt(
             annotation_id=a.annotation_id,
             clip_id=a.clip_id,
@@ -211,6 +234,16 @@ class QueueService:
             amend_until=a.created_at + self.amend_window,
         )
         return (200 if result.replayed else 201), receipt
+
+    def _retain(self, clip_id: str) -> None:
+        """An accidental activation's audio goes as soon as its annotations are in. The
+        submission is already durable: a failure here is left to the retention sweep."""
+        if self.retention is None:
+            return
+        try:
+            self.retention.after_submit(clip_id)
+        except Exception as e:  # noqa: BLE001 - the sweep retries; the submit must not fail
+            log.warning("retention after a submission failed: %s", type(e).__name__)
 
     def submit(self, who: Principal, key: str, body: AnnotationIn) -> tuple[int, Receipt]:
         """One submission, its own durable transaction."""
@@ -254,7 +287,12 @@ class QueueService:
             patch.note if "note" in given else c.note,
         )
         updated = self.repo.amend(
-            annotation_id, who.name, content, self.clock.now(), self.settings.amend_window_s
+            annotation_id,
+            who.name,
+            content,
+            self.clock.now(),
+            self.settings.amend_window_s,
+            escalation_flags=self.index.escalation_flags,
         )
         return self.annotation_model(updated)
 

@@ -15,6 +15,10 @@ from api.server.paths import default_data_dir, default_db_path
 #: Request bodies above these sizes are refused with 413 before they are parsed.
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH_BODY_BYTES = 8 * 1024 * 1024
+#: Sized for the TUI's prefetch (a handful) plus an offline checkout of a shift's worth.
+DEFAULT_MAX_LIVE_LEASES = 40
+#: A working day: a checkout's 8 h lease renewed for the rest of a long shift, never for ever.
+DEFAULT_MAX_LEASE_LIFETIME_S = 12 * 3600
 
 
 class ServerSettings(BaseModel):
@@ -38,6 +42,24 @@ class ServerSettings(BaseModel):
     #: Annotations of a clip whose pair WER exceeds this go to review (as do differing intents
     #: or flags).
     review_max_wer: float = Field(default=0.2, ge=0, le=10)
+    #: Live leases one person may hold at once (prefetch + an offline checkout): one person
+    #: cannot lease the whole queue. `serve --max-live-leases`.
+    max_live_leases: int = Field(default=DEFAULT_MAX_LIVE_LEASES, ge=1, le=10_000)
+    #: A lease's whole life, renewals included: renewing never takes it past this many seconds
+    #: after it was granted. `serve --max-lease-lifetime`.
+    max_lease_lifetime_s: int = Field(
+        default=DEFAULT_MAX_LEASE_LIFETIME_S, ge=MIN_TTL_SECONDS, le=7 * 24 * 3600
+    )
+    #: Failed authentications one source address may make per `auth_failure_window_s` before
+    #: its unknown tokens are answered 429 + Retry-After (`api.server.auth_throttle`).
+    auth_failure_limit: int = Field(default=10, ge=1, le=100_000)
+    auth_failure_window_s: int = Field(default=60, ge=1, le=24 * 3600)
+    #: Retention (`api.server.retention`): audio older than this many days is deleted; None keeps
+    #: it (audio of clips annotated `not_device_directed` is deleted either way).
+    #: `serve --retain-audio-days`.
+    retain_audio_days: float | None = Field(default=None, gt=0, le=36_500)
+    #: How often the retention sweep runs in a serving process.
+    retention_sweep_s: float = Field(default=300.0, gt=0, le=24 * 3600)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
     #: Service levels of the supervisors' procedure (issue 11): an escalation should be

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from api.models import AnnotationStatus, ReleaseReason, Role
-from api.server import rules
+from api.server import amendment_log, rules
 from api.server.audio_store import AudioMissing, AudioStore
 from api.server.errors import Rejection, not_found
 from api.server.records import NewClip
@@ -47,9 +47,11 @@ ANNOTATION_COLUMNS = (
     "created_at, amended_at"
 )
 
-#: A clip nobody holds that `:me` (params: now, me, me) neither annotated nor skipped.
+#: A clip nobody holds that `:me` (params: now, me, me) neither annotated nor skipped, whose
+#: audio the retention policy has not deleted.
 OPEN_TO_ME_WHERE = f"""
-       (c.leased_until IS NULL OR c.leased_until <= ?)
+       c.audio_deleted_at IS NULL
+   AND (c.leased_until IS NULL OR c.leased_until <= ?)
    AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = c.clip_id AND a.annotator = ?)
    AND NOT EXISTS (SELECT 1 FROM leases l
                     WHERE l.clip_id = c.clip_id AND l.annotator = ?
@@ -322,6 +324,7 @@ class SqlRepository:
         sql = (
             "SELECT clip_id, source_name, duration_s, sha256 FROM clips"
             " WHERE completed < needed AND asr_hint IS NULL AND asr_words IS NULL"
+            " AND audio_deleted_at IS NULL"
         )
         wanted = None if clip_ids is None else set(clip_ids)
         with self._read() as conn:
@@ -349,10 +352,35 @@ class SqlRepository:
 
     # ------------------------------------------------------------------ leases
 
-    def claim(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
+    def _lock_person(self, conn: Any, annotator: str) -> None:
+        """Serialise one person's claims for the rest of the transaction (the live-lease cap
+        counts, then claims). SQLite's BEGIN IMMEDIATE already serialises every writer."""
+
+    def live_leases(self, conn: Any, annotator: str, t_now: float) -> int:
+        row = self._one(
+            conn,
+            "SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?",
+            (annotator, t_now),
+        )
+        return int(row[0])
+
+    def claim(
+        self,
+        annotator: str,
+        count: int,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_live: int | None = None,
+        max_lifetime_s: int | None = None,
+    ) -> list[LeaseGrant]:
         t_now = ts(now)
-        expires = t_now + ttl_s
+        expires = t_now + (ttl_s if max_lifetime_s is None else min(ttl_s, max_lifetime_s))
         with self._claim_transaction() as conn:
+            if max_live is not None:
+                self._lock_person(conn, annotator)
+                live = self.live_leases(conn, annotator, t_now)
+                count = rules.lease_allowance(live, max_live, count)
             rows = self._claim_rows(conn, annotator, count, t_now, expires)
         when = dt(expires)
         return [
@@ -363,25 +391,35 @@ class SqlRepository:
     def _lease(self, conn: Any, lease_id: str, *, lock: bool = True) -> rules.LeaseRow | None:
         row = self._one(
             conn,
-            "SELECT lease_id, clip_id, annotator, fence, expires_at, released"  # noqa: S608 - our own lock clause
+            "SELECT lease_id, clip_id, annotator, fence, expires_at, released, created_at"  # noqa: S608 - our own lock clause
             f" FROM leases WHERE lease_id = ?{self.FOR_UPDATE if lock else ''}",
             (lease_id,),
         )
         if row is None:
             return None
-        return rules.LeaseRow(row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]))
+        return rules.LeaseRow(
+            row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]), float(row[6])
+        )
 
     @staticmethod
     def _changed(cursor: Any) -> None:
         if cursor.rowcount != 1:  # the row moved under us: refuse rather than half-apply
             raise Rejection(409, "stale_fence", "the lease changed meanwhile; try again")
 
-    def renew(self, lease_id: str, annotator: str, ttl_s: int, now: datetime) -> LeaseStatus:
+    def renew(
+        self,
+        lease_id: str,
+        annotator: str,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_lifetime_s: int | None = None,
+    ) -> LeaseStatus:
         t_now = ts(now)
-        expires = t_now + ttl_s
         with self._write() as conn:
             lease = rules.own_lease(self._lease(conn, lease_id), annotator)
             rules.require_live(lease, t_now)
+            expires = rules.lease_end(lease, t_now, ttl_s, max_lifetime_s)
             self._changed(
                 self._x(
                     conn,
@@ -429,10 +467,16 @@ class SqlRepository:
             lease = rules.own_lease(self._lease(conn, lease_id, lock=False), annotator)
             rules.require_live(lease, ts(now))
             clip = self._one(
-                conn, "SELECT sha256, media_type FROM clips WHERE clip_id = ?", (lease.clip_id,)
+                conn,
+                "SELECT sha256, media_type, audio_deleted_at FROM clips WHERE clip_id = ?",
+                (lease.clip_id,),
             )
         if clip is None:  # pragma: no cover - a lease always has its clip
             raise not_found("clip")
+        if clip[2] is not None:
+            raise Rejection(
+                410, "audio_deleted", "this clip's audio was deleted under the retention policy"
+            )
         try:
             data = self.audio.read(clip[0])
         except AudioMissing:
@@ -589,18 +633,31 @@ class SqlRepository:
         content: AnnotationContent,
         now: datetime,
         window_s: int,
+        escalation_flags: frozenset[str] = frozenset(),
     ) -> StoredAnnotation:
         t_now = ts(now)
         with self._write(durable=True) as conn:
             row = self._one(
                 conn,
-                "SELECT annotator, created_at FROM annotations"  # noqa: S608 - our own lock clause
+                f"SELECT {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608 - our own lock clause
                 f" WHERE annotation_id = ?{self.FOR_UPDATE}",
                 (annotation_id,),
             )
             if row is None:
                 raise not_found("annotation")
-            rules.check_amend(row[0], float(row[1]), annotator, t_now, window_s)
+            current = annotation_from_row(row)
+            created = ts(current.created_at)
+            rules.check_amend(current.annotator, created, annotator, t_now, window_s)
+            before = current.content
+            rules.keep_escalation(
+                before.escalated,
+                before.flags,
+                content.flags,
+                before.note,
+                content.note,
+                escalation_flags,
+            )
+            amendment_log.append(self, conn, annotation_id, annotator, t_now, before, content)
             self._x(
                 conn,
                 "UPDATE annotations SET transcript = ?, intent = ?, flags = ?, note = ?,"
@@ -651,7 +708,7 @@ class SqlRepository:
         return [annotation_from_row(r) for r in rows]
 
     EXPORT_SQL: ClassVar[str] = (  # noqa: S608 - our own column names
-        "SELECT {cols}, c.source_name, c.locale, a.taxonomy_version"
+        "SELECT {cols}, c.source_name, c.locale, a.taxonomy_version, c.audio_deleted_at"
         " FROM annotations a JOIN clips c ON c.clip_id = a.clip_id ORDER BY a.created_at"
     ).format(cols=", ".join(f"a.{c.strip()}" for c in ANNOTATION_COLUMNS.split(",")))
 
@@ -662,6 +719,7 @@ class SqlRepository:
             source_name=row[11],
             locale=row[12],
             taxonomy_version=row[13],
+            audio_deleted_at=dt(row[14]) if row[14] is not None else None,
         )
 
     # ------------------------------------------------------------------ db copy

@@ -4,6 +4,7 @@ deployed version the running server then suggests from."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from api.client import QueueClient
@@ -15,8 +16,10 @@ from tests.fixtures.server import LiveServer, write_wavs
 
 
 def test_train_learns_from_accepted_work_and_never_from_gold(
-    live_server: LiveServer, tmp_path: Path
+    make_live_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
+    # One person annotates all 60 clips at once: above the default per-person lease cap.
+    live_server = make_live_server("--max-live-leases", "100")
     ids = live_server.ingest(write_wavs(tmp_path / "in", 60))
     client = QueueClient(live_server.url, live_server.annotator_token)
     leases = client.lease(count=50).leases + client.lease(count=10).leases

@@ -178,7 +178,9 @@ def test_an_amendment_never_takes_an_escalation_off_the_list(
         annotation(lease, flags=["self_harm"], note="says they want to end it"),
         new_idempotency_key(),
     )
-    alice.amend(receipt.annotation_id, AnnotationPatch(flags=[], note=None))
+    # Finding 8: the amend that tried to erase the escalation is refused (test_amendment_history);
+    # one that changes other fields keeps it on the list with its flags and note.
+    alice.amend(receipt.annotation_id, AnnotationPatch(transcript="i want to end it"))
     listed = supervisor.escalations().escalations
     assert [x.annotation_id for x in listed] == [receipt.annotation_id]
-    assert listed[0].flags == []  # the current content, still on the list
+    assert listed[0].flags == ["self_harm"] and listed[0].note == "says they want to end it"
