@@ -13,6 +13,7 @@ import random
 from typing import TYPE_CHECKING
 
 from api.quality_models import Final, FinalIn, ReviewAnnotation, ReviewItem, ReviewList
+from api.server.errors import Rejection
 from api.server.quality_rules import Expected, Report, Thresholds, build_report
 from api.server.quality_store import QualityStore, ReviewCase
 from api.server.repository import LeaseGrant
@@ -81,21 +82,27 @@ class QualityService:
         max_lifetime_s: int | None = None,
     ) -> list[LeaseGrant]:
         """Ordinary clips first, under the person's live-lease cap (which counts every lease,
-        gold ones too), then gold into the slots the cap left: a gold lease never takes a
-        person past the cap by more than the gold share of one request."""
+        gold ones too), then gold into the slots the cap left, then ordinary clips again for any
+        gold slot no gold clip filled: a gold lease never takes a person past the cap by more than
+        the gold share of one request, and a request is never short because gold ran out."""
         now = self.queue.clock.now()
+        cap = {"max_live": max_live, "max_lifetime_s": max_lifetime_s}
         slots = gold_slots(count, self.queue.settings.gold_rate)
         # Called even for 0 ordinary clips when there is a cap: at the cap it refuses (409).
         normal = (
-            self.queue.repo.claim(
-                who, count - slots, ttl_s, now, max_live=max_live, max_lifetime_s=max_lifetime_s
-            )
+            self.queue.repo.claim(who, count - slots, ttl_s, now, **cap)
             if count > slots or max_live is not None
             else []
         )
-        if max_live is not None and len(normal) < count - slots:
-            slots = 0  # the cap (or an empty queue) stopped the ordinary claim: no gold either
+        if len(normal) < count - slots:
+            return normal  # the cap or an empty queue stopped the ordinary claim: no gold either
         gold = self.store.claim_gold(who, slots, ttl_s, now) if slots else []
+        if (short := slots - len(gold)) > 0:
+            try:
+                normal += self.queue.repo.claim(who, short, ttl_s, now, **cap)
+            except Rejection as e:  # the first part reached the cap: grant what it got
+                if e.reason != "lease_cap" or not (normal or gold):
+                    raise
         return interleave(normal, gold)
 
     # -- review
