@@ -193,3 +193,30 @@ async def test_the_queue_view_and_back(tmp_path: Path) -> None:
         await pilot.press("v")
         await pilot.pause()
         assert isinstance(app.screen, EscalationsScreen)
+
+
+async def test_the_detail_shows_amend_history_and_the_audit_trail_escaped(tmp_path: Path) -> None:
+    from api.models import AmendmentRecord, AuditAction, AuditEvent, EscalationDetail
+    from tests.supervise.fakes import NOW
+
+    app, fake = make_console(tmp_path)
+    row = fake.rows["esc0002"]
+    detail = EscalationDetail(
+        escalation=row.model_copy(update={"note": "evil \x1b[31m note"}),
+        amendments=[
+            AmendmentRecord(amended_at=NOW, transcript="help", intent="no_speech", flags=[])
+        ],
+        audit=[
+            AuditEvent(event_id="e1", escalation_id="esc0002", action=AuditAction.PLAY,
+                       actor="sup\u202e1", at=NOW, from_state=EscalationState.OPEN,
+                       to_state=EscalationState.OPEN),
+        ],
+    )  # fmt: skip
+    async with app.run_test(size=(120, 48)) as pilot:
+        screen = await loaded(pilot)
+        screen.detail_view.show(detail, NOW)
+        await pilot.pause()
+        body = screen.detail_view.plain_text()
+        assert "Amend history (1 earlier versions)" in body and "“help”" in body
+        assert "play" in body and "open → open" in body
+        assert "\x1b" not in body and "\u202e" not in body  # drawn as visible escapes
