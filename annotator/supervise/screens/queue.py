@@ -18,14 +18,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingsMap, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from annotator.actions import SUPERVISE
 from annotator.keymap import app_bindings
 from annotator.screens.help import HelpScreen
-from api.models import QueueStatus, Throughput
+from api.models import QueueStatus, Role, Throughput
 from api.text_safety import for_terminal
 from widgets.throughput_chart import ThroughputChart
 
@@ -119,12 +119,13 @@ class QueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("queue · loading…", id="queue-status", markup=False)
         with VerticalScroll():
-            yield Static("Queue", classes="heading", markup=False)
-            yield Static("", id="queue-table")
-            yield Static("Clips per hour over the shift", classes="heading", markup=False)
-            yield ThroughputChart(id="throughput")
-            yield Static("Leases per person", classes="heading", markup=False)
-            yield Static("", id="leases-table")
+            with Vertical(id="admin-part"):
+                yield Static("Queue", classes="heading", markup=False)
+                yield Static("", id="queue-table")
+                yield Static("Clips per hour over the shift", classes="heading", markup=False)
+                yield ThroughputChart(id="throughput")
+                yield Static("Leases per person", classes="heading", markup=False)
+                yield Static("", id="leases-table")
             yield Static("Exposure this shift (distress, self-harm, explicit, minor)",
                          classes="heading", markup=False)  # fmt: skip
             yield Static(
@@ -132,7 +133,17 @@ class QueueScreen(Screen[None]):
             )
         yield Footer()
 
+    @property
+    def admin(self) -> bool:
+        return self.services.role is not Role.SUPERVISOR
+
     def on_mount(self) -> None:
+        # A supervisor's view: the exposure counts only (the queue's figures are admins').
+        self.query_one("#admin-part").display = self.admin
+        if not self.admin:
+            self.query_one("#queue-status", Static).update(
+                "exposure · the queue's figures are for admins"
+            )
         self.load()
         self.set_interval(REFRESH_S, self.load)
 
@@ -145,11 +156,11 @@ class QueueScreen(Screen[None]):
         hours = max(1, math.ceil(self.services.settings.shift_hours))
         with self.services.client_factory() as client:
             try:
-                status, throughput = client.queue_status(), client.throughput(hours=hours)
+                if self.admin:
+                    status, throughput = client.queue_status(), client.throughput(hours=hours)
+                    self.app.call_from_thread(self._show, status, throughput)
             except Forbidden as e:
                 self.app.call_from_thread(self._forbidden, for_terminal(e.error.message))
-            else:
-                self.app.call_from_thread(self._show, status, throughput)
             exposure_of = getattr(client, "exposure", None)
             if not callable(exposure_of):
                 return
