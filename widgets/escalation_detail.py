@@ -7,14 +7,16 @@ Display only; every text that came from a person (transcript, notes, names) is d
 API:
     show(detail, now): draw an `api.models.EscalationDetail` (None: the empty-list message);
         `now` is the server's clock, for the relative times.
+    plain_text(width=120): what is drawn, as plain text (for tests and copying).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from datetime import datetime
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -71,12 +73,22 @@ class EscalationDetail(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]  # ComposeResult, kept light
         yield Static(Text("No escalation selected."), id="detail-body")
 
+    _shown: tuple[Table | Text, ...] = (Text("No escalation selected."),)
+
     def show(self, detail: Detail | None, now: datetime) -> None:
         body = self.query_one("#detail-body", Static)
-        if detail is None:
-            body.update(Text("No escalation selected."))
-            return
-        body.update(Group(*self._parts(detail, now)))
+        self._shown = (
+            (Text("No escalation selected."),)
+            if detail is None
+            else tuple(self._parts(detail, now))
+        )
+        body.update(Group(*self._shown))
+
+    def plain_text(self, width: int = 120) -> str:
+        console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+        with console.capture() as captured:
+            console.print(Group(*self._shown))
+        return captured.get()
 
     def _parts(self, detail: Detail, now: datetime) -> list[Table | Text]:
         e: EscalationSummary = detail.escalation

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from annotator.services import LaunchError
+from api.models import Role
 
 if TYPE_CHECKING:
     from annotator.audio.player import Player
@@ -38,6 +39,9 @@ class ConsoleServices:
     clock: Callable[[], float] = time.monotonic
     poll_wait_s: float = POLL_WAIT_S
     startup_notices: list[str] = field(default_factory=list)
+    #: What the token may see: SUPERVISOR (escalations, exposure) or ADMIN (also the queue's
+    #: figures); None when the server could not be asked at start (each view then finds out).
+    role: Role | None = None
 
     def shutdown(self) -> None:
         self.player.close()
@@ -51,9 +55,11 @@ def build_console(args: argparse.Namespace) -> ConsoleServices:
 
     settings, keymap, factory = connect(args)
     notices: list[str] = []
+    role: Role | None = None
     try:
         with factory() as client:
             client.escalations(limit=1)
+            role = _admin_or_supervisor(client)
     except Forbidden:
         raise LaunchError(
             "this token has the annotator role: `annotator supervise` needs a supervisor's or "
@@ -79,7 +85,20 @@ def build_console(args: argparse.Namespace) -> ConsoleServices:
         player=player,
         player_reason=reason,
         startup_notices=notices,
+        role=role,
     )
+
+
+def _admin_or_supervisor(client: QueueClient) -> Role:
+    """A token that reads the escalations is a supervisor's or an admin's: the admin route says
+    which (there is no role route)."""
+    from api.client import Forbidden
+
+    try:
+        client.queue_status()
+    except Forbidden:
+        return Role.SUPERVISOR
+    return Role.ADMIN
 
 
 def run_supervise(args: argparse.Namespace) -> int:

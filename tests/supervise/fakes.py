@@ -30,6 +30,7 @@ from api.models import (
     PersonLeases,
     PersonThroughput,
     QueueStatus,
+    Role,
     ServiceLevel,
     ServiceLevelSettings,
     Throughput,
@@ -238,5 +239,6 @@ def make_console(
         player_reason="audio off: muted",
         clock=lambda: 0.0,
         poll_wait_s=0.5,
+        role=Role.ADMIN,
     )
     return SuperviseApp(services), client

@@ -193,3 +193,64 @@ async def test_the_queue_view_and_back(tmp_path: Path) -> None:
         await pilot.press("v")
         await pilot.pause()
         assert isinstance(app.screen, EscalationsScreen)
+
+
+async def test_the_detail_shows_amend_history_and_the_audit_trail_escaped(tmp_path: Path) -> None:
+    from api.models import AmendmentRecord, AuditAction, AuditEvent, EscalationDetail
+    from tests.supervise.fakes import NOW
+
+    app, fake = make_console(tmp_path)
+    row = fake.rows["esc0002"]
+    detail = EscalationDetail(
+        escalation=row.model_copy(update={"note": "evil \x1b[31m note"}),
+        amendments=[
+            AmendmentRecord(amended_at=NOW, transcript="help", intent="no_speech", flags=[])
+        ],
+        audit=[
+            AuditEvent(event_id="e1", escalation_id="esc0002", action=AuditAction.PLAY,
+                       actor="sup\u202e1", at=NOW, from_state=EscalationState.OPEN,
+                       to_state=EscalationState.OPEN),
+        ],
+    )  # fmt: skip
+    async with app.run_test(size=(120, 48)) as pilot:
+        screen = await loaded(pilot)
+        screen.detail_view.show(detail, NOW)
+        await pilot.pause()
+        body = screen.detail_view.plain_text()
+        assert "Amend history (1 earlier versions)" in body and "“help”" in body
+        assert "play" in body and "open → open" in body
+        assert "\x1b" not in body and "\u202e" not in body  # drawn as visible escapes
+
+
+async def test_the_queue_view_shows_exposure_where_the_server_counts_it(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    app, fake = make_console(tmp_path)
+    person = SimpleNamespace(
+        person="ann\x1b1", counts={"distress": 3, "self_harm": 1}, breaks=1, on_break=True,
+        opt_outs=["minor"],
+    )  # fmt: skip
+    report = SimpleNamespace(categories=["distress", "self_harm", "explicit"], people=[person])
+    fake.exposure = lambda: report  # type: ignore[attr-defined]  # the welfare routes' method
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue view")
+        exposure = app.screen.query_one("#exposure")
+        await until(pilot, lambda: "not available" not in _plain(exposure), "the exposure table")
+        text = _plain(exposure)
+        assert "self harm" in text and "on a break" in text and "minor" in text
+        assert "ann\\x1b1" in text and "\x1b" not in text  # the name escaped
+        row = next(line for line in text.splitlines() if "ann" in line).split()
+        assert row[1:5] == ["3", "1", "0", "1"]  # distress, self harm, explicit, breaks
+
+
+def _plain(widget: Any) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=160, file=io.StringIO(), color_system=None)
+    with console.capture() as captured:
+        console.print(widget.content)
+    return captured.get()

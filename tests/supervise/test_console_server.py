@@ -15,8 +15,8 @@ from annotator.supervise.app import SuperviseApp
 from annotator.supervise.screens.queue import QueueScreen
 from annotator.supervise.services import ConsoleServices, build_console
 from api.client import QueueClient
-from api.models import AuditAction
-from tests.fixtures.server import ClockedServer, run_annotator
+from api.models import AnnotationPatch, AuditAction, ReleaseReason, Role
+from tests.fixtures.server import ClockedServer, LiveServer, run_annotator
 from tests.server.helpers import annotation, key
 from tests.supervise.test_console_keys import console, loaded, until
 from tests.tui.fakes import FrozenPlayer
@@ -128,6 +128,7 @@ async def test_the_queue_view_for_admins_and_supervisors(
     flag(clocked_server, "alice", ["distress"])
     app = SuperviseApp(services_for(clocked_server, clocked_server.token("ada", "admin"),
                                     monkeypatch))  # fmt: skip
+    assert app.services.role is Role.ADMIN
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         await pilot.press("v")
@@ -143,6 +144,69 @@ async def test_the_queue_view_for_admins_and_supervisors(
     async with supervisor.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         await pilot.press("v")
+        assert supervisor.services.role is Role.SUPERVISOR
         status = supervisor.screen.query_one("#queue-status")
-        await until(pilot, lambda: "admin" in str(status.render()), "the refusal")
+        assert "the queue's figures are for admins" in str(status.render())
+        assert not supervisor.screen.query_one("#admin-part").display  # the supervisor's view
         assert console(pilot).board.page is not None
+
+
+async def test_an_amendment_and_a_cannot_judge_skip_reach_the_console(
+    clocked_server: ClockedServer,
+    test_wavs: Callable[..., list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clocked_server.ingest(test_wavs(2))
+    alice = QueueClient(clocked_server.url, clocked_server.token("alice"))
+    lease = alice.lease().leases[0]
+    aid = alice.submit(annotation(lease, flags=["distress"], note="crying"), key()).annotation_id
+    app = SuperviseApp(services_for(clocked_server, clocked_server.token("sue", "supervisor"),
+                                    monkeypatch))  # fmt: skip
+    async with app.run_test(size=(120, 48)) as pilot:
+        screen = await loaded(pilot)
+        [eid] = screen.table._keys
+        await until(pilot, lambda: eid in screen._details, "the detail")
+        alice.amend(aid, AnnotationPatch(transcript="please help me", note="crying, then a thud"))
+        await until(
+            pilot,
+            lambda: screen._details[eid].escalation.transcript == "please help me",
+            "the amendment on the console",
+            5,
+        )
+        body = screen.detail_view.plain_text()
+        assert "please help me" in body and "crying, then a thud" in body
+        # A skip for a supervisor's view joins the same list, least severe.
+        skipped = alice.lease().leases[0]
+        alice.release(skipped.lease_id, ReleaseReason.CANNOT_JUDGE, "two voices, can't tell")
+        await until(pilot, lambda: len(screen.table._keys) == 2, "the cannot-judge row")
+        row = [str(c) for c in screen.table.get_row(screen.table._keys[1])]
+        assert row[1] == "cannot judge" and row[5] == "alice"
+        await pilot.press("down")
+        detail = screen.detail_view
+        await until(pilot, lambda: "skipped: cannot judge" in detail.plain_text(), "its detail")
+    alice.close()
+
+
+async def test_the_console_says_when_the_server_is_gone_and_recovers(
+    live_server: LiveServer, test_wavs: Callable[..., list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_server.ingest(test_wavs(2))
+    monkeypatch.setenv("ANNOTATOR_SERVER", live_server.url)
+    monkeypatch.setenv("ANNOTATOR_TOKEN", live_server.supervisor_token)
+    services = build_console(args())
+    services.poll_wait_s = 1.0
+    app = SuperviseApp(services)
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await loaded(pilot)
+        live_server.stop()
+        banner = screen.query_one("#banner")
+        await until(pilot, lambda: banner.has_class("-shown"), "the offline banner", 10)
+        assert "unreachable" in str(banner.render())
+        assert "offline" in str(screen.query_one("#status").render())
+        live_server.start()
+        with QueueClient(live_server.url, live_server.annotator_token) as c:
+            lease = c.lease().leases[0]
+            c.submit(annotation(lease, flags=["self_harm"], note="quietly"), key())
+        await until(pilot, lambda: len(screen.table._keys) == 1, "the escalation after it", 15)
+        assert not banner.has_class("-shown")
+        assert "● live" in str(screen.query_one("#status").render())

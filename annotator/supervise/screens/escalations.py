@@ -196,8 +196,10 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
         link = f"○ offline: {self._offline}" if self._offline else "● live"
         if self.board.page is None and not self._offline:
             link = "connecting…"
+        role = self.services.role
         text = (
-            f"escalations · showing {self.board.filter.label}"
+            (f"{role.value} · " if role is not None else "")
+            + f"escalations · showing {self.board.filter.label}"
             + (f" ({keys[0]} changes)" if keys else "")
             + f" · {counts[EscalationState.OPEN]} open · "
             f"{counts[EscalationState.ACKNOWLEDGED]} acknowledged · {link}"

@@ -2,9 +2,9 @@
 the exposure counts where the server has them.
 
 Refreshed every `REFRESH_S` and by the refresh key. A supervisor's token gets 403 from the admin
-routes: the view says so and shows nothing else. Exposure counts come from the welfare routes
-when the server and client have them (`QueueClient.exposure`); without them the view says
-they are not available rather than failing.
+routes: the view says so, and still shows the exposure counts (a supervisor's to see). Those come
+from the welfare routes when the server and client have them (`QueueClient.exposure`); without
+them the view says they are not available rather than failing.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingsMap, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from annotator.actions import SUPERVISE
 from annotator.keymap import app_bindings
 from annotator.screens.help import HelpScreen
-from api.models import QueueStatus, Throughput
+from api.models import QueueStatus, Role, Throughput
 from api.text_safety import for_terminal
 from widgets.throughput_chart import ThroughputChart
 
@@ -67,18 +67,31 @@ def leases_table(status: QueueStatus) -> Table:
     return table
 
 
-def exposure_text(report: Any) -> Text:
-    """Whatever the welfare route answers, as lines: each list item's fields, escaped."""
-    data = report.model_dump() if hasattr(report, "model_dump") else report
-    lines: list[str] = []
-    items = next((v for v in data.values() if isinstance(v, list)), []) if isinstance(
-        data, dict) else []  # fmt: skip
-    for item in items:
-        if isinstance(item, dict):
-            lines.append(
-                " · ".join(f"{for_terminal(k)}: {for_terminal(v)}" for k, v in item.items())
-            )
-    return Text("\n".join(lines) or "no exposure recorded this shift")
+def exposure_table(report: Any) -> Table | Text:
+    """The welfare route's `ExposureReport` (since, categories, people: person, counts per
+    category, breaks, on_break, opt_outs), read by attribute: the model lives with the welfare
+    routes, which this console does not import."""
+    people = list(getattr(report, "people", []))
+    if not people:
+        return Text("no exposure recorded this shift")
+    categories = [str(c) for c in getattr(report, "categories", [])]
+    table = Table(box=None, padding=(0, 2))
+    table.add_column("person")
+    for category in categories:
+        table.add_column(for_terminal(category.replace("_", " ")), justify="right")
+    table.add_column("breaks", justify="right")
+    table.add_column("now")
+    table.add_column("opted out of")
+    for p in people:
+        counts = dict(getattr(p, "counts", {}))
+        table.add_row(
+            for_terminal(getattr(p, "person", "?")),
+            *(str(counts.get(c, 0)) for c in categories),
+            str(getattr(p, "breaks", 0)),
+            "on a break" if getattr(p, "on_break", False) else "",
+            ", ".join(for_terminal(o) for o in getattr(p, "opt_outs", [])),
+        )
+    return table
 
 
 class QueueScreen(Screen[None]):
@@ -106,43 +119,63 @@ class QueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("queue · loading…", id="queue-status", markup=False)
         with VerticalScroll():
-            yield Static("Queue", classes="heading", markup=False)
-            yield Static("", id="queue-table")
-            yield Static("Clips per hour over the shift", classes="heading", markup=False)
-            yield ThroughputChart(id="throughput")
-            yield Static("Leases per person", classes="heading", markup=False)
-            yield Static("", id="leases-table")
+            with Vertical(id="admin-part"):
+                yield Static("Queue", classes="heading", markup=False)
+                yield Static("", id="queue-table")
+                yield Static("Clips per hour over the shift", classes="heading", markup=False)
+                yield ThroughputChart(id="throughput")
+                yield Static("Leases per person", classes="heading", markup=False)
+                yield Static("", id="leases-table")
             yield Static("Exposure this shift (distress, self-harm, explicit, minor)",
                          classes="heading", markup=False)  # fmt: skip
-            yield Static("", id="exposure", markup=False)
+            yield Static(
+                "not available: this server has no exposure counts", id="exposure", markup=False
+            )
         yield Footer()
 
+    @property
+    def admin(self) -> bool:
+        return self.services.role is not Role.SUPERVISOR
+
     def on_mount(self) -> None:
+        # A supervisor's view: the exposure counts only (the queue's figures are admins').
+        self.query_one("#admin-part").display = self.admin
+        if not self.admin:
+            self.query_one("#queue-status", Static).update(
+                "exposure · the queue's figures are for admins"
+            )
         self.load()
         self.set_interval(REFRESH_S, self.load)
 
     @work(thread=True, group="queue", exclusive=True, exit_on_error=False)
     def load(self) -> None:
+        """The admin figures and the exposure counts, each on its own: a supervisor's token is
+        refused the first (admins only) and still sees the second."""
         from api.client import Forbidden
 
         hours = max(1, math.ceil(self.services.settings.shift_hours))
-        try:
-            with self.services.client_factory() as client:
-                status = client.queue_status()
-                throughput = client.throughput(hours=hours)
-                exposure_of = getattr(client, "exposure", None)
-                exposure = exposure_of() if callable(exposure_of) else None
-        except Forbidden as e:
-            self.app.call_from_thread(self._forbidden, for_terminal(e.error.message))
-            return
-        self.app.call_from_thread(self._show, status, throughput, exposure)
+        with self.services.client_factory() as client:
+            try:
+                if self.admin:
+                    status, throughput = client.queue_status(), client.throughput(hours=hours)
+                    self.app.call_from_thread(self._show, status, throughput)
+            except Forbidden as e:
+                self.app.call_from_thread(self._forbidden, for_terminal(e.error.message))
+            exposure_of = getattr(client, "exposure", None)
+            if not callable(exposure_of):
+                return
+            try:
+                report = exposure_of()
+            except Forbidden as e:
+                report = Text(f"not for this token: {for_terminal(e.error.message)}")
+            self.app.call_from_thread(self._show_exposure, report)
 
     def _forbidden(self, message: str) -> None:
         self.query_one("#queue-status", Static).update(
-            f"queue · the queue view needs an admin's token ({message})"
+            f"queue · the queue figures need an admin's token ({message})"
         )
 
-    def _show(self, status: QueueStatus, throughput: Throughput, exposure: object) -> None:
+    def _show(self, status: QueueStatus, throughput: Throughput) -> None:
         at = status.at.strftime("%H:%M:%S")
         self.query_one("#queue-status", Static).update(
             f"queue at {at} UTC · {status.pending} pending · {status.leased} leased · "
@@ -154,8 +187,9 @@ class QueueScreen(Screen[None]):
             [_hour(h) for h in throughput.hours],
             [(p.annotator, p.clips_per_hour, p.total) for p in throughput.people],
         )
-        none = Text("not available: this server has no exposure counts")
-        shown = exposure_text(exposure) if exposure is not None else none
+
+    def _show_exposure(self, report: object) -> None:
+        shown = report if isinstance(report, Text) else exposure_table(report)
         self.query_one("#exposure", Static).update(shown)
 
     def action_switch_view(self) -> None:
