@@ -94,7 +94,7 @@ def fill(url: str, data: Path, n: int) -> None:
     repo = open_repository(url, data)
     try:
         with repo._write() as conn:
-            conn.executemany(
+            conn.cursor().executemany(
                 repo._sql(
                     "INSERT INTO clips (clip_id, sha256, media_type, size_bytes, duration_s,"
                     " sample_rate, channels, locale, needed, completed, created_at)"
@@ -102,7 +102,7 @@ def fill(url: str, data: Path, n: int) -> None:
                 ),
                 clips,
             )
-            conn.executemany(
+            conn.cursor().executemany(
                 repo._sql(
                     "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
                     " idempotency_key, request_hash, body, transcript, intent, flags, note,"
@@ -111,7 +111,7 @@ def fill(url: str, data: Path, n: int) -> None:
                 ),
                 annotations,
             )
-            conn.executemany(
+            conn.cursor().executemany(
                 repo._sql(
                     "INSERT INTO gold_clips (clip_id, transcript, intent, flags, imported_at)"
                     " SELECT clip_id, transcript, intent, flags, 0 FROM annotations"
@@ -189,7 +189,7 @@ def figures(quick: bool) -> list[Figure]:
         root = Path(tmp)
         figs += backend_figures("SQLite", f"sqlite:///{root / 'q.db'}", root / "data", n, rounds)
         try:
-            cluster = start_temp_cluster(root / "pg")
+            cluster = start_temp_cluster()  # the system temp dir: postgres must enter it
         except Exception as e:
             figs.append(
                 Figure(

@@ -166,13 +166,12 @@ class Estimate:
 def _value_counts(units: Sequence[Sequence[Hashable]]) -> np.ndarray:
     """units × distinct values: how often each value was given to each unit (pairable units)."""
     kept = [u for u in units if len(u) >= 2]
-    domain = sorted({v for u in kept for v in u}, key=repr)
-    index = {v: i for i, v in enumerate(domain)}
-    counts = np.zeros((len(kept), len(domain)), dtype=float)
-    for row, unit in enumerate(kept):
-        for value in unit:
-            counts[row, index[value]] += 1
-    return counts
+    index: dict[Hashable, int] = {}
+    values = [index.setdefault(v, len(index)) for u in kept for v in u]
+    rows = np.repeat(np.arange(len(kept)), [len(u) for u in kept])
+    width = len(index)
+    flat = np.bincount(rows * width + np.array(values, dtype=np.int64), minlength=len(kept) * width)
+    return flat.reshape(len(kept), width).astype(float)
 
 
 def _alpha_weighted(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -197,7 +196,21 @@ def _defined(counts: np.ndarray) -> bool:
 def nominal_alpha(units: Sequence[Sequence[Hashable]], *, interval: bool = True) -> Estimate:
     """Krippendorff's alpha (nominal) of `units` (each the values its annotators gave), with a
     percentile bootstrap interval (over units) below `SMALL_SAMPLE` units."""
-    counts = _value_counts(units)
+    return alpha_from_counts(_value_counts(units), interval=interval)
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float] | None:
+    """The 2.5th and 97.5th percentiles (nearest rank) of the defined draws, or None when fewer
+    than half of them are defined."""
+    values = np.sort(draws[~np.isnan(draws)])
+    if len(values) < len(draws) // 2 or len(values) == 0:
+        return None
+    last = len(values) - 1
+    return float(values[round(0.025 * last)]), float(values[round(0.975 * last)])
+
+
+def alpha_from_counts(counts: np.ndarray, *, interval: bool = True) -> Estimate:
+    """`nominal_alpha` from a units × values count matrix (units with >= 2 values)."""
     n = counts.shape[0]
     if not _defined(counts):
         return Estimate(None, n)
@@ -206,56 +219,83 @@ def nominal_alpha(units: Sequence[Sequence[Hashable]], *, interval: bool = True)
         return Estimate(point, n)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     draws = rng.multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP_ROUNDS).astype(float)
-    values = np.sort(_alpha_weighted(counts, draws))
-    values = values[~np.isnan(values)]
-    if len(values) < BOOTSTRAP_ROUNDS // 2:
-        return Estimate(point, n)
-    last = len(values) - 1
-    return Estimate(
-        point, n, float(values[round(0.025 * last)]), float(values[round(0.975 * last)])
-    )
+    bounds = _interval(_alpha_weighted(counts, draws))
+    return Estimate(point, n) if bounds is None else Estimate(point, n, *bounds)
 
 
-def pair_alpha(
-    first: Sequence[Hashable], second: Sequence[Hashable], rng: np.random.Generator | None = None
-) -> Estimate:
-    """`nominal_alpha` for units of exactly two values (two people's answers on their shared
-    clips), in a handful of array operations: per pair of people the report makes thousands.
-    With two values a unit's o_u is 2 when they differ, else 0; so alpha = 1 - (n - 1) * 2D /
-    (n^2 - sum_c n_c^2), n = 2U, D the disagreeing units."""
-    units = len(first)
-    codes: dict[Hashable, int] = {}
-    a = np.fromiter((codes.setdefault(v, len(codes)) for v in first), dtype=np.int64, count=units)
-    b = np.fromiter((codes.setdefault(v, len(codes)) for v in second), dtype=np.int64, count=units)
-    width = len(codes)
-    if units == 0 or width < 2:
-        return Estimate(None, units)
+def pairs_alpha(
+    pairs: Sequence[tuple[Sequence[Hashable], Sequence[Hashable]]],
+    *,
+    rounds: int = BOOTSTRAP_ROUNDS,
+) -> list[Estimate]:
+    """`nominal_alpha` for many samples of two-value units at once (per pair of people: their two
+    answers on each shared clip), point estimates and bootstrap intervals, in array operations
+    over all pairs together: the report has thousands of pairs. With two values a unit's o_u is
+    2 when they differ, else 0; so alpha = 1 - (n - 1) * 2D / (n^2 - sum_c n_c^2), n = 2U, D the
+    disagreeing units."""
+    count = len(pairs)
+    if count == 0:
+        return []
+    sizes = np.array([len(first) for first, _ in pairs], dtype=np.int64)
+    total = int(sizes.sum())
+    # Values are coded per pair (0, 1, ... within each pair): the count arrays below are pairs x
+    # the widest pair's distinct values, not pairs x every value in the taxonomy.
+    first_codes: list[int] = []
+    second_codes: list[int] = []
+    width = 1
+    for first, second in pairs:
+        local: dict[Hashable, int] = {}
+        first_codes += [local.setdefault(v, len(local)) for v in first]
+        second_codes += [local.setdefault(v, len(local)) for v in second]
+        width = max(width, len(local))
+    a = np.array(first_codes, dtype=np.int64)
+    b = np.array(second_codes, dtype=np.int64)
     differ = (a != b).astype(float)
-    n = 2 * units
+    owner = np.repeat(np.arange(count), sizes)
+    n = 2.0 * sizes
 
-    def alpha(rows: np.ndarray) -> np.ndarray:  # rows: (B, U) unit indices
-        draws = rows.shape[0]
-        offset = (np.arange(draws) * width)[:, None]
-        both = np.concatenate([a[rows] + offset, b[rows] + offset], axis=1).ravel()
-        n_c = np.bincount(both, minlength=draws * width).reshape(draws, width)
-        expected = n * n - (n_c * n_c).sum(axis=1)
+    def alphas(units: np.ndarray, group: np.ndarray, groups: int, n: np.ndarray) -> np.ndarray:
+        d = np.bincount(group, weights=differ[units], minlength=groups)
+        cells = groups * width
+        n_c = np.bincount(group * width + a[units], minlength=cells) + np.bincount(
+            group * width + b[units], minlength=cells
+        )
+        expected = n * n - (n_c.reshape(groups, width) ** 2).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            observed = 2 * differ[rows].sum(axis=1)
-            return np.where(expected > 0, 1 - (n - 1) * observed / expected, np.nan)
+            return np.where(expected > 0, 1 - (n - 1) * 2 * d / expected, np.nan)
 
-    point = float(alpha(np.arange(units)[None, :])[0])
-    if units >= SMALL_SAMPLE or units < 2:
-        return Estimate(point, units)
-    # One generator per report (seeded, pairs in sorted order): a new one costs more than the
-    # pair's whole bootstrap.
-    rng = rng if rng is not None else np.random.default_rng(BOOTSTRAP_SEED)
-    values = np.sort(alpha(rng.integers(0, units, size=(BOOTSTRAP_ROUNDS, units))))
-    values = values[~np.isnan(values)]
-    if len(values) < BOOTSTRAP_ROUNDS // 2:
-        return Estimate(point, units)
-    last = len(values) - 1
-    low, high = values[round(0.025 * last)], values[round(0.975 * last)]
-    return Estimate(point, units, float(low), float(high))
+    points = alphas(np.arange(total), owner, count, n)
+    lows = np.full(count, np.nan)
+    highs = np.full(count, np.nan)
+    chosen = np.flatnonzero((sizes >= 2) & (sizes < SMALL_SAMPLE) & ~np.isnan(points))
+    if len(chosen) and rounds:
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        slot_pair = np.repeat(np.arange(len(chosen)), sizes[chosen])
+        slot_start = np.repeat(starts[chosen], sizes[chosen])
+        slot_size = np.repeat(sizes[chosen], sizes[chosen])
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        draws = np.empty((rounds, len(chosen)))
+        step = max(1, 4_000_000 // max(1, len(chosen) * width))  # rounds per batch: bounded memory
+        for r0 in range(0, rounds, step):
+            r = min(step, rounds - r0)
+            picked = slot_start + (rng.random((r, len(slot_pair))) * slot_size).astype(np.int64)
+            group = (np.arange(r)[:, None] * len(chosen) + slot_pair).ravel()
+            draws[r0 : r0 + r] = alphas(
+                picked.ravel(), group, r * len(chosen), np.tile(n[chosen], r)
+            ).reshape(r, len(chosen))
+        for column, index in enumerate(chosen):
+            bounds = _interval(draws[:, column])
+            if bounds is not None:
+                lows[index], highs[index] = bounds
+    return [
+        Estimate(
+            None if np.isnan(points[i]) else float(points[i]),
+            int(sizes[i]),
+            None if np.isnan(lows[i]) else float(lows[i]),
+            None if np.isnan(highs[i]) else float(highs[i]),
+        )
+        for i in range(count)
+    ]
 
 
 def by_clip(labels: Iterable[Label]) -> dict[str, list[Label]]:
@@ -287,12 +327,23 @@ def agreement(
         pair_wers = [
             pair_wer(a.transcript, b.transcript) for g in multi for a, b in combinations(g, 2)
         ]
+    # Flags are binary and rare: count each flag's "yes" per clip in one pass.
+    sizes = np.array([len(g) for g in multi], dtype=float)
+    yes = {name: np.zeros(len(multi)) for name in flag_names}
+    for unit, g in enumerate(multi):
+        for x in g:
+            for name in x.flags:
+                if name in yes:
+                    yes[name][unit] += 1
     return Agreement(
         clips=len(multi),
         mean_pair_wer=statistics.fmean(pair_wers) if pair_wers else None,
         intent_alpha=nominal_alpha([[x.intent for x in g] for g in multi], interval=interval),
         flag_alpha={
-            name: nominal_alpha([[name in x.flags for x in g] for g in multi], interval=interval)
+            name: alpha_from_counts(
+                np.column_stack([sizes - yes[name], yes[name]]).reshape(len(multi), 2),
+                interval=interval,
+            )
             for name in flag_names
         },
     )
@@ -474,7 +525,10 @@ def build_report(
             by_intent[x.intent].append((x, multi, d))
 
     # Per pair: transcripts and intents (flags are rare: per pair they are mostly undefined).
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    ordered = sorted(by_pair.items())
+    alphas = pairs_alpha(
+        [([x.intent for x, _, _ in sh], [y.intent for _, y, _ in sh]) for _, sh in ordered]
+    )
     pairs = [
         PairRow(
             a,
@@ -482,13 +536,11 @@ def build_report(
             Agreement(
                 clips=len(shared),
                 mean_pair_wer=statistics.fmean(w for _, _, w in shared),
-                intent_alpha=pair_alpha(
-                    [x.intent for x, _, _ in shared], [y.intent for _, y, _ in shared], rng
-                ),
+                intent_alpha=alpha,
                 flag_alpha={},
             ),
         )
-        for (a, b), shared in sorted(by_pair.items())
+        for ((a, b), shared), alpha in zip(ordered, alphas, strict=True)
     ]
     return Report(
         people=people,

@@ -144,10 +144,15 @@ class QualityStore:
             ).fetchall()
         return {r[0]: Expected(r[1], r[2], frozenset(json.loads(r[3]))) for r in rows}
 
+    def _any_gold(self) -> bool:
+        # A read, so that a queue without gold never opens a write transaction for it.
+        with self.repo._read() as conn:
+            return self.repo._one(conn, "SELECT 1 FROM gold_clips LIMIT 1") is not None
+
     def claim_gold(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
         """Lease up to `count` gold clips `annotator` has not annotated (nor skipped), exactly as
         the normal claim leases a clip (fence bumped, lease row, durable)."""
-        if count <= 0:
+        if count <= 0 or not self._any_gold():
             return []
         t_now = ts(now)
         expires = t_now + ttl_s

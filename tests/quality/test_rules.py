@@ -23,8 +23,8 @@ from api.server.quality_rules import (
     disagreements,
     gold_score,
     nominal_alpha,
-    pair_alpha,
     pair_wer,
+    pairs_alpha,
     wer,
 )
 
@@ -101,18 +101,24 @@ def test_alpha_is_the_coincidence_formula_and_the_packages(units: list[list[str]
         assert direct == pytest.approx(want, abs=1e-9)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(INTENTS, INTENTS), min_size=1, max_size=30))
-def test_pair_alpha_is_the_general_one(units: list[tuple[str, str]]) -> None:
-    general = nominal_alpha([list(u) for u in units])
-    fast = pair_alpha([a for a, _ in units], [b for _, b in units])
-    if general.value is None:
-        assert fast.value is None
-        return
-    assert fast.value == pytest.approx(general.value, abs=1e-9)
-    assert fast.value == pytest.approx(reference_alpha([list(u) for u in units]), abs=1e-9)
-    if fast.low is not None:
-        assert fast.low <= fast.value + 1e-9 and fast.value <= fast.high + 1e-9  # type: ignore[operator]
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.tuples(INTENTS, INTENTS), min_size=1, max_size=30), max_size=6))
+def test_pairs_alpha_is_the_general_one_for_each_pair(
+    samples: list[list[tuple[str, str]]],
+) -> None:
+    got = pairs_alpha([([a for a, _ in u], [b for _, b in u]) for u in samples])
+    assert len(got) == len(samples)
+    for units, fast in zip(samples, got, strict=True):
+        general = nominal_alpha([list(u) for u in units])
+        assert fast.units == len(units)
+        if general.value is None:
+            assert fast.value is None
+            continue
+        assert fast.value == pytest.approx(general.value, abs=1e-9)
+        assert fast.value == pytest.approx(reference_alpha([list(u) for u in units]), abs=1e-9)
+        if fast.low is not None:
+            assert fast.high is not None
+            assert fast.low - 1e-9 <= fast.value <= fast.high + 1e-9
 
 
 def test_alpha_interval_brackets_the_point_on_small_samples() -> None:
