@@ -53,7 +53,7 @@ from api.models import (
 )
 from api.server.body_limit import BodySizeLimit
 from api.server.clock import Clock, SystemClock
-from api.server.error_handlers import install_error_handlers
+from api.server.error_handlers import client_address, install_error_handlers
 from api.server.errors import Rejection
 from api.server.repository import Principal, Repository
 from api.server.service import QueueService, batch_items
@@ -94,7 +94,7 @@ async def _principal(
     if creds is None or not creds.credentials:
         raise Rejection(401, "missing_token", "send Authorization: Bearer <your token>")
     service: QueueService = request.app.state.service
-    return service.authenticate(creds.credentials)
+    return service.authenticate(creds.credentials, client_address(request))
 
 
 def _role(*allowed: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
