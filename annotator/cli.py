@@ -20,7 +20,8 @@ _HANDLERS: dict[str, str] = {
     "demo": "annotator.launch:run_demo",
     "serve": "api.server.commands:serve",
     "ingest": "api.server.commands:ingest",
-    "token-create": "api.server.commands:token_create",
+    "token-create": "api.server.people_commands:token_create",
+    "token-list": "api.server.people_commands:token_list",
     "export": "api.server.commands:export",
     "token-revoke": "api.server.commands:token_revoke",
     "db-migrate": "api.server.commands:db_migrate",
@@ -182,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete clips' audio N days after ingest (default: keep; audio of clips annotated"
         " not_device_directed is deleted once annotated either way)",
     )
+    p.add_argument(
+        "--auth-failure-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="failed authentications per address per minute before it is answered 429"
+        " (default: 10)",
+    )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")
@@ -229,7 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="annotator",
         help="what the token may do (default: annotator)",
     )
+    tp.add_argument(
+        "--same-person",
+        action="store_true",
+        help="NAME is an existing person: give them another token (without it, an existing"
+        " name is refused)",
+    )
+    tp.add_argument(
+        "--expires",
+        metavar="WHEN",
+        help="the token stops working then: 12h, 30d, 8w, or a date (2027-01-31; UTC)",
+    )
     tp.set_defaults(handler="token-create")
+    tp = tsub.add_parser("list", help="every token: person, role, created, expires, revoked")
+    _add_server_db(tp)
+    tp.set_defaults(handler="token-list")
     tp = tsub.add_parser("revoke", help="revoke every token of a person, on every server process")
     _add_server_db(tp)
     tp.add_argument("name", help="the person's display name, as given to `token create`")

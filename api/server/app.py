@@ -52,7 +52,7 @@ from api.models import (
 )
 from api.server.body_limit import BodySizeLimit
 from api.server.clock import Clock, SystemClock
-from api.server.error_handlers import install_error_handlers
+from api.server.error_handlers import client_address, install_error_handlers
 from api.server.errors import Rejection
 from api.server.repository import Principal, Repository
 from api.server.service import QueueService, batch_items
@@ -92,7 +92,7 @@ async def _principal(
     if creds is None or not creds.credentials:
         raise Rejection(401, "missing_token", "send Authorization: Bearer <your token>")
     service: QueueService = request.app.state.service
-    return service.authenticate(creds.credentials)
+    return service.authenticate(creds.credentials, client_address(request))
 
 
 def _role(*allowed: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
@@ -125,7 +125,7 @@ def _build_router(service: QueueService) -> APIRouter:
     async def taxonomy(who: Anyone) -> Response:
         return Response(service.taxonomy_json, media_type="application/json")
 
-    @router.post("/leases", response_model=LeaseList, responses=auth_errors)
+    @router.post("/leases", response_model=LeaseList, responses=_errors(401, 403, 409, 422))
     async def lease(who: Anyone, body: LeaseRequest) -> Response:
         return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds)))
 
@@ -241,6 +241,15 @@ def _install_openapi(app: FastAPI) -> None:
         for name, definition in extra.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components.setdefault("BatchRequest", extra)
+        # Any route that takes a token may answer 429 (api.server.auth_throttle).
+        throttled = {
+            "description": "too many failed authentications from this address (Retry-After)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("security"):
+                    operation.setdefault("responses", {}).setdefault("429", throttled)
         app.openapi_schema = schema
         return schema
 

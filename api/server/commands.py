@@ -32,7 +32,7 @@ import uvicorn
 from pydantic import TypeAdapter, ValidationError
 from uvicorn.supervisors import Multiprocess
 
-from api.models import DisplayName, Role
+from api.models import DisplayName
 from api.private_file import PrivateFileError, private_output
 from api.server.settings import ServerSettings
 from api.text_safety import for_terminal
@@ -77,6 +77,7 @@ _SERVE_FLAGS = {
     "--max-live-leases": "max_live_leases",
     "--max-lease-lifetime": "max_lease_lifetime_s",
     "--retain-audio-days": "retain_audio_days",
+    "--auth-failure-limit": "auth_failure_limit",
 }
 
 
@@ -270,11 +271,7 @@ class _AnnouncingServer(uvicorn.Server):
             _announce(self.scheme, self.config.host, self.servers[0].sockets[0])
 
 
-# ---------------------------------------------------------------- token create
-
-
-def token_create(args: argparse.Namespace) -> int:
-    return _run(_token_create, args)
+# ------------------------------------------------ tokens (create, list: people_commands)
 
 
 def _display_name(args: argparse.Namespace) -> str:
@@ -285,22 +282,6 @@ def _display_name(args: argparse.Namespace) -> str:
         raise UsageError(
             f"NAME: {problem} (give the person's display name, 1-64 printable characters)"
         ) from None
-
-
-def _token_create(args: argparse.Namespace) -> int:
-    name = _display_name(args)
-    role = Role(args.role)
-    repo = _open_repo(_settings(args))
-    try:
-        token = repo.create_token(name, role)
-    finally:
-        repo.close()
-    _say(token)
-    _note(
-        f"token for {name!r} ({role.value}): shown once, only its hash is stored. "
-        "Hand it over privately; the person sets it as ANNOTATOR_TOKEN or in their config file."
-    )
-    return 0
 
 
 def token_revoke(args: argparse.Namespace) -> int:

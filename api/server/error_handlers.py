@@ -115,12 +115,19 @@ def _refuse_without_token(request: Request) -> Response | None:
     try:
         if scheme.lower() != "bearer" or not token:
             raise Rejection(401, "missing_token", "send Authorization: Bearer <your token>")
-        request.app.state.service.authenticate(token)
+        request.app.state.service.authenticate(token, client_address(request))
     except Rejection as exc:
+        if exc.status_code == 429:
+            return error_response(429, exc.body(), exc.headers)
         if exc.status_code != 401:
             raise
         return error_response(401, exc.body(), {"WWW-Authenticate": "Bearer"})
     return None
+
+
+def client_address(request: Request) -> str | None:
+    """The request's source address (what failed authentications are counted against)."""
+    return request.client.host if request.client else None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -129,6 +136,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.error("%s on %s %s", exc.reason, request.method, request.url.path)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if exc.headers:
+            headers = {**(headers or {}), **exc.headers}
         return error_response(exc.status_code, exc.body(), headers)
 
     async def on_validation(request: Request, exc: Exception) -> Response:

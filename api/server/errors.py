@@ -11,12 +11,22 @@ from api.models import ErrorBody
 
 
 class Rejection(Exception):
-    def __init__(self, status_code: int, reason: str, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status_code: int,
+        reason: str,
+        message: str,
+        field: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(f"{status_code} {reason}: {message}")
         self.status_code = status_code
         self.reason = reason
         self.message = message
         self.field = field
+        #: Extra response headers (429's Retry-After).
+        self.headers = headers
 
     def body(self) -> ErrorBody:
         return ErrorBody(reason=self.reason, message=self.message, field=self.field)

@@ -49,10 +49,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a bearer token belongs to. `name` is the annotator's identity everywhere."""
+    """Who a bearer token belongs to. `name` is the annotator's identity everywhere (unique per
+    person: `api.server.people_store`); `person_id` the person's random id."""
 
     name: str
     role: Role
+    person_id: str | None = None
+    #: When the token stops working (`token create --expires`); None: never.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,11 +196,14 @@ class Repository(Protocol):
         ...
 
     def create_token(self, name: str, role: Role) -> str:
-        """A new random token for `name`. Returned once in plaintext; only its hash is kept."""
+        """A new random token for the person `name` (made when new). Returned once in plaintext;
+        only its hash is kept. The rules of `annotator token create` (unique, validated names,
+        `--same-person`, `--expires`) are `api.server.people_store.PeopleStore.create_token`."""
         ...
 
-    def principal_for_token(self, token: str) -> Principal | None:
-        """Who a live (not revoked) token belongs to."""
+    def principal_for_token(self, token: str, now: datetime | None = None) -> Principal | None:
+        """Who a live (neither revoked nor expired at `now`, default the system time) token
+        belongs to."""
         ...
 
     def revoke_tokens(self, name: str) -> int:

@@ -33,6 +33,7 @@ from api.models import (
     Taxonomy,
 )
 from api.server import rules
+from api.server.auth_throttle import AuthThrottle
 from api.server.clock import Clock
 from api.server.error_handlers import validation_error_body
 from api.server.errors import Rejection, not_found
@@ -104,6 +105,9 @@ class QueueService:
         self._tokens: dict[str, tuple[Principal, float]] = {}
         self._generation = repo.token_generation()
         self._generation_checked_at = time.monotonic()
+        self.auth_throttle = AuthThrottle(
+            settings.auth_failure_limit, settings.auth_failure_window_s
+        )
         self.committer = GroupCommitter(repo, clock)
         self.retention = (
             Retention(repo, clock, settings.retain_audio_days)
@@ -126,16 +130,38 @@ class QueueService:
             self._generation = generation
             self._tokens.clear()
 
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, source: str | None = None) -> Principal:
+        """The token's person, or 401; a `source` address with too many failures is answered
+        429 for tokens not already accepted here (`api.server.auth_throttle`)."""
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
         now = time.monotonic()
         self._drop_tokens_if_revoked(now)
         cached = self._tokens.get(digest)
         if cached is not None and cached[1] > now:
-            return cached[0]
-        principal = self.repo.principal_for_token(token)
+            expires = cached[0].expires_at
+            if expires is None or expires > self.clock.now():
+                return cached[0]
+            del self._tokens[digest]
+        where = source or "unknown address"
+        wait = self.auth_throttle.retry_after(where)
+        if wait is not None:
+            raise Rejection(
+                429,
+                "too_many_failed_logins",
+                f"too many failed authentications from your address; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        principal = self.repo.principal_for_token(token, self.clock.now())
         if principal is None:
-            raise Rejection(401, "bad_token", "unknown token: ask an admin for one")
+            count = self.auth_throttle.failed(where)
+            # Never the token, not even part of it: the address and the count only.
+            log.warning(
+                "authentication failed from %s (%d in the last %d s)",
+                where,
+                count,
+                self.settings.auth_failure_window_s,
+            )
+            raise Rejection(401, "bad_token", "unknown or expired token: ask an admin for one")
         self._tokens[digest] = (principal, now + TOKEN_CACHE_SECONDS)
         return principal
 

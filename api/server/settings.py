@@ -52,7 +52,7 @@ class ServerSettings(BaseModel):
     )
     #: Failed authentications one source address may make per `auth_failure_window_s` before
     #: its unknown tokens are answered 429 + Retry-After (`api.server.auth_throttle`).
-    auth_failure_limit: int = Field(default=10, ge=1, le=100_000)
+    auth_failure_limit: int = Field(default=10, ge=1, le=10_000_000)
     auth_failure_window_s: int = Field(default=60, ge=1, le=24 * 3600)
     #: Retention (`api.server.retention`): audio older than this many days is deleted; None keeps
     #: it (audio of clips annotated `not_device_directed` is deleted either way).

@@ -277,23 +277,23 @@ class SqlRepository:
     # ------------------------------------------------------------------ admin: tokens
 
     def create_token(self, name: str, role: Role) -> str:
-        token = secrets.token_urlsafe(32)
-        with self._write(durable=True) as conn:
-            self._x(
-                conn,
-                "INSERT INTO tokens (token_sha256, name, role, created_at) VALUES (?, ?, ?, ?)",
-                (token_hash(token), name, Role(role).value, ts(datetime.now(UTC))),
-            )
-        return token
+        from api.server.people_store import PeopleStore
 
-    def principal_for_token(self, token: str) -> Principal | None:
+        return PeopleStore(self).create_token(name, role)[0]
+
+    def principal_for_token(self, token: str, now: datetime | None = None) -> Principal | None:
+        t_now = ts(now or datetime.now(UTC))
         with self._read() as conn:
             row = self._one(
                 conn,
-                "SELECT name, role FROM tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
-                (token_hash(token),),
+                "SELECT name, role, person_id, expires_at FROM tokens WHERE token_sha256 = ?"
+                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                (token_hash(token), t_now),
             )
-        return Principal(name=row[0], role=Role(row[1])) if row else None
+        if row is None:
+            return None
+        expires = dt(float(row[3])) if row[3] is not None else None
+        return Principal(name=row[0], role=Role(row[1]), person_id=row[2], expires_at=expires)
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every live token of `name`; how many. Bumps the token generation, which every
