@@ -213,6 +213,8 @@ def build_services(args: argparse.Namespace) -> Services:
             relay=settings.relay,
             relay_secret=secret.get_secret_value() if secret is not None else None,
         )
+        if settings.normalise_loudness:
+            player.set_loudness_target(settings.loudness_target)
     except BaseException:
         prefetcher.close(release_unused=True)
         store.close()

@@ -62,7 +62,7 @@ def test_registry_has_the_contracted_ids_and_actions() -> None:
     flags = {i for i in ACTION_IDS if i.startswith("flag.")}
     tags = {i for i in ACTION_IDS if i.startswith("tag.")}
     assert len(flags) == 8 and len(tags) == 8
-    assert len(ACTION_IDS) == len(ACTIONS) == 36
+    assert len(ACTION_IDS) == len(ACTIONS) == 38
 
 
 def test_shipped_keymaps_are_found_by_name() -> None:

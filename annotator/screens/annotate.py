@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, ProgressBar, Static
 
+from annotator.audio.gain import describe as describe_gain
 from annotator.keymap import app_bindings
 from annotator.prefetch import PrefetchState
 from annotator.screens.help import HelpScreen
@@ -309,10 +310,14 @@ class AnnotateScreen(Screen[None]):
         clip = shown.clip
         # Sound first: the time from the submit key to the next clip's first frame at the device
         # is the figure that matters, and nothing below is needed for it.
+        draft = shown.draft
         if clip.audio is not None:
             s.player.load(clip.audio)
-            s.player.play()
-            self._let_audio_start()
+            # A clip already flagged for escalation (a draft reopened after a crash) is not
+            # played at anyone again unasked: welfare rule, issue 11.
+            if draft is None or not self.index.escalation_flags.intersection(draft.flags):
+                s.player.play()
+                self._let_audio_start()
         else:
             s.player.stop()
         lease = clip.lease
@@ -320,7 +325,6 @@ class AnnotateScreen(Screen[None]):
         bar = self.player_bar
         duration = clip.audio.duration_s if clip.audio is not None else lease.clip.duration_s
         bar.load(clip.envelope, duration)
-        draft = shown.draft
         if draft is not None:
             self._fill_form(
                 draft.transcript, draft.intent, draft.flags, draft.note, cursor=draft.cursor
@@ -463,6 +467,7 @@ class AnnotateScreen(Screen[None]):
         bar.position = player.position
         bar.playing = player.playing
         bar.speed = player.speed
+        bar.gain = describe_gain(player.applied_gain_db, capped=player.gain_capped)
 
     @on(TranscriptEditor.Edited)
     @on(IntentPicker.Picked)
@@ -644,6 +649,10 @@ class AnnotateScreen(Screen[None]):
         except ValueError:
             self.notify(f"This server's taxonomy has no flag {flag_id!r}.", severity="warning")
             return
+        if flag_id in panel.flags and flag_id in self.index.escalation_flags:
+            # Raising an escalation flag stops the sound at once (welfare rule, issue 11); it
+            # plays again only if the annotator presses play.
+            self.services.player.pause()
         if panel.note_required and not panel.note.strip():
             self.focus_note()  # now, not when Changed arrives: the next key is for the note
 
@@ -712,6 +721,17 @@ class AnnotateScreen(Screen[None]):
         speed = round(min(MAX_SPEED, max(MIN_SPEED, player.speed + direction * step)), 2)
         player.set_speed(speed)
         self.player_bar.speed = speed
+
+    def _step_gain(self, steps: int) -> None:
+        if not self.services.player.step_gain(steps):
+            self.notify("Already as loud as this clip can go without clipping.", timeout=2)
+        self._tick()
+
+    def action_player_louder(self) -> None:
+        self._step_gain(+1)
+
+    def action_player_quieter(self) -> None:
+        self._step_gain(-1)
 
     def action_player_slower(self) -> None:
         self._step_speed(-1)
