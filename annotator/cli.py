@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long after submitting an annotator may still amend it",
     )
+    for flag, default, meaning in (
+        ("--break-after-flagged", 3, "escalation-flagged clips before a mandatory break"),
+        ("--break-minutes", 15, "length of a mandatory break"),
+        ("--max-continuous-minutes", 120, "work without a pause before a mandatory break"),
+    ):
+        p.add_argument(
+            flag, type=int, default=None, metavar="N", help=f"{meaning} (default {default}; 0: off)"
+        )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")

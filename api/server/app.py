@@ -126,8 +126,10 @@ def _build_router(service: QueueService) -> APIRouter:
     async def taxonomy(who: Anyone) -> Response:
         return Response(service.taxonomy_json, media_type="application/json")
 
-    @router.post("/leases", response_model=LeaseList, responses=auth_errors)
+    @router.post("/leases", response_model=LeaseList, responses=_errors(401, 403, 422, 429))
     async def lease(who: Anyone, body: LeaseRequest) -> Response:
+        if service.welfare is not None:
+            service.welfare.refuse_lease_on_break(who)  # 429 on_break + Retry-After
         return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds)))
 
     @router.post(
@@ -295,6 +297,10 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     app.include_router(_build_router(service))
+    if service.welfare is not None:
+        from api.server.welfare_routes import welfare_router
+
+        app.include_router(welfare_router(service.welfare))
     _install_openapi(app)
     return app
 

@@ -92,6 +92,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         values["annotations_per_clip"] = k
     if (window := getattr(args, "amend_window", None)) is not None:
         values["amend_window_s"] = window
+    for name in ("break_after_flagged", "break_minutes", "max_continuous_minutes"):
+        if (number := getattr(args, name, None)) is not None:
+            values[name] = number
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -100,6 +103,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         flag = {
             "annotations_per_clip": "--annotations-per-clip",
             "amend_window_s": "--amend-window",
+            "break_after_flagged": "--break-after-flagged",
+            "break_minutes": "--break-minutes",
+            "max_continuous_minutes": "--max-continuous-minutes",
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 

@@ -128,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, Rejection)
         if exc.status_code >= 500:
             log.error("%s on %s %s", exc.reason, request.method, request.url.path)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else exc.headers
         return error_response(exc.status_code, exc.body(), headers)
 
     async def on_validation(request: Request, exc: Exception) -> Response:

@@ -11,8 +11,17 @@ from api.models import ErrorBody
 
 
 class Rejection(Exception):
-    def __init__(self, status_code: int, reason: str, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status_code: int,
+        reason: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(f"{status_code} {reason}: {message}")
+        #: Extra response headers, e.g. Retry-After on a refusal during a break.
+        self.headers = headers
         self.status_code = status_code
         self.reason = reason
         self.message = message

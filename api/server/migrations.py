@@ -95,7 +95,31 @@ _V3 = """
 ALTER TABLE clips ADD COLUMN asr_words TEXT;
 """
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"), _V3)
+#: Welfare (issue 11): categories a person opts out of (not served clips an earlier annotator
+#: flagged so, when K > 1), and the breaks the policy imposed (append-only: who, from, to, why).
+_WELFARE = """
+CREATE TABLE welfare_opt_outs (
+    person TEXT NOT NULL,
+    category TEXT NOT NULL,
+    flag_pattern TEXT NOT NULL,            -- LIKE pattern over annotations.flags: '%"minor"%'
+    created_at {real} NOT NULL,
+    PRIMARY KEY (person, category)
+);
+CREATE TABLE welfare_breaks (
+    person TEXT NOT NULL,
+    started_at {real} NOT NULL,
+    ends_at {real} NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (person, started_at)
+);
+"""
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (
+    _SQLITE_V1,
+    _V2.format(real="REAL"),
+    _V3,
+    _WELFARE.format(real="REAL"),
+)
 
 _POSTGRES_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -176,10 +200,19 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _POSTGRES_V1,
     _V2.format(real="DOUBLE PRECISION"),
     _V3,
+    _WELFARE.format(real="DOUBLE PRECISION"),
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
 #: The tables `annotator db copy` moves, parents first (audio is copied through the stores).
-COPIED_TABLES = ("meta", "clips", "leases", "annotations", "tokens")
+COPIED_TABLES = (
+    "meta",
+    "clips",
+    "leases",
+    "annotations",
+    "tokens",
+    "welfare_opt_outs",
+    "welfare_breaks",
+)

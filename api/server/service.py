@@ -51,7 +51,9 @@ from api.server.repository import (
     SubmitResult,
 )
 from api.server.settings import ServerSettings
+from api.server.sql_repo import SqlRepository
 from api.server.stats import compute_stats, start_of_day
+from api.server.welfare import WelfareService
 from api.taxonomy import TaxonomyIndex, load_taxonomy
 
 #: A token that authenticated is trusted this long without another database read...
@@ -103,6 +105,10 @@ class QueueService:
         self._generation_checked_at = time.monotonic()
         self.committer = GroupCommitter(repo, clock)
         self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
+        self.welfare: WelfareService | None = None
+        if isinstance(repo, SqlRepository):
+            flags = {f.id for f in self.taxonomy.flags}
+            self.welfare = WelfareService(settings, clock, repo, flags)
 
     # -- auth
 

@@ -33,6 +33,11 @@ class ServerSettings(BaseModel):
     amend_window_s: int = Field(default=900, ge=0, le=7 * 24 * 3600)
     max_ttl_s: int = Field(default=MAX_TTL_SECONDS, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
     default_ttl_s: int = Field(default=300, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
+    #: Welfare breaks (issue 11): a break of `break_minutes` after this many escalation-flagged
+    #: clips, or after `max_continuous_minutes` of work without one; 0 turns a rule off.
+    break_after_flagged: int = Field(default=3, ge=0, le=1000)
+    break_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    max_continuous_minutes: int = Field(default=120, ge=0, le=24 * 60)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
 

@@ -48,6 +48,8 @@ ANNOTATION_COLUMNS = (
 )
 
 #: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks).
+#: Parameters: now, then the annotator three times. The last clause is the welfare opt-out: no
+#: clip an earlier annotator flagged in a category this person opted out of (issue 11).
 CLAIMABLE_WHERE = f"""
        c.completed < c.needed
    AND (c.leased_until IS NULL OR c.leased_until <= ?)
@@ -55,6 +57,8 @@ CLAIMABLE_WHERE = f"""
    AND NOT EXISTS (SELECT 1 FROM leases l
                     WHERE l.clip_id = c.clip_id AND l.annotator = ?
                       AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)}))
+   AND NOT EXISTS (SELECT 1 FROM annotations f JOIN welfare_opt_outs o ON o.person = ?
+                    WHERE f.clip_id = c.clip_id AND f.flags LIKE o.flag_pattern)
 """  # noqa: S608 - the IN list is built from our own enum, not from input
 
 _CLIP_INFO_COLUMNS = (
