@@ -35,6 +35,8 @@ class WelfareState(_Out):
     on_break: bool
     break_ends_at: datetime | None = None
     break_reason: str | None = None
+    #: While on a break: seconds until it ends, by the server's clock (the client counts down).
+    seconds_left: int = Field(default=0, ge=0, le=24 * 3600)
     flagged_since_break: int = Field(ge=0)
     working_since: datetime | None = None
     opt_outs: list[TaxonomyId] = Field(default_factory=list, max_length=MAX_OPT_OUTS)

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from annotator.sync import SyncEvent
     from annotator.workbench import Workbench
     from annotator.workbench.checkout import CheckoutResult
+    from api.welfare import WelfareState
 
 #: The playhead's refresh rate: smooth to the eye, a rounding error of CPU.
 PLAYHEAD_HZ = 15
@@ -401,6 +402,8 @@ class AnnotateScreen(Screen[None]):
         self.stats.prefetched = status.ready
         if status.state is PrefetchState.FAILED:
             self.show_banner(status.message, error=True)
+        if status.state is PrefetchState.ON_BREAK:
+            self._take_break(status.break_until, status.message)
         if news.damaged:
             self._damaged = list(news.damaged)
             self._draw_link(self._link)
@@ -413,6 +416,29 @@ class AnnotateScreen(Screen[None]):
             self.advance()
             if self.current is None:
                 self.player_bar.status = self.bench.waiting_message
+
+    def _take_break(self, until: float, reason: str) -> None:
+        from annotator.screens.break_screen import BreakScreen
+
+        shown = next((s for s in self.app.screen_stack if isinstance(s, BreakScreen)), None)
+        if shown is not None:
+            shown.extend(until, reason)
+            return
+        self.services.player.pause()
+        factory = self.services.client_factory
+
+        def check() -> WelfareState:
+            assert factory is not None
+            with factory() as client:
+                return client.welfare()
+
+        screen = BreakScreen(until, reason, check if factory is not None else None)
+        self.app.push_screen(screen, self._after_break)
+
+    def _after_break(self, _result: None) -> None:
+        self.services.prefetcher.end_break()
+        if self.current is None:
+            self.advance()
 
     @on(SyncProgress)
     def _sync_progress(self, message: SyncProgress) -> None:

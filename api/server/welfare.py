@@ -64,6 +64,7 @@ class WelfareService:
             on_break=current is not None,
             break_ends_at=dt(current.ends_at) if current else None,
             break_reason=current.reason if current else None,
+            seconds_left=max(1, math.ceil(current.ends_at - now)) if current else 0,
             flagged_since_break=flagged,
             working_since=dt(working) if working is not None else None,
             opt_outs=self.store.opt_outs(person),

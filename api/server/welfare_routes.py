@@ -3,11 +3,12 @@ exposure report and opt-out setting. Included by `create_app` with one line."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
+from pydantic import AwareDatetime, BeforeValidator
 
 from api.models import MAX_DISPLAY_NAME_CHARS
 from api.server.app import Anyone, Supervisor, _errors, json_response
@@ -18,6 +19,17 @@ from api.welfare import ExposureReport, OptOuts, WelfareState
 PersonPath = Annotated[
     str, Path(min_length=1, max_length=MAX_DISPLAY_NAME_CHARS, pattern=r"^[^\x00-\x1f\x7f/]+$")
 ]
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic also reads "0.5" as a unix time; the schema says an RFC 3339 date-time, so only
+    # that is taken.
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]", value):
+        raise ValueError("expected an RFC 3339 date-time such as 2026-12-01T08:00:00Z")
+    return value
+
+
+Since = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 
 
 def welfare_router(welfare: WelfareService) -> APIRouter:
@@ -46,7 +58,7 @@ def welfare_router(welfare: WelfareService) -> APIRouter:
     @router.get("/admin/exposure", response_model=ExposureReport, responses=_errors(401, 403, 422))
     async def exposure(
         who: Supervisor,
-        since: datetime | None = None,
+        since: Since | None = None,
         hours: Annotated[float, Query(gt=0, le=24 * 7)] = 24.0,
     ) -> Response:
         return json_response(welfare.exposure(since, hours))

@@ -82,6 +82,10 @@ EXPECTATIONS: dict[Route, dict[Cell, int]] = {
     ("GET", "/v1/me/stats"): _authed(200, 200, 200),
     ("GET", "/v1/escalations"): _authed(403, 200, 200),
     ("GET", "/v1/export"): _authed(403, 403, 200),
+    ("GET", "/v1/me/welfare"): _authed(200, 200, 200),
+    ("PUT", "/v1/me/opt-outs"): _authed(200, 200, 200),
+    ("PUT", "/v1/admin/people/{person}/opt-outs"): _authed(403, 200, 200),
+    ("GET", "/v1/admin/exposure"): _authed(403, 200, 200),
     # FastAPI's documentation routes are public: they describe the API, never data.
     ("GET", "/openapi.json"): _public(),
     ("HEAD", "/openapi.json"): _public(),
@@ -224,6 +228,14 @@ BUILDERS: dict[Route, Builder] = {
     ("GET", "/v1/me/stats"): _simple("GET", "/v1/me/stats"),
     ("GET", "/v1/escalations"): _simple("GET", "/v1/escalations"),
     ("GET", "/v1/export"): _simple("GET", "/v1/export"),
+    ("GET", "/v1/me/welfare"): _simple("GET", "/v1/me/welfare"),
+    ("PUT", "/v1/me/opt-outs"): lambda w, r, s: Prepared(
+        "PUT", "/v1/me/opt-outs", {"categories": []}
+    ),
+    ("PUT", "/v1/admin/people/{person}/opt-outs"): lambda w, r, s: Prepared(
+        "PUT", "/v1/admin/people/ann2/opt-outs", {"categories": []}
+    ),
+    ("GET", "/v1/admin/exposure"): _simple("GET", "/v1/admin/exposure"),
     **{
         (method, path): _simple(method, path)
         for method in ("GET", "HEAD")

@@ -108,6 +108,9 @@ class FixedSource:
     def wake(self) -> None:
         pass
 
+    def end_break(self) -> None:
+        pass
+
     @property
     def status(self) -> PrefetchStatus:
         return PrefetchStatus(self._state, min(3, len(self._clips)))
