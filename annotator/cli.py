@@ -33,6 +33,7 @@ _HANDLERS: dict[str, str] = {
     "purge": "annotator.sync_cli:purge",
     "relay": "annotator.relay_cli:relay",
     "doctor": "annotator.doctor:doctor",
+    "welfare": "annotator.welfare_cli:welfare",
 }
 #: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
 #: dumpable (annotator/hardening.py), before anything is loaded.
@@ -238,6 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="after sending, give back checked-out clips you have not started (no draft)",
     )
     p.set_defaults(handler="sync")
+
+    p = sub.add_parser("welfare", help="your break state and content opt-outs on the server")
+    _add_client_options(p, sub=True)
+    p.add_argument(
+        "--opt-out",
+        action="append",
+        metavar="FLAG",
+        help="a flag category (e.g. minor) you are not to be served; repeat; `none` clears",
+    )
+    p.set_defaults(handler="welfare")
 
     p = sub.add_parser("purge", help="wipe the local cache, drafts and outbox")
     p.add_argument("--force", action="store_true", help="even with unsynced work")
