@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from api.server import rules
 from api.server.sql_repo import SqlRepository
 
+#: A clip flagged this long before a person heard it still counts as flagged for them (a clip is
+#: re-served to a second annotator within hours, not weeks).
+HEARD_BEFORE_S = 7 * 24 * 3600.0
 _SKIPPED = ", ".join(f"'{r}'" for r in rules.SKIP_REASONS)
 
 
@@ -105,19 +108,26 @@ class WelfareStore:
 
     def work_times(self, person: str, since: float) -> tuple[list[float], list[float]]:
         """This person's submission times from `since`, and the subset on clips that anyone
-        flagged for escalation (the break rule's two counters)."""
+        flagged for escalation (the break rule's two counters). Two index scans: the times from
+        `annotations_by_time`, the flagged ones through `annotations_escalated` (few rows)."""
         r = self.repo
         with r._read() as conn:
-            rows = r._x(
+            times = r._x(
                 conn,
-                "SELECT a.created_at, EXISTS (SELECT 1 FROM annotations e"
-                "  WHERE e.clip_id = a.clip_id AND e.escalated = 1)"
-                " FROM annotations a WHERE a.annotator = ? AND a.created_at >= ?"
-                " ORDER BY a.created_at",
+                "SELECT created_at FROM annotations WHERE annotator = ? AND created_at >= ?"
+                " ORDER BY created_at",
                 (person, since),
             ).fetchall()
-        times = [float(row[0]) for row in rows]
-        return times, [float(row[0]) for row in rows if row[1]]
+            flagged = r._x(
+                conn,
+                "SELECT a.created_at FROM annotations a"
+                " WHERE a.annotator = ? AND a.created_at >= ? AND a.clip_id IN"
+                "  (SELECT e.clip_id FROM annotations e"
+                "    WHERE e.escalated = 1 AND e.created_at >= ?)"
+                " ORDER BY a.created_at",
+                (person, since, since - HEARD_BEFORE_S),
+            ).fetchall()
+        return [float(row[0]) for row in times], [float(row[0]) for row in flagged]
 
     def heard_flags(self, since: float, until: float) -> list[tuple[str, str, list[str]]]:
         """(person, clip, flags someone gave it) for every clip a person annotated or skipped
