@@ -94,11 +94,11 @@ class WelfareService:
         run of work or None), recording any break that has come due."""
         p = self.policy
         rest = p.break_minutes * 60.0
+        if rest <= 0 or (p.break_after_flagged == 0 and p.max_continuous_minutes == 0):
+            return None, 0, None  # breaks off: not one query on the lease path
         last = self.store.last_break(person)
         if last is not None and now < last.ends_at:
             return last, 0, None
-        if rest <= 0:
-            return None, 0, None
         since = last.ends_at if last is not None else now - LOOKBACK_S
         for _ in range(MAX_BREAKS_PER_LOOK):
             times, flagged = self.store.work_times(person, since)

@@ -153,3 +153,16 @@ def test_serve_flags_set_the_policy(make_live_server: Callable[..., object]) -> 
     ) as c:
         policy = c.get("/v1/me/welfare").json()["policy"]
     assert policy == {"break_after_flagged": 5, "break_minutes": 20, "max_continuous_minutes": 120}
+
+
+def test_with_breaks_off_nothing_is_refused(
+    make_clocked_server: Callable[..., ClockedServer], test_wavs: Callable[..., list[Path]]
+) -> None:
+    server = make_clocked_server(break_minutes=0)
+    server.ingest(test_wavs(5))
+    alice = QueueClient(server.url, server.token("alice"))
+    for _ in range(4):
+        submit(alice, one(alice), ("self_harm",))
+        server.clock.advance(60 * 60)
+    assert not alice.welfare().on_break
+    assert one(alice)

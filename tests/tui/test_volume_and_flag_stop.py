@@ -79,3 +79,31 @@ async def test_raising_an_escalation_flag_stops_the_sound(services: Services) ->
         assert not player.playing
         await pilot.pause(0.3)
         assert not player.playing  # and nothing starts it again by itself
+
+
+async def test_normalise_loudness_setting_boosts_a_quiet_clip_to_the_target(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotator.audio import gain
+
+    path = tmp_path / "quiet.wav"
+    path.write_bytes(wav_bytes(0, seconds=2.0))  # a 0.2 tone: about -17 dBFS RMS
+    live_server.ingest([path])
+    monkeypatch.setenv("ANNOTATOR_NORMALISE_LOUDNESS", "true")
+    monkeypatch.setenv("ANNOTATOR_LOUDNESS_TARGET", "-12")
+    services = services_for(live_server)
+    services.start()
+    try:
+        app = AnnotatorApp(services)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_for_clip(pilot, app)
+            assert screen.current is not None and screen.current.audio is not None
+            levels = screen.current.audio.levels
+            expected = gain.effective_gain_db(gain.normalising_gain_db(levels, -12.0), levels)
+            assert expected > 4
+            await wait_until(
+                pilot, lambda: services.player.applied_gain_db == pytest.approx(expected)
+            )
+            await wait_until(pilot, lambda: "vol +" in info_line(app))
+    finally:
+        services.shutdown()
