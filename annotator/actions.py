@@ -47,6 +47,8 @@ def _fixed_actions() -> list[ActionSpec]:
         spec("player.forward", "player_forward", "Seek forward", "Player", show=False),
         spec("player.slower", "player_slower", "Slower (pitch kept)", "Player", show=False),
         spec("player.faster", "player_faster", "Faster (pitch kept)", "Player", show=False),
+        spec("player.louder", "player_louder", "Louder (+6 dB, never clips)", "Player", show=False),
+        spec("player.quieter", "player_quieter", "Quieter (−6 dB)", "Player", show=False),
         spec("form.submit", "form_submit", "Submit and next", "Annotation", show=True),
         spec("form.skip", "form_skip", "Skip with a reason", "Annotation", show=True),
         spec("form.undo", "form_undo", "Undo last submission", "Annotation", show=False),

@@ -38,6 +38,7 @@ _HANDLERS: dict[str, str] = {
     "gold-import": "api.server.quality_commands:gold_import",
     "report": "api.server.quality_commands:report",
     "review": "annotator.review.launch:run_review",
+    "welfare": "annotator.welfare_cli:welfare",
 }
 #: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
 #: dumpable (annotator/hardening.py), before anything is loaded.
@@ -191,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="failed authentications per address per minute before it is answered 429"
         " (default: 10)",
     )
+    for flag, default, meaning in (
+        ("--break-after-flagged", 3, "escalation-flagged clips before a mandatory break"),
+        ("--break-minutes", 15, "length of a mandatory break"),
+        ("--max-continuous-minutes", 120, "work without a pause before a mandatory break"),
+    ):
+        p.add_argument(
+            flag, type=int, default=None, metavar="N", help=f"{meaning} (default {default}; 0: off)"
+        )
     p.set_defaults(handler="serve")
 
     p = sub.add_parser("ingest", help="(admin, server-side) queue audio files for annotation")
@@ -339,6 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="after sending, give back checked-out clips you have not started (no draft)",
     )
     p.set_defaults(handler="sync")
+
+    p = sub.add_parser("welfare", help="your break state and content opt-outs on the server")
+    _add_client_options(p, sub=True)
+    p.add_argument(
+        "--opt-out",
+        action="append",
+        metavar="FLAG",
+        help="a flag category (e.g. minor) you are not to be served; repeat; `none` clears",
+    )
+    p.set_defaults(handler="welfare")
 
     p = sub.add_parser("purge", help="wipe the local cache, drafts and outbox")
     p.add_argument("--force", action="store_true", help="even with unsynced work")

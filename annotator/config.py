@@ -164,6 +164,17 @@ class Settings(BaseSettings):
         le=0.5,
         description="Playback speed change per slower/faster key (speed stays within 0.5x-2x).",
     )
+    normalise_loudness: bool = Field(
+        default=False,
+        description="Bring every clip to the same loudness (RMS of its speech, `loudness_target`) "
+        "before your gain steps; never louder than the clip's peak allows.",
+    )
+    loudness_target: float = Field(
+        default=-20.0,
+        ge=-40.0,
+        le=-6.0,
+        description="Loudness that normalise_loudness aims at, in dB full scale (RMS).",
+    )
     prefetch: int = Field(
         default=3,
         ge=0,

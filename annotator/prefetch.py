@@ -27,6 +27,7 @@ from api.client import (
     Gone,
     NotFound,
     OfflineError,
+    OnBreak,
     QueueClient,
     RequestRejected,
     ServerError,
@@ -58,6 +59,7 @@ class PrefetchState(StrEnum):
     EMPTY = "empty"  # the server has nothing to lease right now
     OFFLINE = "offline"  # the server cannot be reached
     FAILED = "failed"  # the server refuses us (token, role): retrying will not help soon
+    ON_BREAK = "on_break"  # a mandatory welfare break: no new leases until it ends
     CLOSED = "closed"
 
 
@@ -83,6 +85,8 @@ class PrefetchStatus:
     state: PrefetchState
     ready: int
     message: str = ""
+    #: While ON_BREAK: when the break ends (time.monotonic()).
+    break_until: float = 0.0
 
 
 @dataclass(slots=True)
@@ -138,6 +142,7 @@ class ClipSource(Protocol):
     def finish(self, lease_id: str) -> None: ...
     def release(self, lease_id: str, reason: ReleaseReason, detail: str | None = None) -> None: ...
     def wake(self) -> None: ...
+    def end_break(self) -> None: ...
     @property
     def status(self) -> PrefetchStatus: ...
     def close(self, *, release_unused: bool = True, timeout: float = 5.0) -> list[Lease]: ...
@@ -184,6 +189,9 @@ class Prefetcher:
         self._message = ""
         self._backoff_until = 0.0
         self._backoff_s = BACKOFF_FIRST_S
+        #: A welfare break the server imposed (monotonic end): nothing is leased before it, and
+        #: `wake` does not cut it short.
+        self._break_until = 0.0
         self._stop = False
         self._thread: threading.Thread | None = None
         self._client: QueueClient | None = None
@@ -252,6 +260,13 @@ class Prefetcher:
             self._releases.append((lease_id, reason, detail))
             self._cond.notify()
 
+    def end_break(self) -> None:
+        """The server says the welfare break is over: lease again now."""
+        with self._cond:
+            self._break_until = 0.0
+            self._backoff_until = 0.0
+            self._cond.notify()
+
     def wake(self) -> None:
         """Retry now (the network came back, the annotator asked)."""
         with self._cond:
@@ -262,7 +277,9 @@ class Prefetcher:
     @property
     def status(self) -> PrefetchStatus:
         with self._cond:
-            return PrefetchStatus(self._state, len(self._ready), self._message)
+            return PrefetchStatus(
+                self._state, len(self._ready), self._message, break_until=self._break_until
+            )
 
     @property
     def ready_count(self) -> int:
@@ -353,7 +370,7 @@ class Prefetcher:
         now = time.monotonic()
         if self._releases:
             return True
-        if now < self._backoff_until:
+        if now < max(self._backoff_until, self._break_until):
             return False
         return self._wanted_locked() > 0
 
@@ -365,6 +382,8 @@ class Prefetcher:
         deadlines = [h.renew_at for h in self._held.values() if h.renew_at > 0]
         if self._backoff_until > now:
             deadlines.append(self._backoff_until)
+        if self._break_until > now:
+            deadlines.append(self._break_until)
         if not deadlines:
             return 30.0
         return max(0.01, min(deadlines) - now)
@@ -462,7 +481,9 @@ class Prefetcher:
         if skipped:
             with self._cond:
                 self._adopt.extendleft(reversed(skipped))
-        if wanted <= 0 or took or backing_off:
+        with self._cond:
+            on_break = time.monotonic() < self._break_until
+        if wanted <= 0 or took or backing_off or on_break:
             return
         try:
             leases = self._client.lease(count=min(wanted, 50), ttl_seconds=self._ttl_seconds).leases
@@ -474,6 +495,11 @@ class Prefetcher:
             return
         except Unauthorized:
             self._enter_backoff(PrefetchState.FAILED, REFUSED_MESSAGE)
+            return
+        except OnBreak as e:
+            with self._cond:
+                self._break_until = time.monotonic() + e.retry_after_s
+            self._set_state(PrefetchState.ON_BREAK, e.error.message)
             return
         except RequestRejected as e:
             self._enter_backoff(PrefetchState.FAILED, str(e))

@@ -228,6 +228,8 @@ def build_services(args: argparse.Namespace) -> Services:
         from api.taxonomy import TaxonomyIndex
 
         player, player_reason = open_configured_player(settings)
+        if settings.normalise_loudness:
+            player.set_loudness_target(settings.loudness_target)
     except BaseException:
         prefetcher.close(release_unused=True)
         store.close()

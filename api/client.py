@@ -48,6 +48,7 @@ from api.models import (
     Taxonomy,
     Throughput,
 )
+from api.welfare import ON_BREAK_REASON, ExposureReport, OptOuts, WelfareState
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -112,6 +113,14 @@ class Conflict(RequestRejected):
 
 class Gone(RequestRejected):
     """410: the lease expired or was released (audio, renew)."""
+
+
+class OnBreak(RequestRejected):
+    """429 `on_break`: a mandatory welfare break; no new clips for `retry_after_s` seconds."""
+
+    def __init__(self, status_code: int, error: ErrorBody, retry_after_s: float) -> None:
+        super().__init__(status_code, error)
+        self.retry_after_s = retry_after_s
 
 
 _BY_STATUS: dict[int, type[RequestRejected]] = {
@@ -233,6 +242,8 @@ class QueueClient:
             )
         if resp.status_code >= 500:
             raise ServerError(resp.status_code, error.message)
+        if error.reason == ON_BREAK_REASON:
+            raise OnBreak(resp.status_code, error, _retry_after(resp))
         raise _BY_STATUS.get(resp.status_code, RequestRejected)(resp.status_code, error)
 
     @staticmethod
@@ -403,6 +414,23 @@ class QueueClient:
         resp = self._request("GET", "/v1/admin/throughput", params=params)
         return self._parse(Throughput, resp)
 
+    def welfare(self) -> WelfareState:
+        """This person's break state against the deployment's policy, and their opt-outs."""
+        return self._parse(WelfareState, self._request("GET", "/v1/me/welfare"))
+
+    def set_opt_outs(self, categories: list[str], person: str | None = None) -> WelfareState:
+        """Opt out of clips flagged in `categories` (yourself, or `person` as a supervisor)."""
+        path = "/v1/me/opt-outs" if person is None else f"/v1/admin/people/{person}/opt-outs"
+        resp = self._request("PUT", path, body=OptOuts(categories=categories))
+        return self._parse(WelfareState, resp)
+
+    def exposure(self, since: datetime | None = None) -> ExposureReport:
+        """Supervisor: per person, the shift's clips flagged distress/self_harm/explicit/minor."""
+        params = {"since": since.isoformat()} if since is not None else None
+        return self._parse(
+            ExposureReport, self._request("GET", "/v1/admin/exposure", params=params)
+        )
+
     def export_jsonl(self) -> Iterator[bytes]:
         """Admin: the JSONL export, line by line."""
         with self._transport_errors(), self._http.stream("GET", "/v1/export") as r:
@@ -412,3 +440,11 @@ class QueueClient:
             for line in r.iter_lines():
                 if line:
                     yield line.encode()
+
+
+def _retry_after(resp: httpx.Response) -> float:
+    """Retry-After in seconds (the server sends seconds); 60 when absent or unreadable."""
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", "60")))
+    except ValueError:
+        return 60.0

@@ -9,6 +9,8 @@ Reactives:
     position (float): playhead, seconds of clip time.
     duration (float): clip length in seconds.
     speed (float): playback speed, shown as "1.25×".
+    gain (str): the volume boost as the player describes it ("+6 dB", "+4.2 dB max"), shown as
+        "vol +6 dB" after the speed. Empty: nothing shown (0 dB).
     playing (bool): ▶ while playing, ‖ while paused.
     status (str): a short notice shown on the info line, e.g. "muted: no audio device — see
         annotator doctor", "decoding…", "broken audio: …". Empty for none.
@@ -114,6 +116,8 @@ class PlayerBar(Widget):
     """Clip length in seconds."""
     speed: reactive[float] = reactive(1.0, layout=False)
     """Playback speed (1.0 = normal)."""
+    gain: reactive[str] = reactive("", layout=False)
+    """The volume boost, e.g. "+6 dB"; empty at 0 dB."""
     playing: reactive[bool] = reactive(False, layout=False)
     """Whether audio is playing (▶) or paused (‖)."""
     status: reactive[str] = reactive("", layout=False)
@@ -213,6 +217,8 @@ class PlayerBar(Widget):
             Segment("  ", base),
             Segment(format_speed(self.speed), speed_style),
         ]
+        if self.gain:
+            segments += [Segment("  ", base), Segment(f"vol {self.gain}", speed_style)]
         if self.status:
             segments += [Segment("  ", base), Segment(self.status, status_style)]
         return Strip(segments).adjust_cell_length(width, base)

@@ -11,10 +11,15 @@ import io
 import re
 import struct
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
+
+if TYPE_CHECKING:
+    from annotator.audio.gain import ClipLevels
 
 Int16Frames = npt.NDArray[np.int16]
 
@@ -48,6 +53,13 @@ class DecodedAudio:
     @property
     def frames(self) -> int:
         return int(self.samples.shape[0])
+
+    @cached_property
+    def levels(self) -> ClipLevels:
+        """Peak headroom and speech RMS (the gain's cap and the loudness normalisation)."""
+        from annotator.audio.gain import measure
+
+        return measure(self.samples, self.sample_rate)
 
 
 def verify_sha256(data: bytes, expected: str) -> None:
@@ -100,12 +112,15 @@ def decode(data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> DecodedA
     if target != rate:
         audio = _resample(audio, rate, target)
     samples = np.ascontiguousarray(_to_int16(audio))
-    return DecodedAudio(
+    decoded = DecodedAudio(
         samples=samples,
         sample_rate=target,
         channels=int(samples.shape[1]),
         duration_s=samples.shape[0] / target,
     )
+    # Measured here, on the decoding (prefetch) thread, so `Player.load` does not pay for it.
+    _ = decoded.levels
+    return decoded
 
 
 def device_rate(rate: int) -> int:

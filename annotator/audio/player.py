@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from annotator.audio import gain as volume
 from annotator.audio._worker import LatestStateWorker, TaskThread
 from annotator.audio.decode import DecodedAudio, Int16Frames
 from annotator.audio.stretch import normalise_speed, stretch
@@ -46,6 +47,9 @@ class Player(Protocol):
     def toggle(self) -> None: ...
     def seek(self, seconds: float) -> None: ...
     def set_speed(self, speed: float) -> None: ...
+    def set_gain(self, gain_db: float) -> None: ...
+    def step_gain(self, steps: int) -> bool: ...
+    def set_loudness_target(self, target_dbfs: float | None) -> None: ...
     def stop(self) -> None: ...
     def close(self) -> None: ...
 
@@ -55,6 +59,12 @@ class Player(Protocol):
     def playing(self) -> bool: ...
     @property
     def speed(self) -> float: ...
+    @property
+    def gain_db(self) -> float: ...
+    @property
+    def applied_gain_db(self) -> float: ...
+    @property
+    def gain_capped(self) -> bool: ...
     @property
     def first_frame_at(self) -> float | None: ...
 
@@ -73,7 +83,12 @@ class Segment:
 
 
 class BasePlayer:
-    """Clock, speed renders and the device thread; subclasses supply the device hooks."""
+    """Clock, speed renders, gain and the device thread; subclasses supply the device hooks.
+
+    Gain (the annotator's steps plus the optional loudness normalisation, see `gain.py`) is
+    applied here, to every render, before any backend sees it: `_renders` holds what is heard,
+    `_raw_renders` the ungained WSOLA renders it is made from.
+    """
 
     name: str = "base"
 
@@ -83,6 +98,11 @@ class BasePlayer:
         self._load_id = 0
         self._generation = 0
         self._renders: dict[float, Int16Frames] = {}
+        self._raw_renders: dict[float, Int16Frames] = {}
+        self._gain_db = 0.0
+        self._loudness_target: float | None = None
+        self._levels = volume.ClipLevels(float("inf"), None)
+        self._gain_id = 0
         self._target_speed = 1.0
         self._audible_speed = 1.0
         self._playing = False
@@ -105,7 +125,9 @@ class BasePlayer:
                 return
             self._audio = audio
             self._load_id += 1
-            self._renders = {1.0: audio.samples}
+            self._levels = audio.levels
+            self._raw_renders = {1.0: audio.samples}
+            self._renders = {1.0: volume.apply_gain(audio.samples, self._applied_gain_locked())}
             self._audible_speed = 1.0
             self._playing = False
             self._anchor_pos = 0.0
@@ -168,6 +190,25 @@ class BasePlayer:
             else:
                 self._schedule_render_locked(self._target_speed)
 
+    def set_gain(self, gain_db: float) -> None:
+        """The annotator's gain in dB (kept to ±24 dB); each clip caps it at its own headroom."""
+        self._change_gain(gain_db=volume.clamp_step(gain_db))
+
+    def step_gain(self, steps: int) -> bool:
+        """±6 dB per step from what is heard now; False (nothing changes) when a step up would
+        clip. Stepping down from a capped gain starts at the cap, so the first step is audible."""
+        with self._lock:
+            requested, applied = self._requested_gain_locked(), self._applied_gain_locked()
+            if steps > 0 and requested >= self._levels.headroom_db:
+                return False
+            start = self._gain_db - max(0.0, requested - applied)
+        self.set_gain(start + steps * volume.GAIN_STEP_DB)
+        return True
+
+    def set_loudness_target(self, target_dbfs: float | None) -> None:
+        """Normalise each clip's RMS to `target_dbfs` (dB full scale) before the gain; None: off."""
+        self._change_gain(target=target_dbfs, set_target=True)
+
     def stop(self) -> None:
         with self._lock:
             was_playing = self._playing
@@ -204,6 +245,23 @@ class BasePlayer:
     @property
     def first_frame_at(self) -> float | None:
         return self._first_frame_at
+
+    @property
+    def gain_db(self) -> float:
+        """The gain asked for (what the keys step from); carries over from clip to clip."""
+        return self._gain_db
+
+    @property
+    def applied_gain_db(self) -> float:
+        """The gain this clip is heard at: normalisation + the step, capped at its headroom."""
+        with self._lock:
+            return self._applied_gain_locked()
+
+    @property
+    def gain_capped(self) -> bool:
+        """True when the clip's peak holds the gain below what was asked (louder would clip)."""
+        with self._lock:
+            return self._requested_gain_locked() > self._levels.headroom_db
 
     # ----- extras for the TUI, doctor and tests ----------------------------------------------
 
@@ -336,15 +394,67 @@ class BasePlayer:
                     return
                 if speed in self._renders:
                     return
+                gain_id, applied = self._gain_id, self._applied_gain_locked()
             rendered = stretch(source, speed)
+            gained = volume.apply_gain(rendered, applied)
             with self._lock:
                 if load_id != self._load_id:
                     return
-                self._renders[speed] = rendered
+                self._raw_renders[speed] = rendered
+                if gain_id != self._gain_id:
+                    return  # a gain change queued behind this render rescales it
+                self._renders[speed] = gained
                 if speed == self._target_speed:
                     self._switch_speed_locked(speed)
 
         self._renderer.submit(render)
+
+    def _requested_gain_locked(self) -> float:
+        target = self._loudness_target
+        normalise = 0.0 if target is None else volume.normalising_gain_db(self._levels, target)
+        return normalise + self._gain_db
+
+    def _applied_gain_locked(self) -> float:
+        return volume.effective_gain_db(self._requested_gain_locked(), self._levels)
+
+    def _change_gain(
+        self, *, gain_db: float | None = None, target: float | None = None, set_target: bool = False
+    ) -> None:
+        with self._lock:
+            before = self._applied_gain_locked()
+            if gain_db is not None:
+                self._gain_db = gain_db
+            if set_target:
+                self._loudness_target = target
+            if self._audio is None or self._closed or self._applied_gain_locked() == before:
+                return
+            self._gain_id += 1
+            gain_id, load_id = self._gain_id, self._load_id
+        # Rescaling a 48 kHz stereo clip takes milliseconds: the render thread does it, after
+        # any speed render already running (whose result it then rescales too).
+
+        def regain() -> None:
+            with self._lock:
+                if gain_id != self._gain_id or load_id != self._load_id:
+                    return
+                applied, raws = self._applied_gain_locked(), dict(self._raw_renders)
+            gained = {speed: volume.apply_gain(raw, applied) for speed, raw in raws.items()}
+            with self._lock:
+                if gain_id != self._gain_id or load_id != self._load_id:
+                    return
+                self._renders = gained
+                now = time.monotonic()
+                self._anchor_pos, self._anchor_t = self._position_locked(now), now
+                if self._target_speed in gained and self._target_speed != self._audible_speed:
+                    self._audible_speed = self._target_speed
+                if self._playing:
+                    self._publish_locked()
+            self._renders_replaced()
+
+        self._renderer.submit(regain)
+
+    def _renders_replaced(self) -> None:
+        """Hook: the gain changed every render of the loaded clip (the relay re-sends its 1x)."""
 
     def _record_error(self, exc: Exception) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"

@@ -102,10 +102,19 @@ class RelayPlayer(BasePlayer):
     def load(self, audio: DecodedAudio) -> None:
         super().load(audio)
         with self._lock:
-            load_id = self._load_id
             self._last_started = None
-        # Push the clip to the laptop now, so play finds it there.
-        self._link.preload(Preload(load_id, audio.samples, audio.sample_rate, audio.channels))
+        self._preload()
+
+    def _renders_replaced(self) -> None:
+        self._preload()  # the gain changed: the laptop's copy of the 1x render is stale
+
+    def _preload(self) -> None:
+        with self._lock:
+            audio, load_id, heard = self._audio, self._load_id, self._renders.get(1.0)
+        if audio is None or heard is None:
+            return
+        # Push the clip (as it is heard: gain applied) to the laptop now, so play finds it there.
+        self._link.preload(Preload(load_id, heard, audio.sample_rate, audio.channels))
 
     # ----- device hooks (the base's device thread) ----------------------------------------------
 

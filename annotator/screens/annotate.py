@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, ProgressBar, Static
 
+from annotator.audio.gain import describe as describe_gain
 from annotator.keymap import app_bindings
 from annotator.prefetch import PrefetchState
 from annotator.screens.help import HelpScreen
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from annotator.sync import SyncEvent
     from annotator.workbench import Workbench
     from annotator.workbench.checkout import CheckoutResult
+    from api.welfare import WelfareState
 
 #: The playhead's refresh rate: smooth to the eye, a rounding error of CPU.
 PLAYHEAD_HZ = 15
@@ -309,10 +311,14 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         clip = shown.clip
         # Sound first: the time from the submit key to the next clip's first frame at the device
         # is the figure that matters, and nothing below is needed for it.
+        draft = shown.draft
         if clip.audio is not None:
             s.player.load(clip.audio)
-            s.player.play()
-            self._let_audio_start()
+            # A clip already flagged for escalation (a draft reopened after a crash) is not
+            # played at anyone again unasked: welfare rule, issue 11.
+            if draft is None or not self.index.escalation_flags.intersection(draft.flags):
+                s.player.play()
+                self._let_audio_start()
         else:
             s.player.stop()
         lease = clip.lease
@@ -320,7 +326,6 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar = self.player_bar
         duration = clip.audio.duration_s if clip.audio is not None else lease.clip.duration_s
         bar.load(clip.envelope, duration)
-        draft = shown.draft
         if draft is not None:
             self._fill_form(
                 draft.transcript, draft.intent, draft.flags, draft.note, cursor=draft.cursor
@@ -397,6 +402,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self.stats.prefetched = status.ready
         if status.state is PrefetchState.FAILED:
             self.show_banner(status.message, error=True)
+        if status.state is PrefetchState.ON_BREAK:
+            self._take_break(status.break_until, status.message)
         if news.damaged:
             self._damaged = list(news.damaged)
             self._draw_link(self._link)
@@ -409,6 +416,29 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
             self.advance()
             if self.current is None:
                 self.player_bar.status = self.bench.waiting_message
+
+    def _take_break(self, until: float, reason: str) -> None:
+        from annotator.screens.break_screen import BreakScreen
+
+        shown = next((s for s in self.app.screen_stack if isinstance(s, BreakScreen)), None)
+        if shown is not None:
+            shown.extend(until, reason)
+            return
+        self.services.player.pause()
+        factory = self.services.client_factory
+
+        def check() -> WelfareState:
+            assert factory is not None
+            with factory() as client:
+                return client.welfare()
+
+        screen = BreakScreen(until, reason, check if factory is not None else None)
+        self.app.push_screen(screen, self._after_break)
+
+    def _after_break(self, _result: None) -> None:
+        self.services.prefetcher.end_break()
+        if self.current is None:
+            self.advance()
 
     @on(SyncProgress)
     def _sync_progress(self, message: SyncProgress) -> None:
@@ -463,6 +493,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar.position = player.position
         bar.playing = player.playing
         bar.speed = player.speed
+        bar.gain = describe_gain(player.applied_gain_db, capped=player.gain_capped)
 
     @on(TranscriptEditor.Edited)
     @on(IntentPicker.Picked)
@@ -644,6 +675,10 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         except ValueError:
             self.notify(f"This server's taxonomy has no flag {flag_id!r}.", severity="warning")
             return
+        if flag_id in panel.flags and flag_id in self.index.escalation_flags:
+            # Raising an escalation flag stops the sound at once (welfare rule, issue 11); it
+            # plays again only if the annotator presses play.
+            self.services.player.pause()
         if panel.note_required and not panel.note.strip():
             self.focus_note()  # now, not when Changed arrives: the next key is for the note
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from annotator.audio.gain import describe as describe_gain
+
 if TYPE_CHECKING:
     from annotator.audio.player import Player
     from annotator.config import Settings
@@ -29,6 +31,8 @@ class _PlayerScreen(Protocol):
     def player_bar(self) -> PlayerBar: ...
 
     def played(self) -> None: ...
+
+    def notify(self, message: str, *, timeout: float | None = None) -> None: ...
 
     def _step_speed(self, direction: int) -> None: ...
 
@@ -69,6 +73,18 @@ class PlayerKeys:
         speed = round(min(MAX_SPEED, max(MIN_SPEED, player.speed + direction * step)), 2)
         player.set_speed(speed)
         self.player_bar.speed = speed
+
+    def _step_gain(self: _PlayerScreen, steps: int) -> None:
+        player = self.services.player
+        if not player.step_gain(steps):
+            self.notify("Already as loud as this clip can go without clipping.", timeout=2)
+        self.player_bar.gain = describe_gain(player.applied_gain_db, capped=player.gain_capped)
+
+    def action_player_louder(self: _PlayerScreen) -> None:
+        PlayerKeys._step_gain(self, +1)
+
+    def action_player_quieter(self: _PlayerScreen) -> None:
+        PlayerKeys._step_gain(self, -1)
 
     def action_player_slower(self: _PlayerScreen) -> None:
         self._step_speed(-1)

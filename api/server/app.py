@@ -115,8 +115,6 @@ Admin = Annotated[Principal, Depends(_role(Role.ADMIN))]
 def _build_router(service: QueueService) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    auth_errors = _errors(401, 403, 422)
-
     @router.get("/health", response_model=Health)
     async def health() -> Response:
         return json_response(Health(version=_version(), time=service.clock.now()))
@@ -125,8 +123,10 @@ def _build_router(service: QueueService) -> APIRouter:
     async def taxonomy(who: Anyone) -> Response:
         return Response(service.taxonomy_json, media_type="application/json")
 
-    @router.post("/leases", response_model=LeaseList, responses=_errors(401, 403, 409, 422))
+    @router.post("/leases", response_model=LeaseList, responses=_errors(401, 403, 409, 422, 429))
     async def lease(who: Anyone, body: LeaseRequest) -> Response:
+        if service.welfare is not None:
+            service.welfare.refuse_lease_on_break(who)  # 429 on_break + Retry-After
         return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds)))
 
     @router.post(
@@ -311,6 +311,10 @@ def create_app(
         from api.server.quality_routes import quality_router
 
         app.include_router(quality_router(service.quality))
+    if service.welfare is not None:
+        from api.server.welfare_routes import welfare_router
+
+        app.include_router(welfare_router(service.welfare))
     _install_openapi(app)
     return app
 

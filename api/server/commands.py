@@ -109,6 +109,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
     for flag, field in _SERVE_FLAGS.items():
         if (value := getattr(args, flag.removeprefix("--").replace("-", "_"), None)) is not None:
             values[field] = value
+    for name in ("break_after_flagged", "break_minutes", "max_continuous_minutes"):
+        if (number := getattr(args, name, None)) is not None:
+            values[name] = number
     try:
         return ServerSettings(**values)
     except ValidationError as e:
@@ -121,6 +124,9 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             "escalation_resolve_s": "--escalation-resolve-minutes",
             "gold_rate": "--gold-rate",
             **{field: flag for flag, field in _SERVE_FLAGS.items()},
+            "break_after_flagged": "--break-after-flagged",
+            "break_minutes": "--break-minutes",
+            "max_continuous_minutes": "--max-continuous-minutes",
         }.get(where, where)
         raise UsageError(f"{flag}: {first['msg']}") from None
 

@@ -25,7 +25,7 @@ class Rejection(Exception):
         self.reason = reason
         self.message = message
         self.field = field
-        #: Extra response headers (429's Retry-After).
+        #: Extra response headers (Retry-After on a 429: auth throttling, a welfare break).
         self.headers = headers
 
     def body(self) -> ErrorBody:

@@ -251,7 +251,18 @@ class PostgresRepository(SqlRepository):
         ids = [new_id() for _ in range(count)]
         rows = conn.execute(
             self._sql(_CLAIM_SQL),
-            (t_now, annotator, annotator, count, ids, expires, annotator, t_now, expires),
+            (
+                t_now,
+                annotator,
+                annotator,
+                annotator,
+                count,
+                ids,
+                expires,
+                annotator,
+                t_now,
+                expires,
+            ),
         ).fetchall()
         return [(row[0], int(row[1]), tuple(row[2:])) for row in rows]
 

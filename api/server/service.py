@@ -54,6 +54,7 @@ from api.server.retention import NOT_DEVICE_DIRECTED, Retention
 from api.server.settings import ServerSettings
 from api.server.sql_repo import SqlRepository
 from api.server.stats import compute_stats, start_of_day
+from api.server.welfare import WelfareService
 from api.taxonomy import TaxonomyIndex, load_taxonomy
 
 log = logging.getLogger("annotator.server")
@@ -118,6 +119,10 @@ class QueueService:
         from api.server.quality_service import QualityService
 
         self.quality = QualityService.attach(self)
+        self.welfare: WelfareService | None = None
+        if isinstance(repo, SqlRepository):
+            flags = {f.id for f in self.taxonomy.flags}
+            self.welfare = WelfareService(settings, clock, repo, flags)
 
     # -- auth
 

@@ -60,6 +60,11 @@ class ServerSettings(BaseModel):
     retain_audio_days: float | None = Field(default=None, gt=0, le=36_500)
     #: How often the retention sweep runs in a serving process.
     retention_sweep_s: float = Field(default=300.0, gt=0, le=24 * 3600)
+    #: Welfare breaks (issue 11): a break of `break_minutes` after this many escalation-flagged
+    #: clips, or after `max_continuous_minutes` of work without one; 0 turns a rule off.
+    break_after_flagged: int = Field(default=3, ge=0, le=1000)
+    break_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    max_continuous_minutes: int = Field(default=120, ge=0, le=24 * 60)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
     #: Service levels of the supervisors' procedure (issue 11): an escalation should be

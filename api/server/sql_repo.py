@@ -60,10 +60,14 @@ OPEN_TO_ME_WHERE = f"""
 
 #: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks). Gold
 #: clips are dealt apart, at their own rate (`api.server.quality_store.QualityStore.claim_gold`).
+#: Parameters: now, then the annotator three times. The last clause is the welfare opt-out: no
+#: clip an earlier annotator flagged in a category this person opted out of (issue 11).
 CLAIMABLE_WHERE = f"""
        c.completed < c.needed
    AND {OPEN_TO_ME_WHERE}
    AND NOT EXISTS (SELECT 1 FROM gold_clips g WHERE g.clip_id = c.clip_id)
+   AND NOT EXISTS (SELECT 1 FROM annotations f JOIN welfare_opt_outs o ON o.person = ?
+                    WHERE f.clip_id = c.clip_id AND f.flags LIKE o.flag_pattern)
 """  # noqa: S608 - our own constants
 
 _CLIP_INFO_COLUMNS = (

@@ -191,7 +191,9 @@ class SqliteRepository(SqlRepository):
     def _claim_rows(
         self, conn: Any, annotator: str, count: int, t_now: float, expires: float
     ) -> list[tuple[str, int, tuple[Any, ...]]]:
-        picked = conn.execute(_CLAIM_SQL, (t_now, annotator, annotator, count)).fetchall()
+        picked = conn.execute(
+            _CLAIM_SQL, (t_now, annotator, annotator, annotator, count)
+        ).fetchall()
         out: list[tuple[str, int, tuple[Any, ...]]] = []
         for seq, fence, *info in picked:
             lease_id = new_id()

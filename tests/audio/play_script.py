@@ -1,8 +1,9 @@
 """Run a player in a fresh process (ALSA reads its config once per process).
 
 Usage: python -m tests.audio.play_script '<json options>' < clip-bytes
-Options: backend, seek (s, before play), speed (rendered before play), timeout.
-Prints one JSON line: name, reason, first_frame_ms, drained, last_error, position.
+Options: backend, seek (s, before play), speed (rendered before play), loudness (dBFS target,
+set before load), gain (dB, set after load), timeout.
+Prints one JSON line: name, reason, first_frame_ms, drained, last_error, position, gain_db.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ def main() -> int:
     player, reason = _open(opts["backend"])
     timeout = float(opts.get("timeout", 10.0))
     try:
+        if "loudness" in opts:
+            player.set_loudness_target(float(opts["loudness"]))
         player.load(audio)
+        if "gain" in opts:
+            player.set_gain(float(opts["gain"]))
+            player.wait_idle(timeout)
         if "speed" in opts:
             player.set_speed(float(opts["speed"]))
             player.wait_idle(timeout)
@@ -38,6 +44,8 @@ def main() -> int:
             "first_frame_ms": None if first is None else (first - started) * 1000,
             "drained": drained,
             "last_error": player.last_error,
+            "gain_db": player.applied_gain_db,
+            "gain_capped": player.gain_capped,
         }
     finally:
         player.close()

@@ -90,6 +90,10 @@ EXPECTATIONS: dict[Route, dict[Cell, int]] = {
     ("GET", "/v1/reviews/{clip_id}/audio"): _authed(403, 404, 404),
     ("POST", "/v1/reviews/{clip_id}/final"): _authed(403, 404, 404),
     ("GET", "/v1/quality/report"): _authed(403, 200, 200),
+    ("GET", "/v1/me/welfare"): _authed(200, 200, 200),
+    ("PUT", "/v1/me/opt-outs"): _authed(200, 200, 200),
+    ("PUT", "/v1/admin/people/{person}/opt-outs"): _authed(403, 200, 200),
+    ("GET", "/v1/admin/exposure"): _authed(403, 200, 200),
     # FastAPI's documentation routes are public: they describe the API, never data.
     ("GET", "/openapi.json"): _public(),
     ("HEAD", "/openapi.json"): _public(),
@@ -243,6 +247,14 @@ BUILDERS: dict[Route, Builder] = {
         {"transcript": "wake me up at seven", "intent": "alarm_set"},
     ),
     ("GET", "/v1/quality/report"): _simple("GET", "/v1/quality/report"),
+    ("GET", "/v1/me/welfare"): _simple("GET", "/v1/me/welfare"),
+    ("PUT", "/v1/me/opt-outs"): lambda w, r, s: Prepared(
+        "PUT", "/v1/me/opt-outs", {"categories": []}
+    ),
+    ("PUT", "/v1/admin/people/{person}/opt-outs"): lambda w, r, s: Prepared(
+        "PUT", "/v1/admin/people/ann2/opt-outs", {"categories": []}
+    ),
+    ("GET", "/v1/admin/exposure"): _simple("GET", "/v1/admin/exposure"),
     **{
         (method, path): _simple(method, path)
         for method in ("GET", "HEAD")

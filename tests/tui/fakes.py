@@ -31,6 +31,9 @@ class FrozenPlayer:
         self.position = 1.2
         self.playing = True
         self.speed = 1.0
+        self.gain_db = 0.0
+        self.applied_gain_db = 0.0
+        self.gain_capped = False
         self.first_frame_at: float | None = None
 
     def load(self, audio: DecodedAudio) -> None:
@@ -50,6 +53,16 @@ class FrozenPlayer:
 
     def set_speed(self, speed: float) -> None:
         self.speed = speed
+
+    def set_gain(self, gain_db: float) -> None:
+        self.gain_db = self.applied_gain_db = gain_db
+
+    def step_gain(self, steps: int) -> bool:
+        self.set_gain(self.gain_db + 6.0 * steps)
+        return True
+
+    def set_loudness_target(self, target_dbfs: float | None) -> None:
+        pass
 
     def stop(self) -> None:
         self.playing = False
@@ -93,6 +106,9 @@ class FixedSource:
         pass
 
     def wake(self) -> None:
+        pass
+
+    def end_break(self) -> None:
         pass
 
     @property

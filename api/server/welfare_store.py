@@ -1,0 +1,155 @@
+"""Storage for welfare (issue 11), over `SqlRepository`'s transaction and SQL helpers, so the
+same SQL runs on SQLite and PostgreSQL (tables: migration `_WELFARE` in `migrations.py`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from api.server import rules
+from api.server.sql_repo import SqlRepository
+
+#: A clip flagged this long before a person heard it still counts as flagged for them (a clip is
+#: re-served to a second annotator within hours, not weeks).
+HEARD_BEFORE_S = 7 * 24 * 3600.0
+_SKIPPED = ", ".join(f"'{r}'" for r in rules.SKIP_REASONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    person: str
+    started_at: float
+    ends_at: float
+    reason: str
+
+
+def flag_pattern(category: str) -> str:
+    """The LIKE pattern that finds `category` in `annotations.flags` (a JSON list of ids).
+
+    Stored with the opt-out, so no SQL text holds a '%' (psycopg reads it as a placeholder)."""
+    return f'%"{category}"%'
+
+
+class WelfareStore:
+    def __init__(self, repo: SqlRepository) -> None:
+        self.repo = repo
+
+    # -- opt-outs
+
+    def opt_outs(self, person: str) -> list[str]:
+        r = self.repo
+        with r._read() as conn:
+            rows = r._x(
+                conn,
+                "SELECT category FROM welfare_opt_outs WHERE person = ? ORDER BY category",
+                (person,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def all_opt_outs(self) -> dict[str, list[str]]:
+        r = self.repo
+        with r._read() as conn:
+            rows = r._x(
+                conn, "SELECT person, category FROM welfare_opt_outs ORDER BY person, category"
+            ).fetchall()
+        out: dict[str, list[str]] = {}
+        for person, category in rows:
+            out.setdefault(str(person), []).append(str(category))
+        return out
+
+    def set_opt_outs(self, person: str, categories: Sequence[str], now: float) -> None:
+        r = self.repo
+        with r._write(durable=True) as conn:
+            r._x(conn, "DELETE FROM welfare_opt_outs WHERE person = ?", (person,))
+            for category in sorted(set(categories)):
+                r._x(
+                    conn,
+                    "INSERT INTO welfare_opt_outs (person, category, flag_pattern, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (person, category, flag_pattern(category), now),
+                )
+
+    # -- breaks
+
+    def last_break(self, person: str) -> Break | None:
+        r = self.repo
+        with r._read() as conn:
+            row = r._one(
+                conn,
+                "SELECT started_at, ends_at, reason FROM welfare_breaks WHERE person = ?"
+                " ORDER BY ends_at DESC LIMIT 1",
+                (person,),
+            )
+        return None if row is None else Break(person, float(row[0]), float(row[1]), str(row[2]))
+
+    def add_break(self, b: Break) -> None:
+        r = self.repo
+        with r._write(durable=True) as conn:
+            r._x(
+                conn,
+                "INSERT INTO welfare_breaks (person, started_at, ends_at, reason)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (person, started_at) DO NOTHING",
+                (b.person, b.started_at, b.ends_at, b.reason),
+            )
+
+    def breaks_between(self, since: float, until: float) -> list[Break]:
+        r = self.repo
+        with r._read() as conn:
+            rows = r._x(
+                conn,
+                "SELECT person, started_at, ends_at, reason FROM welfare_breaks"
+                " WHERE ends_at >= ? AND started_at < ? ORDER BY started_at",
+                (since, until),
+            ).fetchall()
+        return [Break(str(p), float(s), float(e), str(why)) for p, s, e, why in rows]
+
+    # -- what a person did
+
+    def work_times(self, person: str, since: float) -> tuple[list[float], list[float]]:
+        """This person's submission times from `since`, and the subset on clips that anyone
+        flagged for escalation (the break rule's two counters). Two index scans: the times from
+        `annotations_by_time`, the flagged ones through `annotations_escalated` (few rows)."""
+        r = self.repo
+        with r._read() as conn:
+            times = r._x(
+                conn,
+                "SELECT created_at FROM annotations WHERE annotator = ? AND created_at >= ?"
+                " ORDER BY created_at",
+                (person, since),
+            ).fetchall()
+            flagged = r._x(
+                conn,
+                "SELECT a.created_at FROM annotations a"
+                " WHERE a.annotator = ? AND a.created_at >= ? AND a.clip_id IN"
+                "  (SELECT e.clip_id FROM annotations e"
+                "    WHERE e.escalated = 1 AND e.created_at >= ?)"
+                " ORDER BY a.created_at",
+                (person, since, since - HEARD_BEFORE_S),
+            ).fetchall()
+        return [float(row[0]) for row in times], [float(row[0]) for row in flagged]
+
+    def heard_flags(self, since: float, until: float) -> list[tuple[str, str, list[str]]]:
+        """(person, clip, flags someone gave it) for every clip a person annotated or skipped
+        in [since, until] that carries a flag."""
+        r = self.repo
+        sql = (
+            "SELECT h.person, h.clip_id, f.flags FROM ("  # noqa: S608 - our own enum list
+            "  SELECT annotator AS person, clip_id FROM annotations"
+            "   WHERE created_at >= ? AND created_at <= ?"
+            "  UNION"
+            "  SELECT annotator AS person, clip_id FROM leases"
+            "   WHERE created_at >= ? AND created_at <= ?"
+            f"    AND release_reason IN ({_SKIPPED})"
+            ") h JOIN annotations f ON f.clip_id = h.clip_id WHERE f.flags <> '[]'"
+        )
+        with r._read() as conn:
+            rows = r._x(conn, sql, (since, until, since, until)).fetchall()
+        return [(str(p), str(c), list(json.loads(flags))) for p, c, flags in rows]
+
+    def person_exists(self, person: str) -> bool:
+        r = self.repo
+        with r._read() as conn:
+            return (
+                r._one(conn, "SELECT 1 FROM tokens WHERE name = ? LIMIT 1", (person,)) is not None
+            )
