@@ -173,6 +173,7 @@ def build_services(args: argparse.Namespace) -> Services:
     connectivity = Connectivity(_HealthProbe(factory, PROBE_TIMEOUT_S))
     cache: list[ClipCache] = []  # opened below; the prefetch thread only reads it later
     leased = EventRelay()
+    bench: list[Workbench] = []  # built just below; the prefetch thread asks it only later
     prefetcher = Prefetcher(
         factory,
         depth=settings.prefetch,
@@ -180,6 +181,8 @@ def build_services(args: argparse.Namespace) -> Services:
         local_audio=lambda clip_id: cache[0].read(clip_id) if cache else None,
         on_leased=leased,
         link=connectivity,
+        give_back=lambda lease: bool(bench) and bench[0].gives_back(lease),
+        on_given_back=lambda lease: bench[0].given_back(lease),
     )
     workbench = Workbench(
         store=store,
@@ -191,6 +194,7 @@ def build_services(args: argparse.Namespace) -> Services:
         client_factory=factory,
     )
     leased.target = workbench.record_leased
+    bench.append(workbench)
     # Prefetching starts now, so leasing, downloading and decoding the first clip overlap the
     # rest of start-up (imports, the taxonomy, the audio device, Textual): cold start is budgeted.
     workbench.adopt()

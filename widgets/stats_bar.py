@@ -19,7 +19,10 @@ Reactives (each only repaints):
     median_seconds (float | None), target (int, default 1000),
     shift_started_at (datetime | None, aware), shift_hours (float, default 9.0),
     prefetched (int): clips leased, downloaded and decoded ahead,
-    online (bool, default True), outbox (int): submissions waiting to sync (shown when > 0),
+    link (str, default "online"): "online" | "reconnecting" | "offline" — drawn as
+    `● online`, `◌ reconnecting`, `○ offline`; `online` (bool) reads and sets it
+    (True → "online", False → "offline"),
+    outbox (int): submissions waiting to sync (shown when > 0),
     conflicts (int): submissions the server refused with 409, kept locally (shown when > 0,
     never dropped), backend (str): audio backend name ("miniaudio", "none", …),
     backend_reason (str): why that backend was chosen (shown after the name while it fits).
@@ -29,7 +32,7 @@ Methods: `pace_text() -> str` (the pace part alone, e.g. "on pace").
 Messages: none (display only).
 
 Component classes: stats-bar--label, stats-bar--ahead, stats-bar--behind, stats-bar--online,
-stats-bar--offline.
+stats-bar--reconnecting, stats-bar--offline.
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ from textual.reactive import reactive
 from textual.style import Style
 from textual.widget import Widget
 
-__all__ = ["StatsBar", "now_utc", "pace"]
+__all__ = ["LINK_STATES", "StatsBar", "now_utc", "pace"]
+
+#: What `StatsBar.link` may hold (the connectivity owner's states, as plain words: no IO here).
+LINK_STATES = ("online", "reconnecting", "offline")
 
 _SEPARATOR = " · "
 _REDRAW_SECONDS = 30.0
@@ -100,6 +106,9 @@ class StatsBar(Widget):
         & .stats-bar--online {
             color: $text-success;
         }
+        & .stats-bar--reconnecting {
+            color: $text-warning;
+        }
         & .stats-bar--offline {
             color: $text-error;
             text-style: bold;
@@ -112,6 +121,7 @@ class StatsBar(Widget):
         "stats-bar--ahead",
         "stats-bar--behind",
         "stats-bar--online",
+        "stats-bar--reconnecting",
         "stats-bar--offline",
     }
 
@@ -129,7 +139,8 @@ class StatsBar(Widget):
     shift_hours: reactive[float] = reactive(9.0)
     prefetched: reactive[int] = reactive(0)
     """Clips ready ahead (leased, downloaded, decoded)."""
-    online: reactive[bool] = reactive(True)
+    link: reactive[str] = reactive("online")
+    """Connection to the queue server: one of LINK_STATES."""
     outbox: reactive[int] = reactive(0)
     """Submissions waiting to be synced."""
     conflicts: reactive[int] = reactive(0)
@@ -154,6 +165,17 @@ class StatsBar(Widget):
 
     def on_mount(self) -> None:
         self.set_interval(_REDRAW_SECONDS, self.refresh)
+
+    @property
+    def online(self) -> bool:
+        return self.link == "online"
+
+    @online.setter
+    def online(self, value: bool) -> None:
+        self.link = "online" if value else "offline"
+
+    def validate_link(self, value: str) -> str:
+        return value if value in LINK_STATES else "offline"  # unknown words are not "online"
 
     def _pace(self) -> tuple[int, str]:
         started = self.shift_started_at
@@ -189,9 +211,12 @@ class StatsBar(Widget):
             pace_style = self.get_visual_style("stats-bar--ahead", partial=True)
         elif sign < 0:
             pace_style = self.get_visual_style("stats-bar--behind", partial=True)
-        if self.online:
+        if self.link == "online":
             state_style = self.get_visual_style("stats-bar--online", partial=True)
             state = Content.styled("● online", state_style)
+        elif self.link == "reconnecting":
+            state_style = self.get_visual_style("stats-bar--reconnecting", partial=True)
+            state = Content.styled("◌ reconnecting", state_style)
         else:
             state_style = self.get_visual_style("stats-bar--offline", partial=True)
             state = Content.styled("○ offline", state_style)
