@@ -35,6 +35,7 @@ from annotator.screens.messages import (
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import ClipClock, Session
+from annotator.typeahead import KeyHold
 from annotator.workbench.connectivity import ConnectivityState, Link
 from annotator.workbench.outcomes import (
     Amended,
@@ -114,6 +115,14 @@ class AnnotateScreen(Screen[None]):
         self._damaged: list[str] = []
         self._playhead_timer: Timer | None = None
         self._relay_down_polls = 0  # consecutive polls that found the audio relay disconnected
+        self._waiting_text = ""
+        # Keys typed while no clip is here wait for the next one (annotator/typeahead.py); the
+        # app's own keys (quit, help, the player's) act at once.
+        passing = {"ctrl+q", "ctrl+c"}
+        for binding_id in services.keymap.bindings:
+            if binding_id.startswith(("app.", "player.")):
+                passing.update(services.keymap.keys_for(binding_id))
+        self.key_hold = KeyHold(lambda key: key.key in passing)
 
     @property
     def current(self) -> ReadyClip | None:
@@ -269,7 +278,7 @@ class AnnotateScreen(Screen[None]):
 
     def _draw_link(self, state: ConnectivityState) -> None:
         self._link = state
-        self.stats.online = state.online
+        self.stats.link = state.link.value
         reason = state.reason or "the server cannot be reached"
         damaged = f"\n{self._damaged_text()}" if self._damaged else ""
         if state.link is Link.OFFLINE:
@@ -302,7 +311,18 @@ class AnnotateScreen(Screen[None]):
         bar = self.player_bar
         bar.load((), 0.0)
         bar.status = message
+        self._waiting_text = message
         self._reset_form("")
+        self.key_hold.hold()
+
+    def _waiting_status(self, message: str) -> str:
+        n = len(self.key_hold)
+        if not n:
+            return message
+        held = f"{n} key{'s' * (n != 1)} typed wait for it"
+        if self.key_hold.refused:
+            held += f" ({self.key_hold.refused} refused: too many)"
+        return f"{message} — {held}"
 
     def show_clip(self, shown: Shown) -> None:
         s = self.services
@@ -336,6 +356,7 @@ class AnnotateScreen(Screen[None]):
                 timeout=8,
             )
         self.focus_transcript()
+        self.key_hold.release()  # keys typed while waiting act on this clip now, in order
         # Crash bookkeeping (reopen on this clip after kill -9) right after the first frame.
         self.call_later(self._remember_current, lease)
 
@@ -408,7 +429,8 @@ class AnnotateScreen(Screen[None]):
         if self.current is None and self.bench.amending is None:
             self.advance()
             if self.current is None:
-                self.player_bar.status = self.bench.waiting_message
+                self._waiting_text = self.bench.waiting_message
+                self.player_bar.status = self._waiting_status(self._waiting_text)
 
     @on(SyncProgress)
     def _sync_progress(self, message: SyncProgress) -> None:
@@ -463,6 +485,8 @@ class AnnotateScreen(Screen[None]):
         bar.position = player.position
         bar.playing = player.playing
         bar.speed = player.speed
+        if self.key_hold.holding:
+            bar.status = self._waiting_status(self._waiting_text)
 
     @on(TranscriptEditor.Edited)
     @on(IntentPicker.Picked)
