@@ -16,6 +16,7 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -83,6 +84,21 @@ class AnnotatorApp(App[int]):
                     self.pop_screen()
                 else:
                     self.screen_stack.remove(screen)  # pragma: no cover - defensive
+
+    # -- notifications are plain text
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        # Every toast (Widget.notify lands here too) shows its words as written: a transcript's
+        # "[bark]", a tag list, a file name or a server's message is never read as markup.
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- the one place errors from workers are handled
 

@@ -9,6 +9,7 @@ News from the threads arrives as typed messages (`screens/messages.py`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from time import monotonic as _monotonic
 from time import sleep as _sleep
@@ -47,6 +48,7 @@ from annotator.workbench.outcomes import (
     Submitted,
     Waiting,
 )
+from annotator.workbench.tidy import tidy_transcript
 from api.models import Lease, ReleaseReason, Stats
 from api.taxonomy import TaxonomyIndex
 from widgets import (
@@ -75,6 +77,8 @@ GO_OFFLINE_CLIPS = 100
 #: so the device threads get the interpreter) until the device has its first buffer; the redraw
 #: that follows a clip change would otherwise hold them off for several milliseconds.
 AUDIO_START_WAIT_S = 0.004
+#: Header numbers remembered for undo (the amend window reaches back minutes, not hours).
+SHOWN_AT_KEEP = 200
 
 
 class AnnotateScreen(Screen[None]):
@@ -116,6 +120,7 @@ class AnnotateScreen(Screen[None]):
         self._playhead_timer: Timer | None = None
         self._relay_down_polls = 0  # consecutive polls that found the audio relay disconnected
         self._waiting_text = ""
+        self._shown_at: dict[str, int] = {}  # lease id → the number its header showed
         # Keys typed while no clip is here wait for the next one (annotator/typeahead.py); the
         # app's own keys (quit, help, the player's) act at once.
         passing = {"ctrl+q", "ctrl+c"}
@@ -374,10 +379,18 @@ class AnnotateScreen(Screen[None]):
         self.bench.remember_shown(lease.lease_id)
         self.stats.prefetched = self.bench.ready
 
-    def _show_header(self, lease: Lease, *, amending: bool = False) -> None:
+    def _show_header(
+        self, lease: Lease, *, amending: bool = False, position: int | None = None
+    ) -> None:
         late = lease.expires_at <= datetime.now(UTC)
+        if position is None:
+            position = self.session.shown
+            # Undo names the clip it reopens by the number it had (not the next one's).
+            self._shown_at[lease.lease_id] = position
+            while len(self._shown_at) > SHOWN_AT_KEEP:
+                del self._shown_at[next(iter(self._shown_at))]
         self.header.show_clip(
-            self.session.shown,
+            position,
             lease.clip.clip_id,
             lease.clip.duration_s,
             lease.clip.locale,
@@ -496,6 +509,8 @@ class AnnotateScreen(Screen[None]):
         self.bench.activity()
         if isinstance(event, IntentPicker.Picked | FlagPanel.Changed):
             self._clear_errors()
+        elif self.query_one("#form-error", Static).has_class("-shown"):
+            self._recheck_problems()
 
     def _form(self) -> Form:
         row, col = self.transcript.editor.cursor_location
@@ -527,16 +542,29 @@ class AnnotateScreen(Screen[None]):
         for widget in (self.transcript, self.intent, self.flag_panel):
             widget.remove_class("-invalid")
 
+    def _recheck_problems(self) -> None:
+        """The transcript was edited while the panel shows why submit refused: keep only the
+        problems that are still there (the panel goes once the transcript is fixed)."""
+        shown = {f for f, w in self._problem_widgets().items() if w.has_class("-invalid")}
+        form = self._form()
+        left = [
+            p
+            for p in self.bench.problems(
+                replace(form, transcript=tidy_transcript(form.transcript)[0])
+            )
+            if p[0] in shown
+        ]
+        if not left:
+            self._clear_errors()
+            return
+        self._mark_problems(left)
+
+    def _problem_widgets(self) -> dict[str, TranscriptField | IntentPicker | FlagPanel]:
+        panel = self.flag_panel
+        return {"transcript": self.transcript, "intent": self.intent, "note": panel, "flags": panel}
+
     def _show_problems(self, problems: list[tuple[str, str, str]]) -> None:
-        self._clear_errors()
-        widgets = {"transcript": self.transcript, "intent": self.intent, "note": self.flag_panel}
-        widgets["flags"] = self.flag_panel
-        for field, _reason, _message in problems:
-            widgets.get(field, self.transcript).add_class("-invalid")
-        text = " · ".join(f"{field}: {message}" for field, _r, message in problems)
-        error = self.query_one("#form-error", Static)
-        error.update(text)
-        error.add_class("-shown")
+        self._mark_problems(problems)
         first = problems[0][0]
         if first == "intent":
             self.focus_intent()
@@ -545,6 +573,17 @@ class AnnotateScreen(Screen[None]):
         else:
             self.focus_transcript()
         self.notify(problems[0][2], title="Cannot submit yet", severity="warning", timeout=4)
+
+    def _mark_problems(self, problems: list[tuple[str, str, str]]) -> None:
+        widgets = self._problem_widgets()
+        for widget in set(widgets.values()):
+            widget.remove_class("-invalid")
+        for field, _reason, _message in problems:
+            widgets.get(field, self.transcript).add_class("-invalid")
+        text = " · ".join(f"{field}: {message}" for field, _r, message in problems)
+        error = self.query_one("#form-error", Static)
+        error.update(text)
+        error.add_class("-shown")
 
     def _refused(self, outcome: Refused) -> None:
         self.notify(outcome.message, severity=outcome.severity, timeout=4)  # type: ignore[arg-type]
@@ -573,7 +612,7 @@ class AnnotateScreen(Screen[None]):
         self._insert_tag(tag)
 
     def _submit(self) -> None:
-        form = self._form()
+        form = self._tidied(self._form())
         outcome = self.bench.submit(form)
         if isinstance(outcome, Invalid):
             self._show_problems(outcome.problems)
@@ -593,6 +632,15 @@ class AnnotateScreen(Screen[None]):
                 self.app.push_screen(notice, self._after_wellbeing)
                 return
             self.advance()
+
+    def _tidied(self, form: Form) -> Form:
+        """The form with its transcript's safe fixes made, in the editor too, and said."""
+        text, fixes = tidy_transcript(form.transcript)
+        if not fixes:
+            return form
+        self.transcript.load(text)
+        self.notify(f"Fixed before submitting: {', '.join(fixes)}.", timeout=3)
+        return replace(form, transcript=text, cursor=self.transcript.editor.cursor_location)
 
     def _after_submit(self, intent: str) -> None:
         self.bench.after_submit()
@@ -638,7 +686,8 @@ class AnnotateScreen(Screen[None]):
         a = reopened.item.annotation
         bar = self.player_bar
         if previous is not None:
-            self._show_header(previous.lease, amending=True)
+            number = self._shown_at.get(previous.lease_id, 0)
+            self._show_header(previous.lease, amending=True, position=number)
             duration = (
                 previous.audio.duration_s if previous.audio else previous.lease.clip.duration_s
             )
@@ -700,8 +749,8 @@ class AnnotateScreen(Screen[None]):
         self.focus_intent()
 
     def action_focus_flags(self) -> None:
-        # The panel takes no focus (flags toggle by key); its only focusable part is the note.
-        self.focus_note()
+        # The rows: ↑/↓ move through the flags, Space toggles (the note has its own key).
+        self.set_focus(self.flag_panel.rows)
 
     def action_focus_note(self) -> None:
         self.focus_note()

@@ -265,6 +265,10 @@ class Workbench:
             )
         )
 
+    def problems(self, form: Form) -> list[tuple[str, str, str]]:
+        """What submit would refuse in `form` now (nothing is saved)."""
+        return self._problems(form)
+
     def _problems(self, form: Form) -> list[tuple[str, str, str]]:
         assert self.index is not None
         return self.index.check_annotation(
