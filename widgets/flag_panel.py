@@ -59,9 +59,10 @@ from widgets.inline_bindings import InlineBindings
 
 __all__ = ["NOTE_OPTIONAL_PLACEHOLDER", "NOTE_PLACEHOLDER", "FlagPanel"]
 
-NOTE_PLACEHOLDER = "note for the supervisor (required): what happened?"
+#: "(required)" first: at 80 columns the end of the placeholder is cut off.
+NOTE_PLACEHOLDER = "(required) note for the supervisor: what happened?"
 #: With no escalation flag on, a note is welcome but nothing asks for it.
-NOTE_OPTIONAL_PLACEHOLDER = "note for the supervisor (optional)"
+NOTE_OPTIONAL_PLACEHOLDER = "(optional) note for the supervisor"
 
 
 class _NoteInput(Input, InlineBindings):

@@ -14,8 +14,12 @@ Pace compares today's count with where an even pace to `target` would be now:
 Constructor: `StatsBar(*, clock=now_utc, name, id, classes)`; `clock` returns an aware datetime
 (tests pass a fixed one). The line redraws itself every 30 s so the pace moves with the clock.
 
+Until `rate_known` is set the rate reads "–/h" and, without `shift_started_at`, no pace words are
+shown ("−111/h behind" at clip 0 only scolds); `rate_window` ("15 min") says what the rate is over.
+
 Reactives (each only repaints):
     session_count (int), today_count (int), clips_per_hour (float),
+    rate_known (bool, default True), rate_window (str, default ""),
     median_seconds (float | None), target (int, default 1000),
     shift_started_at (datetime | None, aware), shift_hours (float, default 9.0),
     prefetched (int): clips leased, downloaded and decoded ahead,
@@ -130,6 +134,10 @@ class StatsBar(Widget):
     today_count: reactive[int] = reactive(0)
     """Clips submitted today (server's count plus unsynced ones)."""
     clips_per_hour: reactive[float] = reactive(0.0)
+    rate_known: reactive[bool] = reactive(True)
+    """False while there are too few clips for a rate to mean anything."""
+    rate_window: reactive[str] = reactive("")
+    """What the rate is measured over, e.g. "15 min" (shown after it)."""
     median_seconds: reactive[float | None] = reactive(None)
     """Median seconds spent on a clip; None until there is one."""
     target: reactive[int] = reactive(1000)
@@ -179,6 +187,8 @@ class StatsBar(Widget):
 
     def _pace(self) -> tuple[int, str]:
         started = self.shift_started_at
+        if started is None and not self.rate_known:
+            return 0, ""
         elapsed = None if started is None else (self._clock() - started).total_seconds() / 3600
         return pace(
             today_count=self.today_count,
@@ -190,6 +200,12 @@ class StatsBar(Widget):
 
     def pace_text(self) -> str:
         return self._pace()[1]
+
+    def _rate(self, label: Style) -> Content:
+        if not self.rate_known:
+            return Content.assemble("–", ("/h", label))
+        window = (f" over {self.rate_window}", label) if self.rate_window else ""
+        return Content.assemble(f"{self.clips_per_hour:.0f}", ("/h", label), window)
 
     def _with_reason(self, line: Content, width: int, has_backend: bool, label: Style) -> Content:
         """The backend's reason after its name (the line's last part), as much of it as fits."""
@@ -237,11 +253,11 @@ class StatsBar(Widget):
                 0,
                 Content.assemble(
                     ("today ", label),
-                    f"{self.today_count}/{self.target} ",
-                    (pace_words, pace_style),
+                    f"{self.today_count}/{self.target}",
+                    (f" {pace_words}" if pace_words else "", pace_style),
                 ),
             ),
-            (2, Content.assemble(f"{self.clips_per_hour:.0f}", ("/h", label))),
+            (2, self._rate(label)),
             (
                 4,
                 Content.assemble(f"{median:.0f}s" if median is not None else "–", ("/clip", label)),

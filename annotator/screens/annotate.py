@@ -35,7 +35,7 @@ from annotator.screens.messages import (
 )
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
-from annotator.session import ClipClock, Session
+from annotator.session import PACE_WINDOW_S, ClipClock, Session
 from annotator.typeahead import KeyHold
 from annotator.workbench.connectivity import ConnectivityState, Link
 from annotator.workbench.outcomes import (
@@ -91,14 +91,17 @@ class AnnotateScreen(Screen[None]):
     AnnotateScreen #banner.-shown { display: block; }
     AnnotateScreen #banner.-error { background: $error 25%; color: $text-error; }
     AnnotateScreen #checkout { height: 1; padding: 0 1; }
-    AnnotateScreen TranscriptField { height: 2fr; min-height: 4; max-height: 14; }
+    /* One utterance: 6 lines of text at most, the rest of a tall terminal goes to the intents. */
+    AnnotateScreen TranscriptField { height: 2fr; min-height: 4; max-height: 9; }
     AnnotateScreen #form-error {
         height: auto; padding: 0 1; display: none; color: $text-error; text-style: bold;
     }
     AnnotateScreen #form-error.-shown { display: block; }
     AnnotateScreen #lower { height: 3fr; min-height: 9; }
     AnnotateScreen #intent { height: 1fr; }
-    AnnotateScreen #intent > OptionList { height: 1fr; min-height: 3; }
+    /* No scrollbar: its thumb alone floated between the intents and the flags like a stray
+       glyph; the filter and ↑/↓ move through the list, the highlight shows where. */
+    AnnotateScreen #intent > OptionList { height: 1fr; min-height: 3; scrollbar-size-vertical: 0; }
     AnnotateScreen .-invalid { border-left: thick $error; }
     """
 
@@ -189,6 +192,7 @@ class AnnotateScreen(Screen[None]):
             }
         )
         self.intent.set_recent(self.bench.recent_intents())
+        self.transcript.editor.border_title = "transcript"
         stats = self.stats
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
@@ -206,6 +210,7 @@ class AnnotateScreen(Screen[None]):
         self.post_message(ConnectivityChanged(self.bench.connectivity.state))
         self.post_message(QueueChanged(s.prefetcher.status))
         self._say_rejected(self.bench.rejected)
+        self._update_stats()  # no pace before there is one
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
@@ -485,7 +490,9 @@ class AnnotateScreen(Screen[None]):
         bar = self.stats
         bar.session_count = pace.session
         bar.today_count = pace.today
-        bar.clips_per_hour = pace.clips_per_hour
+        bar.rate_known = pace.clips_per_hour is not None
+        bar.clips_per_hour = pace.clips_per_hour or 0.0
+        bar.rate_window = f"{PACE_WINDOW_S / 60:.0f} min"
         bar.median_seconds = pace.median_seconds
         bar.outbox = self.bench.outbox
         bar.prefetched = self.bench.ready

@@ -154,3 +154,11 @@ async def test_the_amend_header_names_the_clip_being_amended(
     await wait_until(pilot, lambda: bool(screen.bench.amending))
     header = str(screen.header.render())
     assert header.startswith("#2 ") and "amending" in header, header
+
+
+async def test_no_pace_at_clip_zero(running: tuple[Pilot[Any], AnnotateScreen]) -> None:
+    pilot, screen = running
+    await pilot.pause(0.2)
+    line = str(screen.stats.render())
+    assert "today 0/1000 · –/h" in line, line  # not "−111/h behind" before the first clip
+    assert "behind" not in line and "ahead" not in line
