@@ -150,7 +150,7 @@ def build_services(args: argparse.Namespace) -> Services:
 
     settings = load_settings_or_fail(args)
     try:
-        keymap = load_keymap(settings.keymap, settings.keys)
+        keymap = load_keymap(settings.keymap, settings.keys, overrides_source=settings.keys_source)
     except KeymapError as e:
         raise LaunchError(str(e)) from None
     try:

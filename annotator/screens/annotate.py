@@ -238,6 +238,8 @@ class AnnotateScreen(Screen[None]):
         if self._damaged:
             return self._damaged_text()
         if s.player.name == "none":
+            if "annotator doctor" in s.player_reason:  # the reason already says where to look
+                return s.player_reason
             return f"{s.player_reason} — run `annotator doctor` to check audio"
         if self._relay_down_polls >= 2:  # not for the moment the link takes to come up
             text = str(getattr(s.player, "status", "")) or "audio relay disconnected: muted"
