@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 class AnnotatorApp(BaseApp):
     TITLE = "annotator"
-    COMMANDS: ClassVar = BaseApp.COMMANDS | {ActionCommands}
+    # Only the annotator's actions (quit among them): none of Textual's own (theme, maximize,
+    # screenshot — which fails here) in a tool used all day by keys.
+    COMMANDS: ClassVar = {ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = []
 
     def __init__(self, services: Services) -> None:

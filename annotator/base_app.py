@@ -15,6 +15,7 @@ from typing import Any
 
 from textual import events
 from textual.app import App, SystemCommand
+from textual.geometry import Size
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -51,14 +52,18 @@ class BaseApp(App[int]):
     # -- minimum size
 
     def on_resize(self, event: events.Resize) -> None:
-        self._check_size()
+        # The event's size: this handler runs before App._on_resize stores it in `self.size`.
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
+    def _check_size(self, size: Size | None = None) -> None:
         if not self._size_guard:
             return
-        small = too_small(self.size.width, self.size.height)
+        size = size or self.size
+        small = too_small(size.width, size.height)
+        if small and self._too_small is not None:
+            self._too_small.show_size(size)
         if small and self._too_small is None:
-            self._too_small = TooSmallScreen()
+            self._too_small = TooSmallScreen(size)
             self.push_screen(self._too_small)
         elif not small and self._too_small is not None:
             screen, self._too_small = self._too_small, None
@@ -117,5 +122,6 @@ class BaseApp(App[int]):
     # -- command palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        # Our own actions come from ActionCommands; keep Textual's theme/keys/quit entries.
-        yield from super().get_system_commands(screen)
+        # Only the app's own actions (ActionCommands holds them, quit included): none of
+        # Textual's (theme, maximize, screenshot — which fails here) in a tool used by keys.
+        yield from ()

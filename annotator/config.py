@@ -217,6 +217,13 @@ class Settings(BaseSettings):
         """The config.toml these settings read, or None when there was none."""
         return self._source_file
 
+    @property
+    def keys_source(self) -> str:
+        """Where `keys` came from, as a keymap error should name it (with the file's lines)."""
+        if os.environ.get("ANNOTATOR_KEYS"):
+            return "environment ANNOTATOR_KEYS"
+        return str(self._source_file) if self._source_file else "config.toml"
+
     @field_validator("server")
     @classmethod
     def _check_server(cls, value: str | None) -> str | None:

@@ -14,6 +14,7 @@ import argparse
 import os
 import shutil
 import stat
+import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -116,10 +117,45 @@ def render(checks: list[Check], secrets: list[str]) -> object:
 # ----- terminal and session ----------------------------------------------------------------------
 
 
+def terminal_size() -> os.terminal_size | None:
+    """The size of the terminal this session runs in: COLUMNS/LINES when set (as `shutil` reads
+    them), else the controlling terminal's — whatever stdout is, so `annotator doctor > file` or
+    `| less` still measures the real window — else any standard stream that is a terminal.
+    None when there is no terminal at all (cron, a CI job)."""
+    env = shutil.get_terminal_size(fallback=(0, 0))
+    if os.environ.get("COLUMNS") and os.environ.get("LINES") and env.columns and env.lines:
+        return env
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        try:
+            return os.get_terminal_size(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        try:
+            return os.get_terminal_size(stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
 def check_terminal() -> Check:
-    size = shutil.get_terminal_size(fallback=(0, 0))
+    found = terminal_size()
     term = os.environ.get("TERM", "")
     colours = _colours(term)
+    if found is None:
+        return Check(
+            "terminal",
+            Status.WARN,
+            f"no terminal to measure (not run from one), TERM={term or '(unset)'}",
+            "run `annotator doctor` in the terminal you annotate in to check its size",
+        )
+    size = found
     detail = f"{size.columns}×{size.lines}, TERM={term or '(unset)'}, {colours}"
     if size.columns < MIN_COLUMNS or size.lines < MIN_LINES:
         return Check(
@@ -526,7 +562,7 @@ def check_keymap(args: argparse.Namespace, settings: Settings | None) -> Check:
 
     name = settings.keymap if settings else getattr(args, "keymap", None)
     overrides = settings.keys if settings else None
-    source = str(settings.source_file) if settings and settings.source_file else "config.toml"
+    source = settings.keys_source if settings else "config.toml"
     try:
         keymap = load_keymap(name, overrides, overrides_source=source)
     except KeymapError as exc:

@@ -166,6 +166,8 @@ class Prefetcher:
         local_audio: Callable[[str], bytes | None] | None = None,
         on_leased: Callable[[list[Lease]], None] | None = None,
         link: LinkReporter | None = None,
+        give_back: Callable[[Lease], bool] | None = None,
+        on_given_back: Callable[[Lease], None] | None = None,
     ) -> None:
         self._client_factory = client_factory
         self.depth = max(0, depth)
@@ -178,6 +180,11 @@ class Prefetcher:
         #: the store knows every lease this client holds even if it is killed a moment later.
         self._on_leased = on_leased
         self._link = link
+        #: Asked (on this thread) about a held lease whose audio is not on this machine once the
+        #: server answers: True gives it back (released as unused) instead of fetching its audio
+        #: (the workbench: a checked-out lease with no draft). `on_given_back` hears of each.
+        self._give_back = give_back
+        self._on_given_back = on_given_back
         self._cond = threading.Condition()
         self._ready: deque[ReadyClip] = deque()
         self._held: dict[str, _Held] = {}  # lease_id -> renewal bookkeeping, ready and in use
@@ -470,6 +477,11 @@ class Prefetcher:
             if local is None and backing_off:
                 skipped.append(lease)
                 continue
+            if local is None and self._gives_back(lease):
+                if not self._hand_back(lease):  # the server is away: keep it in its place
+                    skipped.append(lease)
+                    backing_off = True
+                continue
             if not self._download(lease, data=local):
                 skipped.append(lease)
                 with self._cond:
@@ -524,6 +536,36 @@ class Prefetcher:
                 with self._cond:  # keep the rest; their audio comes when the server is back
                     self._adopt.extendleft(reversed(leases[i:]))
                 return
+
+    def _gives_back(self, lease: Lease) -> bool:
+        if self._give_back is None:
+            return False
+        try:
+            return self._give_back(lease)
+        except Exception:  # when in doubt keep the lease: its audio is fetched as before
+            log.exception("deciding whether to give back %s failed", lease.lease_id)
+            return False
+
+    def _hand_back(self, lease: Lease) -> bool:
+        """Release an adopted lease whose audio is not here. False: the server did not answer."""
+        assert self._client is not None
+        try:
+            self._client.release(lease.lease_id, ReleaseReason.UNUSED, None)
+        except (Gone, NotFound):
+            pass  # expired or released already: back in the queue either way
+        except (OfflineError, ServerError) as e:
+            self._enter_backoff(PrefetchState.OFFLINE, str(e))
+            return False
+        except ApiError as e:
+            log.info("giving back %s refused: %s", lease.lease_id, e)
+        with self._cond:
+            self._held.pop(lease.lease_id, None)
+        if self._on_given_back is not None:
+            try:
+                self._on_given_back(lease)
+            except Exception:
+                log.exception("forgetting a given-back lease failed")
+        return True
 
     def _cached_audio(self, lease: Lease) -> bytes | None:
         if self._local_audio is None:

@@ -153,7 +153,7 @@ def connect(
 
     settings = load_settings_or_fail(args)
     try:
-        keymap = load_keymap(settings.keymap, settings.keys)
+        keymap = load_keymap(settings.keymap, settings.keys, overrides_source=settings.keys_source)
     except KeymapError as e:
         raise LaunchError(str(e)) from None
     try:
@@ -194,6 +194,7 @@ def build_services(args: argparse.Namespace) -> Services:
     connectivity = Connectivity(_HealthProbe(factory, PROBE_TIMEOUT_S))
     cache: list[ClipCache] = []  # opened below; the prefetch thread only reads it later
     leased = EventRelay()
+    bench: list[Workbench] = []  # built just below; the prefetch thread asks it only later
     prefetcher = Prefetcher(
         factory,
         depth=settings.prefetch,
@@ -201,6 +202,8 @@ def build_services(args: argparse.Namespace) -> Services:
         local_audio=lambda clip_id: cache[0].read(clip_id) if cache else None,
         on_leased=leased,
         link=connectivity,
+        give_back=lambda lease: bool(bench) and bench[0].gives_back(lease),
+        on_given_back=lambda lease: bench[0].given_back(lease),
     )
     workbench = Workbench(
         store=store,
@@ -212,6 +215,7 @@ def build_services(args: argparse.Namespace) -> Services:
         client_factory=factory,
     )
     leased.target = workbench.record_leased
+    bench.append(workbench)
     # Prefetching starts now, so leasing, downloading and decoding the first clip overlap the
     # rest of start-up (imports, the taxonomy, the audio device, Textual): cold start is budgeted.
     workbench.adopt()

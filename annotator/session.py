@@ -19,6 +19,11 @@ from api.models import Timings
 IDLE_AFTER_S = 60.0
 #: Below this much sitting time a measured rate is noise (one clip in 5 s is not 720/h).
 MIN_RATE_WINDOW_S = 120.0
+#: The rate is taken over the submissions of the last this-many seconds (said on the bar): long
+#: enough that one slow clip or a quick run does not swing it, short enough to follow a break.
+PACE_WINDOW_S = 15 * 60.0
+#: No rate (and no "ahead"/"behind") before this many clips: at clip 0 it would only scold.
+PACE_MIN_CLIPS = 10
 #: How many recent clip durations the median is taken over.
 MEDIAN_WINDOW = 200
 
@@ -29,7 +34,8 @@ class Pace:
 
     session: int
     today: int
-    clips_per_hour: float
+    #: Over the last `PACE_WINDOW_S` (None until it means something: see `Session.pace`).
+    clips_per_hour: float | None
     median_seconds: float | None
     daily_target: int
     #: Clips ahead (+) or behind (−) the straight line from shift start to the daily target.
@@ -88,6 +94,7 @@ class Session:
         self.today_base = 0  # the server's count when we last asked
         self._done_since_base = 0
         self._durations: deque[float] = deque(maxlen=MEDIAN_WINDOW)
+        self._done_at: deque[float] = deque()  # when each recent submission was made
         self.server_clips_per_hour: float | None = None
         self.server_median: float | None = None
 
@@ -99,6 +106,7 @@ class Session:
         self.done += 1
         self._done_since_base += 1
         self._durations.append(clock.elapsed())
+        self._done_at.append(self._now())
 
     def clip_undone(self) -> None:
         """An amendment replaces a submission: it is not an extra clip."""
@@ -110,12 +118,20 @@ class Session:
         self.server_median = median
 
     def pace(self) -> Pace:
-        elapsed = self._now() - self.started
+        """The figures; the rate is this sitting's over the last PACE_WINDOW_S once it has
+        PACE_MIN_CLIPS clips and MIN_RATE_WINDOW_S of time, else the server's rate for today
+        once today has that many clips, else None (nothing worth showing yet)."""
+        now = self._now()
+        elapsed = now - self.started
         hours = max(elapsed / 3600, 1e-9)
-        if self.done and elapsed >= MIN_RATE_WINDOW_S:
-            rate = self.done / hours
-        else:
-            rate = self.server_clips_per_hour or 0.0
+        while self._done_at and self._done_at[0] < now - PACE_WINDOW_S:
+            self._done_at.popleft()
+        rate: float | None = None
+        if self.done >= PACE_MIN_CLIPS and elapsed >= MIN_RATE_WINDOW_S:
+            span = min(PACE_WINDOW_S, elapsed)
+            rate = len(self._done_at) / (span / 3600)
+        elif self.today_base >= PACE_MIN_CLIPS and self.server_clips_per_hour is not None:
+            rate = self.server_clips_per_hour
         median = statistics.median(self._durations) if self._durations else self.server_median
         today = self.today_base + self._done_since_base
         # The straight line from the start of this sitting to the target at the end of the shift.

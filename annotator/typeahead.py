@@ -21,12 +21,19 @@ choices as priority bindings.
 
 A widget that never answers (removed mid-flight, the app closing) holds the keys for at most
 `STALL_TIMEOUT_S`: input never freezes.
+
+Across a wait for the network (no clip prefetched: the screen says "waiting for the next clip…")
+there is nothing for keys to act on. The screen that knows it is waiting owns a `KeyHold`
+(`screen.key_hold`): while it holds, the router keeps every key it does not let pass (the app's
+own keys: quit, help…) instead of dispatching it, and when the screen has a clip again and
+releases, the router replays the kept keys, in order, before any typed later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +45,58 @@ log = logging.getLogger(__name__)
 
 #: The longest one key waits for the one before it (normally well under a millisecond).
 STALL_TIMEOUT_S = 1.0
+#: Keys a hold keeps at most (minutes of fast typing); past it a key is refused with a bell.
+HOLD_LIMIT = 4096
+
+Dispatch = Callable[[events.Event], Awaitable[None]]
+
+
+class KeyHold:
+    """Keys typed while a screen has nowhere to put them, kept in typing order until it has.
+
+    `passes(key)` names the keys that act at once even while holding (quit, help). `hold()` starts
+    keeping; `release()` hands what was kept back to the router, which replays it before any key
+    typed after. Keys kept but not yet replayed keep later keys behind them."""
+
+    def __init__(self, passes: Callable[[events.Key], bool], *, limit: int = HOLD_LIMIT) -> None:
+        self._passes = passes
+        self._limit = limit
+        self._keys: deque[events.Key] = deque()
+        self.holding = False
+        #: Keys refused because the hold was full (said on screen, with a bell).
+        self.refused = 0
+        self._replay: Callable[[KeyHold], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
+        self.refused = 0
+        if self._keys and self._replay is not None:
+            self._replay(self)
+
+    def wants(self, key: events.Key) -> bool:
+        return (self.holding or bool(self._keys)) and not self._passes(key)
+
+    def keep(self, key: events.Key, replay: Callable[[KeyHold], None]) -> bool:
+        """Keep `key` (False: the hold is full). `replay` is how to hand kept keys back."""
+        self._replay = replay
+        if len(self._keys) >= self._limit:
+            self.refused += 1
+            return False
+        self._keys.append(events.Key(key.key, key.character))
+        return True
+
+    def next_key(self) -> events.Key | None:
+        """The next kept key to replay; None when empty or holding again (the replay of a submit
+        may have left the screen waiting once more: the rest stays kept)."""
+        if self.holding or not self._keys:
+            return None
+        return self._keys.popleft()
 
 
 class KeyRouter:
@@ -46,12 +105,35 @@ class KeyRouter:
     def __init__(self, app: App[Any], *, timeout: float = STALL_TIMEOUT_S) -> None:
         self._app = app
         self._timeout = timeout
+        self._dispatch: Dispatch | None = None
 
-    async def route(
-        self, key: events.Key, dispatch: Callable[[events.Event], Awaitable[None]]
-    ) -> None:
+    async def route(self, key: events.Key, dispatch: Dispatch) -> None:
         """Dispatch `key` (Textual's own routing: priority bindings, else the focused widget),
-        then wait until it has been handled before the App reads the next one."""
+        then wait until it has been handled before the App reads the next one. While the screen
+        holds keys (`KeyHold`), keep it there instead."""
+        self._dispatch = dispatch
+        hold = getattr(self._app.screen, "key_hold", None)
+        if isinstance(hold, KeyHold) and hold.wants(key):
+            if not hold.keep(key, self._replay_later):
+                self._app.bell()
+            return
+        await self._route_now(key, dispatch)
+
+    def _replay_later(self, hold: KeyHold) -> None:
+        # Behind whatever the App is doing now (the release runs inside a handler), ahead of
+        # keys it reads later: those wait in its queue while this callback runs.
+        self._app.call_later(self._replay, hold)
+
+    async def _replay(self, hold: KeyHold) -> None:
+        dispatch = self._dispatch
+        if dispatch is None:
+            return
+        while (key := hold.next_key()) is not None:
+            if self._app._exit:
+                return
+            await self._route_now(key, dispatch)
+
+    async def _route_now(self, key: events.Key, dispatch: Dispatch) -> None:
         await dispatch(key)
         app = self._app
         if app._exit:

@@ -1,7 +1,9 @@
 """`FlagPanel`: one row per flag with its toggle key and on/off mark, and the escalation note.
 
-Flags are toggled by App-level keys (one key per flag, from the active keymap), so the panel takes
-no focus itself; only its note Input does. Escalation flags (distress, self_harm) are drawn in a
+Flags are toggled by App-level keys (one key per flag, from the active keymap), or from the
+rows themselves: they take focus (`focus_rows()`, the "go to flags" key), ↑/↓ move a highlight
+through the flags and Space toggles the highlighted one (bindings run inline, in typing order).
+Escalation flags (distress, self_harm) are drawn in a
 warning colour; while any is on, a required note Input for the supervisor is shown under the rows.
 Text typed in the note survives toggling the flag off and on again.
 
@@ -23,13 +25,16 @@ Methods:
     toggle(flag_id): flip one flag and post Changed; ValueError for an unknown id.
     reset(): all flags off, note cleared (next clip); posts nothing.
     focus_note(): show and focus the note Input.
+    focus_rows(): focus the flag rows (the highlight shows while they have focus).
+
+Properties (cont.): highlighted (str | None): the flag the highlight is on.
 
 Messages:
     FlagPanel.Changed(panel, flags, note): after `toggle()` and on every edit typed in the note.
     (Enter in the note posts the note Input's own Input.Submitted, which bubbles unhandled.)
 
 Component classes: flag-panel--key, flag-panel--on, flag-panel--off, flag-panel--escalation,
-flag-panel--definition.
+flag-panel--definition, flag-panel--highlight (the highlighted row while the rows have focus).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
@@ -51,17 +57,27 @@ from textual.widgets import Input, Label
 from api.models import FlagDef
 from widgets.inline_bindings import InlineBindings
 
-__all__ = ["NOTE_PLACEHOLDER", "FlagPanel"]
+__all__ = ["NOTE_OPTIONAL_PLACEHOLDER", "NOTE_PLACEHOLDER", "FlagPanel"]
 
-NOTE_PLACEHOLDER = "note for the supervisor (required): what happened?"
+#: "(required)" first: at 80 columns the end of the placeholder is cut off.
+NOTE_PLACEHOLDER = "(required) note for the supervisor: what happened?"
+#: With no escalation flag on, a note is welcome but nothing asks for it.
+NOTE_OPTIONAL_PLACEHOLDER = "(optional) note for the supervisor"
 
 
 class _NoteInput(Input, InlineBindings):
     """The note: its editing keys run in typing order (see widgets/inline_bindings.py)."""
 
 
-class _FlagRows(Widget):
+class _FlagRows(InlineBindings):
     """The rows, drawn as one piece of content: cheap to redraw on every toggle."""
+
+    can_focus = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Previous flag", show=False),
+        Binding("down", "move(1)", "Next flag", show=False),
+        Binding("space", "toggle_highlighted", "Toggle flag", show=False),
+    ]
 
     def __init__(self, panel: FlagPanel) -> None:
         super().__init__(classes="flag-panel--rows")
@@ -69,6 +85,20 @@ class _FlagRows(Widget):
 
     def render(self) -> Content:
         return self._panel.render_rows()
+
+    def action_move(self, step: int) -> None:
+        self._panel.move_highlight(step)
+
+    def action_toggle_highlighted(self) -> None:
+        flag = self._panel.highlighted
+        if flag is not None:
+            self._panel.toggle(flag)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
 
 
 class FlagPanel(Vertical):
@@ -101,6 +131,9 @@ class FlagPanel(Vertical):
         & .flag-panel--definition {
             color: $text-muted;
         }
+        & .flag-panel--highlight {
+            background: $accent 30%;
+        }
         & > .flag-panel--note-row {
             height: 1;
             padding: 0 1;
@@ -127,6 +160,7 @@ class FlagPanel(Vertical):
         "flag-panel--off",
         "flag-panel--escalation",
         "flag-panel--definition",
+        "flag-panel--highlight",
     }
 
     @dataclass
@@ -155,8 +189,11 @@ class FlagPanel(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self._defs: dict[str, FlagDef] = {f.id: f for f in flags}
         self._key_hints: dict[str, str] = {}
+        self._highlight = 0
         self._rows = _FlagRows(self)
-        self._note_input = _NoteInput(placeholder=NOTE_PLACEHOLDER, compact=True, max_length=2000)
+        self._note_input = _NoteInput(
+            placeholder=NOTE_OPTIONAL_PLACEHOLDER, compact=True, max_length=2000
+        )
         self._note_row = Horizontal(
             Label("note ›"), self._note_input, classes="flag-panel--note-row"
         )
@@ -209,10 +246,30 @@ class FlagPanel(Vertical):
         self._note_row.add_class("-required")
         self._note_input.focus()
 
+    @property
+    def rows(self) -> Widget:
+        """The focusable flag rows (for `Screen.set_focus`, which moves focus at once)."""
+        return self._rows
+
+    def focus_rows(self) -> None:
+        self._rows.focus()
+
+    @property
+    def highlighted(self) -> str | None:
+        ids = list(self._defs)
+        return ids[min(self._highlight, len(ids) - 1)] if ids else None
+
+    def move_highlight(self, step: int) -> None:
+        if self._defs:
+            self._highlight = (self._highlight + step) % len(self._defs)
+            self._rows.refresh()
+
     # ------------------------------------------------------------------ internals
 
     def watch_flags(self) -> None:
-        self._note_row.set_class(self.note_required, "-required")
+        required = self.note_required
+        self._note_row.set_class(required, "-required")
+        self._note_input.placeholder = NOTE_PLACEHOLDER if required else NOTE_OPTIONAL_PLACEHOLDER
         self._rows.refresh()
 
     def render_rows(self) -> Content:
@@ -222,6 +279,8 @@ class FlagPanel(Vertical):
         off_style = self.get_visual_style("flag-panel--off", partial=True)
         escalation_style = self.get_visual_style("flag-panel--escalation", partial=True)
         definition_style = self.get_visual_style("flag-panel--definition", partial=True)
+        highlight = self.highlighted if self._rows.has_focus else None
+        highlight_style = self.get_visual_style("flag-panel--highlight", partial=True)
         key_width = max((len(h) for h in self._key_hints.values()), default=0)
         id_width = max((len(f) for f in self._defs), default=0)
         lines: list[Content] = []
@@ -234,7 +293,10 @@ class FlagPanel(Vertical):
             name_style = escalation_style if flag.escalation else (on_style if on else "")
             parts.append((flag.id.ljust(id_width), name_style))
             parts.append(("  " + flag.definition, definition_style))
-            lines.append(Content.assemble(*parts))
+            line = Content.assemble(*parts)
+            if flag.id == highlight:
+                line = line.stylize(highlight_style)
+            lines.append(line)
         return Content("\n").join(lines)
 
     @on(Input.Changed)

@@ -14,12 +14,19 @@ Pace compares today's count with where an even pace to `target` would be now:
 Constructor: `StatsBar(*, clock=now_utc, name, id, classes)`; `clock` returns an aware datetime
 (tests pass a fixed one). The line redraws itself every 30 s so the pace moves with the clock.
 
+Until `rate_known` is set the rate reads "–/h" and, without `shift_started_at`, no pace words are
+shown ("−111/h behind" at clip 0 only scolds); `rate_window` ("15 min") says what the rate is over.
+
 Reactives (each only repaints):
     session_count (int), today_count (int), clips_per_hour (float),
+    rate_known (bool, default True), rate_window (str, default ""),
     median_seconds (float | None), target (int, default 1000),
     shift_started_at (datetime | None, aware), shift_hours (float, default 9.0),
     prefetched (int): clips leased, downloaded and decoded ahead,
-    online (bool, default True), outbox (int): submissions waiting to sync (shown when > 0),
+    link (str, default "online"): "online" | "reconnecting" | "offline" — drawn as
+    `● online`, `◌ reconnecting`, `○ offline`; `online` (bool) reads and sets it
+    (True → "online", False → "offline"),
+    outbox (int): submissions waiting to sync (shown when > 0),
     conflicts (int): submissions the server refused with 409, kept locally (shown when > 0,
     never dropped), backend (str): audio backend name ("miniaudio", "none", …),
     backend_reason (str): why that backend was chosen (shown after the name while it fits).
@@ -29,7 +36,7 @@ Methods: `pace_text() -> str` (the pace part alone, e.g. "on pace").
 Messages: none (display only).
 
 Component classes: stats-bar--label, stats-bar--ahead, stats-bar--behind, stats-bar--online,
-stats-bar--offline.
+stats-bar--reconnecting, stats-bar--offline.
 """
 
 from __future__ import annotations
@@ -43,7 +50,10 @@ from textual.reactive import reactive
 from textual.style import Style
 from textual.widget import Widget
 
-__all__ = ["StatsBar", "now_utc", "pace"]
+__all__ = ["LINK_STATES", "StatsBar", "now_utc", "pace"]
+
+#: What `StatsBar.link` may hold (the connectivity owner's states, as plain words: no IO here).
+LINK_STATES = ("online", "reconnecting", "offline")
 
 _SEPARATOR = " · "
 _REDRAW_SECONDS = 30.0
@@ -100,6 +110,9 @@ class StatsBar(Widget):
         & .stats-bar--online {
             color: $text-success;
         }
+        & .stats-bar--reconnecting {
+            color: $text-warning;
+        }
         & .stats-bar--offline {
             color: $text-error;
             text-style: bold;
@@ -112,6 +125,7 @@ class StatsBar(Widget):
         "stats-bar--ahead",
         "stats-bar--behind",
         "stats-bar--online",
+        "stats-bar--reconnecting",
         "stats-bar--offline",
     }
 
@@ -120,6 +134,10 @@ class StatsBar(Widget):
     today_count: reactive[int] = reactive(0)
     """Clips submitted today (server's count plus unsynced ones)."""
     clips_per_hour: reactive[float] = reactive(0.0)
+    rate_known: reactive[bool] = reactive(True)
+    """False while there are too few clips for a rate to mean anything."""
+    rate_window: reactive[str] = reactive("")
+    """What the rate is measured over, e.g. "15 min" (shown after it)."""
     median_seconds: reactive[float | None] = reactive(None)
     """Median seconds spent on a clip; None until there is one."""
     target: reactive[int] = reactive(1000)
@@ -129,7 +147,8 @@ class StatsBar(Widget):
     shift_hours: reactive[float] = reactive(9.0)
     prefetched: reactive[int] = reactive(0)
     """Clips ready ahead (leased, downloaded, decoded)."""
-    online: reactive[bool] = reactive(True)
+    link: reactive[str] = reactive("online")
+    """Connection to the queue server: one of LINK_STATES."""
     outbox: reactive[int] = reactive(0)
     """Submissions waiting to be synced."""
     conflicts: reactive[int] = reactive(0)
@@ -155,8 +174,21 @@ class StatsBar(Widget):
     def on_mount(self) -> None:
         self.set_interval(_REDRAW_SECONDS, self.refresh)
 
+    @property
+    def online(self) -> bool:
+        return self.link == "online"
+
+    @online.setter
+    def online(self, value: bool) -> None:
+        self.link = "online" if value else "offline"
+
+    def validate_link(self, value: str) -> str:
+        return value if value in LINK_STATES else "offline"  # unknown words are not "online"
+
     def _pace(self) -> tuple[int, str]:
         started = self.shift_started_at
+        if started is None and not self.rate_known:
+            return 0, ""
         elapsed = None if started is None else (self._clock() - started).total_seconds() / 3600
         return pace(
             today_count=self.today_count,
@@ -168,6 +200,12 @@ class StatsBar(Widget):
 
     def pace_text(self) -> str:
         return self._pace()[1]
+
+    def _rate(self, label: Style) -> Content:
+        if not self.rate_known:
+            return Content.assemble("–", ("/h", label))
+        window = (f" over {self.rate_window}", label) if self.rate_window else ""
+        return Content.assemble(f"{self.clips_per_hour:.0f}", ("/h", label), window)
 
     def _with_reason(self, line: Content, width: int, has_backend: bool, label: Style) -> Content:
         """The backend's reason after its name (the line's last part), as much of it as fits."""
@@ -189,9 +227,12 @@ class StatsBar(Widget):
             pace_style = self.get_visual_style("stats-bar--ahead", partial=True)
         elif sign < 0:
             pace_style = self.get_visual_style("stats-bar--behind", partial=True)
-        if self.online:
+        if self.link == "online":
             state_style = self.get_visual_style("stats-bar--online", partial=True)
             state = Content.styled("● online", state_style)
+        elif self.link == "reconnecting":
+            state_style = self.get_visual_style("stats-bar--reconnecting", partial=True)
+            state = Content.styled("◌ reconnecting", state_style)
         else:
             state_style = self.get_visual_style("stats-bar--offline", partial=True)
             state = Content.styled("○ offline", state_style)
@@ -212,11 +253,11 @@ class StatsBar(Widget):
                 0,
                 Content.assemble(
                     ("today ", label),
-                    f"{self.today_count}/{self.target} ",
-                    (pace_words, pace_style),
+                    f"{self.today_count}/{self.target}",
+                    (f" {pace_words}" if pace_words else "", pace_style),
                 ),
             ),
-            (2, Content.assemble(f"{self.clips_per_hour:.0f}", ("/h", label))),
+            (2, self._rate(label)),
             (
                 4,
                 Content.assemble(f"{median:.0f}s" if median is not None else "–", ("/clip", label)),

@@ -9,6 +9,7 @@ News from the threads arrives as typed messages (`screens/messages.py`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from time import monotonic as _monotonic
 from time import sleep as _sleep
@@ -36,7 +37,8 @@ from annotator.screens.messages import (
 from annotator.screens.player_keys import PlayerKeys
 from annotator.screens.skip import SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
-from annotator.session import ClipClock, Session
+from annotator.session import PACE_WINDOW_S, ClipClock, Session
+from annotator.typeahead import KeyHold
 from annotator.workbench.connectivity import ConnectivityState, Link
 from annotator.workbench.outcomes import (
     Amended,
@@ -48,6 +50,7 @@ from annotator.workbench.outcomes import (
     Submitted,
     Waiting,
 )
+from annotator.workbench.tidy import tidy_transcript
 from api.models import Lease, ReleaseReason, Stats
 from api.taxonomy import TaxonomyIndex
 from widgets import (
@@ -76,6 +79,8 @@ GO_OFFLINE_CLIPS = 100
 #: so the device threads get the interpreter) until the device has its first buffer; the redraw
 #: that follows a clip change would otherwise hold them off for several milliseconds.
 AUDIO_START_WAIT_S = 0.004
+#: Header numbers remembered for undo (the amend window reaches back minutes, not hours).
+SHOWN_AT_KEEP = 200
 
 
 class AnnotateScreen(PlayerKeys, Screen[None]):
@@ -88,14 +93,17 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
     AnnotateScreen #banner.-shown { display: block; }
     AnnotateScreen #banner.-error { background: $error 25%; color: $text-error; }
     AnnotateScreen #checkout { height: 1; padding: 0 1; }
-    AnnotateScreen TranscriptField { height: 2fr; min-height: 4; max-height: 14; }
+    /* One utterance: 6 lines of text at most, the rest of a tall terminal goes to the intents. */
+    AnnotateScreen TranscriptField { height: 2fr; min-height: 4; max-height: 9; }
     AnnotateScreen #form-error {
         height: auto; padding: 0 1; display: none; color: $text-error; text-style: bold;
     }
     AnnotateScreen #form-error.-shown { display: block; }
     AnnotateScreen #lower { height: 3fr; min-height: 9; }
     AnnotateScreen #intent { height: 1fr; }
-    AnnotateScreen #intent > OptionList { height: 1fr; min-height: 3; }
+    /* No scrollbar: its thumb alone floated between the intents and the flags like a stray
+       glyph; the filter and ↑/↓ move through the list, the highlight shows where. */
+    AnnotateScreen #intent > OptionList { height: 1fr; min-height: 3; scrollbar-size-vertical: 0; }
     AnnotateScreen .-invalid { border-left: thick $error; }
     """
 
@@ -116,6 +124,15 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self._damaged: list[str] = []
         self._playhead_timer: Timer | None = None
         self._relay_down_polls = 0  # consecutive polls that found the audio relay disconnected
+        self._waiting_text = ""
+        self._shown_at: dict[str, int] = {}  # lease id → the number its header showed
+        # Keys typed while no clip is here wait for the next one (annotator/typeahead.py); the
+        # app's own keys (quit, help, the player's) act at once.
+        passing = {"ctrl+q", "ctrl+c"}
+        for binding_id in services.keymap.bindings:
+            if binding_id.startswith(("app.", "player.")):
+                passing.update(services.keymap.keys_for(binding_id))
+        self.key_hold = KeyHold(lambda key: key.key in passing)
 
     @property
     def current(self) -> ReadyClip | None:
@@ -177,6 +194,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
             }
         )
         self.intent.set_recent(self.bench.recent_intents())
+        self.transcript.editor.border_title = "transcript"
         stats = self.stats
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
@@ -194,6 +212,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self.post_message(ConnectivityChanged(self.bench.connectivity.state))
         self.post_message(QueueChanged(s.prefetcher.status))
         self._say_rejected(self.bench.rejected)
+        self._update_stats()  # no pace before there is one
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
@@ -221,6 +240,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         if self._damaged:
             return self._damaged_text()
         if s.player.name == "none":
+            if "annotator doctor" in s.player_reason:  # the reason already says where to look
+                return s.player_reason
             return f"{s.player_reason} — run `annotator doctor` to check audio"
         if self._relay_down_polls >= 2:  # not for the moment the link takes to come up
             text = str(getattr(s.player, "status", "")) or "audio relay disconnected: muted"
@@ -271,7 +292,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
 
     def _draw_link(self, state: ConnectivityState) -> None:
         self._link = state
-        self.stats.online = state.online
+        self.stats.link = state.link.value
         reason = state.reason or "the server cannot be reached"
         damaged = f"\n{self._damaged_text()}" if self._damaged else ""
         if state.link is Link.OFFLINE:
@@ -304,7 +325,18 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar = self.player_bar
         bar.load((), 0.0)
         bar.status = message
+        self._waiting_text = message
         self._reset_form("")
+        self.key_hold.hold()
+
+    def _waiting_status(self, message: str) -> str:
+        n = len(self.key_hold)
+        if not n:
+            return message
+        held = f"{n} key{'s' * (n != 1)} typed wait for it"
+        if self.key_hold.refused:
+            held += f" ({self.key_hold.refused} refused: too many)"
+        return f"{message} — {held}"
 
     def show_clip(self, shown: Shown) -> None:
         s = self.services
@@ -341,6 +373,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
                 timeout=8,
             )
         self.focus_transcript()
+        self.key_hold.release()  # keys typed while waiting act on this clip now, in order
         # Crash bookkeeping (reopen on this clip after kill -9) right after the first frame.
         self.call_later(self._remember_current, lease)
 
@@ -358,10 +391,18 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self.bench.remember_shown(lease.lease_id)
         self.stats.prefetched = self.bench.ready
 
-    def _show_header(self, lease: Lease, *, amending: bool = False) -> None:
+    def _show_header(
+        self, lease: Lease, *, amending: bool = False, position: int | None = None
+    ) -> None:
         late = lease.expires_at <= datetime.now(UTC)
+        if position is None:
+            position = self.session.shown
+            # Undo names the clip it reopens by the number it had (not the next one's).
+            self._shown_at[lease.lease_id] = position
+            while len(self._shown_at) > SHOWN_AT_KEEP:
+                del self._shown_at[next(iter(self._shown_at))]
         self.header.show_clip(
-            self.session.shown,
+            position,
             lease.clip.clip_id,
             lease.clip.duration_s,
             lease.clip.locale,
@@ -415,7 +456,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         if self.current is None and self.bench.amending is None:
             self.advance()
             if self.current is None:
-                self.player_bar.status = self.bench.waiting_message
+                self._waiting_text = self.bench.waiting_message
+                self.player_bar.status = self._waiting_status(self._waiting_text)
 
     def _take_break(self, until: float, reason: str) -> None:
         from annotator.screens.break_screen import BreakScreen
@@ -480,7 +522,9 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar = self.stats
         bar.session_count = pace.session
         bar.today_count = pace.today
-        bar.clips_per_hour = pace.clips_per_hour
+        bar.rate_known = pace.clips_per_hour is not None
+        bar.clips_per_hour = pace.clips_per_hour or 0.0
+        bar.rate_window = f"{PACE_WINDOW_S / 60:.0f} min"
         bar.median_seconds = pace.median_seconds
         bar.outbox = self.bench.outbox
         bar.prefetched = self.bench.ready
@@ -494,6 +538,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar.playing = player.playing
         bar.speed = player.speed
         bar.gain = describe_gain(player.applied_gain_db, capped=player.gain_capped)
+        if self.key_hold.holding:
+            bar.status = self._waiting_status(self._waiting_text)
 
     @on(TranscriptEditor.Edited)
     @on(IntentPicker.Picked)
@@ -503,6 +549,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self.bench.activity()
         if isinstance(event, IntentPicker.Picked | FlagPanel.Changed):
             self._clear_errors()
+        elif self.query_one("#form-error", Static).has_class("-shown"):
+            self._recheck_problems()
 
     def _form(self) -> Form:
         row, col = self.transcript.editor.cursor_location
@@ -534,16 +582,29 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         for widget in (self.transcript, self.intent, self.flag_panel):
             widget.remove_class("-invalid")
 
+    def _recheck_problems(self) -> None:
+        """The transcript was edited while the panel shows why submit refused: keep only the
+        problems that are still there (the panel goes once the transcript is fixed)."""
+        shown = {f for f, w in self._problem_widgets().items() if w.has_class("-invalid")}
+        form = self._form()
+        left = [
+            p
+            for p in self.bench.problems(
+                replace(form, transcript=tidy_transcript(form.transcript)[0])
+            )
+            if p[0] in shown
+        ]
+        if not left:
+            self._clear_errors()
+            return
+        self._mark_problems(left)
+
+    def _problem_widgets(self) -> dict[str, TranscriptField | IntentPicker | FlagPanel]:
+        panel = self.flag_panel
+        return {"transcript": self.transcript, "intent": self.intent, "note": panel, "flags": panel}
+
     def _show_problems(self, problems: list[tuple[str, str, str]]) -> None:
-        self._clear_errors()
-        widgets = {"transcript": self.transcript, "intent": self.intent, "note": self.flag_panel}
-        widgets["flags"] = self.flag_panel
-        for field, _reason, _message in problems:
-            widgets.get(field, self.transcript).add_class("-invalid")
-        text = " · ".join(f"{field}: {message}" for field, _r, message in problems)
-        error = self.query_one("#form-error", Static)
-        error.update(text)
-        error.add_class("-shown")
+        self._mark_problems(problems)
         first = problems[0][0]
         if first == "intent":
             self.focus_intent()
@@ -552,6 +613,17 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         else:
             self.focus_transcript()
         self.notify(problems[0][2], title="Cannot submit yet", severity="warning", timeout=4)
+
+    def _mark_problems(self, problems: list[tuple[str, str, str]]) -> None:
+        widgets = self._problem_widgets()
+        for widget in set(widgets.values()):
+            widget.remove_class("-invalid")
+        for field, _reason, _message in problems:
+            widgets.get(field, self.transcript).add_class("-invalid")
+        text = " · ".join(f"{field}: {message}" for field, _r, message in problems)
+        error = self.query_one("#form-error", Static)
+        error.update(text)
+        error.add_class("-shown")
 
     def _refused(self, outcome: Refused) -> None:
         self.notify(outcome.message, severity=outcome.severity, timeout=4)  # type: ignore[arg-type]
@@ -580,7 +652,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self._insert_tag(tag)
 
     def _submit(self) -> None:
-        form = self._form()
+        form = self._tidied(self._form())
         outcome = self.bench.submit(form)
         if isinstance(outcome, Invalid):
             self._show_problems(outcome.problems)
@@ -600,6 +672,15 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
                 self.app.push_screen(notice, self._after_wellbeing)
                 return
             self.advance()
+
+    def _tidied(self, form: Form) -> Form:
+        """The form with its transcript's safe fixes made, in the editor too, and said."""
+        text, fixes = tidy_transcript(form.transcript)
+        if not fixes:
+            return form
+        self.transcript.load(text)
+        self.notify(f"Fixed before submitting: {', '.join(fixes)}.", timeout=3)
+        return replace(form, transcript=text, cursor=self.transcript.editor.cursor_location)
 
     def _after_submit(self, intent: str) -> None:
         self.bench.after_submit()
@@ -645,7 +726,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         a = reopened.item.annotation
         bar = self.player_bar
         if previous is not None:
-            self._show_header(previous.lease, amending=True)
+            number = self._shown_at.get(previous.lease_id, 0)
+            self._show_header(previous.lease, amending=True, position=number)
             duration = (
                 previous.audio.duration_s if previous.audio else previous.lease.clip.duration_s
             )
@@ -711,8 +793,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self.focus_intent()
 
     def action_focus_flags(self) -> None:
-        # The panel takes no focus (flags toggle by key); its only focusable part is the note.
-        self.focus_note()
+        # The rows: ↑/↓ move through the flags, Space toggles (the note has its own key).
+        self.set_focus(self.flag_panel.rows)
 
     def action_focus_note(self) -> None:
         self.focus_note()

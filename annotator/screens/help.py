@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -52,7 +53,8 @@ class HelpScreen(ModalScreen[None]):
     }
     HelpScreen #help-title { text-style: bold; margin-bottom: 1; }
     HelpScreen #help-columns { layout: horizontal; height: auto; }
-    HelpScreen #help-columns > Static { width: 1fr; height: auto; }
+    /* A gap, so a wrapped description never runs into the next column's keys. */
+    HelpScreen #help-columns > Static { width: 1fr; height: auto; padding-right: 3; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -77,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
         left, right = _split(rows)
         with VerticalScroll():
             yield Static(
-                f"Keys — keymap [b]{self._keymap.name}[/b] · Esc closes · "
+                f"Keys — keymap [b]{escape(self._keymap.name)}[/b] · Esc closes · "
                 "ctrl+p searches every command",
                 id="help-title",
             )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Center, Middle
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -23,6 +25,10 @@ class TooSmallScreen(Screen[None]):
     TooSmallScreen Static { width: auto; text-align: center; color: $text-warning; }
     """
 
+    def __init__(self, size: Size) -> None:
+        super().__init__()
+        self._size_now = size
+
     def compose(self) -> ComposeResult:
         with Middle(), Center():
             yield Static(id="too-small-message")
@@ -30,11 +36,17 @@ class TooSmallScreen(Screen[None]):
     def on_mount(self) -> None:
         self._update()
 
-    def on_resize(self) -> None:
-        self._update()
+    def on_resize(self, event: events.Resize) -> None:
+        self.show_size(event.size)
+
+    def show_size(self, size: Size) -> None:
+        """The terminal's size now (the App passes it on: its own `size` lags one event)."""
+        self._size_now = size
+        if self.is_mounted:
+            self._update()
 
     def _update(self) -> None:
-        w, h = self.app.size
+        w, h = self._size_now
         self.query_one(Static).update(
             f"Please enlarge the terminal\n\nneeds {MIN_WIDTH}×{MIN_HEIGHT}, now {w}×{h}\n"
             "Your work is kept."

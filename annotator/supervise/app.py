@@ -18,7 +18,7 @@ class SuperviseApp(BaseApp):
     TITLE = "annotator supervise"
     #: The command palette lists the console's actions (annotator/screens/commands.py).
     ACTION_VIEW = SUPERVISE
-    COMMANDS: ClassVar = BaseApp.COMMANDS | {ActionCommands}
+    COMMANDS: ClassVar = {ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = []
 
     def __init__(self, services: ConsoleServices) -> None:

@@ -6,8 +6,9 @@ state is true within about `interval` seconds of a real change even when nobody 
 When the server answers again, every registered waker runs (the prefetcher's and the sync
 engine's `wake`), so neither sits out its own backoff after the other saw the server.
 
-States: ONLINE; RECONNECTING (a failure was just seen, a check is under way); OFFLINE (that check
-failed too). No Textual here: listeners are plain callbacks run on the reporting thread.
+States: ONLINE; RECONNECTING (a failure was just seen — a report or one failed health check — and
+a check follows within `RECHECK_S`); OFFLINE (that check failed too; checked every `interval`).
+No Textual here: listeners are plain callbacks run on the reporting thread.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
 #: A health check that takes longer than this counts as a failure (a black-holed network).
 PROBE_TIMEOUT_S = 1.5
+#: After a first failure, the next check comes this soon: a blip is not called offline, and a
+#: server that is really gone is called offline well within 2 s of going.
+RECHECK_S = 0.25
 
 
 class Link(StrEnum):
@@ -102,7 +106,9 @@ class Connectivity:
         try:
             self._probe()
         except Exception as e:  # noqa: BLE001 - any failure to answer is "not reachable"
-            self._move(Link.OFFLINE, _reason(e), "heartbeat")
+            with self._lock:
+                first = self._state.link is Link.ONLINE
+            self._move(Link.RECONNECTING if first else Link.OFFLINE, _reason(e), "heartbeat")
         else:
             with self._lock:
                 self._last_answer = self._clock()
@@ -133,8 +139,8 @@ class Connectivity:
                 quiet_for = self._clock() - self._last_answer
                 online = self._state.link is Link.ONLINE
             if not online or quiet_for >= self.interval:
-                self.check()
-                wait = self.interval
+                state = self.check()
+                wait = RECHECK_S if state.link is Link.RECONNECTING else self.interval
             else:
                 wait = self.interval - quiet_for
             self._check_now.wait(wait)

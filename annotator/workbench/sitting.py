@@ -151,6 +151,21 @@ class Workbench:
         """The prefetcher's `on_leased`: every lease is on disk before its audio is fetched."""
         self.store.remember_leases(leases, origin=LeaseOrigin.PREFETCH, session=self.session_id)
 
+    def gives_back(self, lease: Lease) -> bool:
+        """The prefetcher's `give_back` (its thread, once the server answers): a checked-out
+        lease whose audio is not in the cache (never fetched, or its copy failed its check) and
+        that holds no draft goes back to the queue rather than being fetched here: it was taken
+        for offline work that can no longer happen on it. One holding a draft is kept (fetched
+        and shown): the draft is work. Prefetched leases (a killed session's) are fetched."""
+        if self.cache is None or lease.clip.clip_id in self.cache:
+            return False  # the cache is not open yet: it may well be there
+        record = next((r for r in self.store.lease_records() if r.lease_id == lease.lease_id), None)
+        return record is not None and record.origin is LeaseOrigin.CHECKOUT and not record.has_draft
+
+    def given_back(self, lease: Lease) -> None:
+        """The prefetcher's `on_given_back`: the server has the lease back."""
+        self.store.forget_lease(lease.lease_id)
+
     def adopt(self) -> list[LeaseRecord]:
         """Hand the prefetcher, once, every live lease this session may work on: checked-out
         ones, its own, and those of a session on this host that is gone (killed with its
@@ -249,6 +264,10 @@ class Workbench:
                 cursor=form.cursor,
             )
         )
+
+    def problems(self, form: Form) -> list[tuple[str, str, str]]:
+        """What submit would refuse in `form` now (nothing is saved)."""
+        return self._problems(form)
 
     def _problems(self, form: Form) -> list[tuple[str, str, str]]:
         assert self.index is not None

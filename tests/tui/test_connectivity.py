@@ -33,19 +33,28 @@ async def test_status_bar_follows_the_server_process(
             screen = await wait_for_clip(pilot, app)
             await wait_until(pilot, lambda: services.prefetcher.status.ready >= 3)
             assert screen.stats.online
+            drawn: list[tuple[float, str]] = []  # every state the bar showed, and when
+
+            def seen(_link: str) -> None:
+                line = str(screen.stats.render())
+                words = [w for w in ("● online", "◌ reconnecting", "○ offline") if w in line]
+                drawn.append((time.monotonic(), " ".join(words)))
+
+            screen.watch(screen.stats, "link", seen, init=False)
             # Nobody submits: only the connectivity owner can notice the server is gone.
             live_server._kill()
             gone = time.monotonic()
-            await wait_until(pilot, lambda: not screen.stats.online, timeout=5)
+            await wait_until(pilot, lambda: screen.stats.link == "offline", timeout=5)
             assert time.monotonic() - gone <= 2.0
+            # The bar said so on the way: reconnecting (one failure, checked again), then offline.
+            assert [text for _, text in drawn] == ["◌ reconnecting", "○ offline"]
             banner = str(screen.query_one("#banner").render())
-            assert banner.startswith(("offline", "reconnecting"))
-            await wait_until(
-                pilot, lambda: services.workbench.connectivity.state.link is Link.OFFLINE, 5
-            )
+            assert banner.startswith("offline")
+            assert services.workbench.connectivity.state.link is Link.OFFLINE
             live_server.start()
             back = time.monotonic()
             await wait_until(pilot, lambda: screen.stats.online, timeout=5)
             assert time.monotonic() - back <= 2.0
+            assert drawn[-1][1] == "● online"
     finally:
         services.shutdown()
