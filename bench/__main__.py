@@ -69,6 +69,12 @@ def _quality(quick: bool) -> list[Figure]:
     return quality_bench.figures(quick)
 
 
+def _escalation(quick: bool) -> list[Figure]:
+    from bench import escalation_bench
+
+    return escalation_bench.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
     "audio": _audio,
@@ -79,6 +85,7 @@ SUITES: dict[str, Suite] = {
     "asr": _asr,
     "supervise": _supervise,
     "quality": _quality,
+    "escalation": _escalation,
 }
 
 

@@ -94,6 +94,10 @@ def test_every_integer_in_the_contract_has_an_upper_bound() -> None:
         ("POST", "/v1/leases", {"ttl_seconds": HUGE}, "ttl_seconds"),
         ("POST", "/v1/leases", {"count": -HUGE}, "count"),
         ("GET", f"/v1/escalations?limit={HUGE}", None, "limit"),
+        ("GET", f"/v1/escalations?wait={HUGE}", None, "wait"),
+        ("GET", f"/v1/admin/throughput?hours={HUGE}", None, "hours"),
+        ("GET", "/v1/admin/throughput?since=99999-01-01T00:00:00Z", None, "since"),
+        ("GET", "/v1/admin/throughput?since=9999-12-31T23:00:00Z&hours=168", None, "since"),
     ],
 )
 def test_a_thirty_digit_number_is_a_422_naming_the_field(
