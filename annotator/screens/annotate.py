@@ -19,12 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import BindingsMap
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, ProgressBar, Static
 
 from annotator.keymap import app_bindings
 from annotator.prefetch import PrefetchState
+from annotator.screens.annotate_extras import AnnotateExtras
 from annotator.screens.help import HelpScreen
 from annotator.screens.messages import (
     CheckoutProgress,
@@ -32,7 +32,7 @@ from annotator.screens.messages import (
     QueueChanged,
     SyncProgress,
 )
-from annotator.screens.skip import SkipScreen
+from annotator.screens.skip import SkipChoice, SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import ClipClock, Session
 from annotator.workbench.connectivity import ConnectivityState, Link
@@ -76,7 +76,7 @@ GO_OFFLINE_CLIPS = 100
 AUDIO_START_WAIT_S = 0.004
 
 
-class AnnotateScreen(Screen[None]):
+class AnnotateScreen(AnnotateExtras):
     DEFAULT_CSS = """
     AnnotateScreen { layout: vertical; }
     AnnotateScreen #banner {
@@ -174,7 +174,7 @@ class AnnotateScreen(Screen[None]):
                 if (keys := s.keymap.keys_for(f"flag.{flag.id.replace('_', '-')}"))
             }
         )
-        self.intent.set_recent(self.bench.recent_intents())
+        self.intent.set_frequent(self.bench.frequent_intents())
         stats = self.stats
         stats.target = s.settings.daily_target
         stats.shift_hours = s.settings.shift_hours
@@ -303,6 +303,7 @@ class AnnotateScreen(Screen[None]):
         bar.load((), 0.0)
         bar.status = message
         self._reset_form("")
+        self._end_review()
 
     def show_clip(self, shown: Shown) -> None:
         s = self.services
@@ -327,6 +328,7 @@ class AnnotateScreen(Screen[None]):
             )
         else:
             self._reset_form(lease.clip.asr_hint or "")
+        self._begin_review(clip)
         if clip.audio is None:
             bar.status = f"broken audio: {clip.error}"
             self.notify(
@@ -463,6 +465,7 @@ class AnnotateScreen(Screen[None]):
         bar.position = player.position
         bar.playing = player.playing
         bar.speed = player.speed
+        self._review_tick(bar.position)
 
     @on(TranscriptEditor.Edited)
     @on(IntentPicker.Picked)
@@ -549,6 +552,9 @@ class AnnotateScreen(Screen[None]):
         self._insert_tag(tag)
 
     def _submit(self) -> None:
+        if (unseen := self._draft_refusal()) is not None:
+            self.notify(unseen, title="Not yet", severity="warning", timeout=5, markup=False)
+            return
         form = self._form()
         outcome = self.bench.submit(form)
         if isinstance(outcome, Invalid):
@@ -575,7 +581,6 @@ class AnnotateScreen(Screen[None]):
         if self._damaged:  # said once, acted on: the next submission clears it
             self._damaged = []
             self._draw_link(self._link)
-        self.intent.remember(intent)
         self._update_stats()
 
     def _after_wellbeing(self, _result: None) -> None:
@@ -592,12 +597,12 @@ class AnnotateScreen(Screen[None]):
         suggested = ReleaseReason.BROKEN_AUDIO if clip.audio is None else None
         self.app.push_screen(SkipScreen(suggested=suggested), self._skip_chosen)
 
-    def _skip_chosen(self, reason: ReleaseReason | None) -> None:
-        if reason is None or self.current is None:
+    def _skip_chosen(self, choice: SkipChoice | None) -> None:
+        if choice is None or self.current is None:
             self.focus_transcript()
             return
         self.services.player.stop()
-        self.bench.skip(reason)
+        self.bench.skip(choice.reason, choice.detail)
         self.advance()
 
     def _undo(self) -> None:
@@ -626,7 +631,8 @@ class AnnotateScreen(Screen[None]):
             bar.load((), 0.0)
             bar.status = "audio no longer in memory"
         self._fill_form(a.transcript, a.intent, a.flags, a.note, cursor=None)
-        self.notify("Reopened your last submission. Submit to amend it; skip to cancel.", timeout=4)
+        self._end_review()
+        self.notify("Reopened your submission. Submit to amend it; skip to cancel.", timeout=4)
         self.focus_transcript()
 
     def _end_amendment(self) -> None:
@@ -644,6 +650,7 @@ class AnnotateScreen(Screen[None]):
         except ValueError:
             self.notify(f"This server's taxonomy has no flag {flag_id!r}.", severity="warning")
             return
+        self._apply_implied_intent()
         if panel.note_required and not panel.note.strip():
             self.focus_note()  # now, not when Changed arrives: the next key is for the note
 
