@@ -160,21 +160,21 @@ async def test_finding_intents_fixed_digits_and_the_unintelligible_flag(
         assert any("No intent matches 'zqxj'" in str(n.message) for n in app._notifications)
         await pilot.press("escape")
         # Unintelligible needs no intent of its own: no_speech is picked, and it says why.
-        await pilot.press("ctrl+f6")
+        await pilot.press("ctrl+f10")
         assert picker.value == "no_speech"
         assert "set by the unintelligible flag" in str(
             picker.query_one(".intent-picker--value").render()
         )
-        await pilot.press("ctrl+f6")  # flag off again: the automatic pick goes with it
+        await pilot.press("ctrl+f10")  # flag off again: the automatic pick goes with it
         assert picker.value is None
-        await pilot.press("ctrl+f6", "shift+f11", "ctrl+s")
+        await pilot.press("ctrl+f10", "shift+f11", "ctrl+s")
         await wait_until(pilot, lambda: screen.session.done == 2)
         # Digits 4–9 do not move by themselves after submissions…
         assert picker.frequent == []
         await pilot.press("ctrl+l", "4")
         assert picker.value is None
         # …only when asked.
-        await pilot.press("shift+f9")
+        await pilot.press("ctrl+f")
         assert picker.frequent == ["no_speech", "calendar_set"]  # used once each: newest first
         prompts = [str(o.prompt) for o in picker.query_one(OptionList).options]
         assert prompts[0].startswith("4 no_speech") and prompts[1].startswith("5 calendar_set")
