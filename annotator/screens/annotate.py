@@ -192,6 +192,7 @@ class AnnotateScreen(AnnotateExtras):
         self.post_message(ConnectivityChanged(self.bench.connectivity.state))
         self.post_message(QueueChanged(s.prefetcher.status))
         self._say_rejected(self.bench.rejected)
+        self._say_pedal()
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)

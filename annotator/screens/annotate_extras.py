@@ -7,6 +7,7 @@ Kept beside `annotate.py` so that file only calls in at a few places:
 - submit: `_draft_refusal()` — a machine draft is never submitted unchanged and unheard
   (`annotator.workbench.draft_review` has the rule);
 - a flag toggled: `_apply_implied_intent()` (an unintelligible clip gets `no_speech`, shown);
+- on mount: with the pedal keymap, say that the play pedal toggles (`annotator/pedal.py`);
 - actions: refresh digits 4–9 (the shift's most used intents, only when asked), the history list
   (reopen any submission still inside the amend window).
 """
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
+from annotator.pedal import pedal_notice
 from annotator.screens.history import HistoryScreen
 from annotator.workbench.draft_review import DraftReview
 from annotator.workbench.outcomes import Refused, Reopened
@@ -37,6 +39,13 @@ class AnnotateExtras(Screen[None]):
     def _first_key(self, binding_id: str) -> str:
         keys = self.services.keymap.keys_for(binding_id)
         return keys[0].strip() if keys else ""
+
+    def _say_pedal(self) -> None:
+        """On mount: the pedal keymap's play pedal toggles (annotator/pedal.py says why)."""
+        keymap = self.services.keymap
+        notice = pedal_notice(keymap.name, self._first_key("player.toggle"))
+        if notice is not None:
+            self.notify(notice, title="Foot pedal", timeout=10, markup=False)
 
     # ------------------------------------------------------------------ a clip on the bench
 

@@ -15,6 +15,7 @@ import pytest
 from textual.widgets import OptionList
 
 from annotator.app import AnnotatorApp, Services
+from annotator.pedal import key_releases_reported, pedal_notice
 from annotator.screens.history import HistoryScreen
 from annotator.screens.skip import SkipScreen
 from tests.fixtures.server import LiveServer, open_repo, wav_bytes
@@ -236,3 +237,31 @@ def _export_now(server: LiveServer) -> list[dict[str, object]]:
     from tests.tui.helpers import export
 
     return export(server)
+
+
+async def test_the_pedal_keymap_says_its_play_pedal_toggles(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    # Pins today's fact: Textual delivers no key releases (no kitty "report event types"), so
+    # hold-to-play cannot be offered. This fails the day it does (annotator/pedal.py).
+    assert not key_releases_reported()
+    _queue(live_server, tmp_path / "wavs", 2, drafted=False)
+    services = services_for(live_server, keymap="pedal")
+    services.start()
+    try:
+        app = AnnotatorApp(services)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_clip(pilot, app)
+            notes = [str(n.message) for n in app._notifications]
+            assert any("play pedal (f10) toggles" in n for n in notes), notes
+            player = services.player
+            await pilot.press("f4")  # from the start: playing, well before the end
+            assert player.playing
+            await pilot.press("f10")
+            assert not player.playing
+            await pilot.press("f10")
+            assert player.playing
+    finally:
+        services.shutdown()
+    # The default keymap says nothing about pedals.
+    assert pedal_notice("default", "f5") is None
