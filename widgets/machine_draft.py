@@ -49,7 +49,8 @@ class DraftNote(Static):
 
     DEFAULT_CSS = """
     DraftNote {
-        height: 1;
+        height: auto;
+        max-height: 2;
         padding: 0 1;
         display: none;
         background: $warning 15%;

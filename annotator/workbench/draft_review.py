@@ -66,11 +66,12 @@ class DraftReview:
         )
 
     def note(self, text: str) -> str:
+        """One line (it fits 80 columns with a short clear key)."""
         clear = f" · {self.clear_key} clears" if self.clear_key else ""
         if not self.unchanged(text):
-            return f"machine draft, edited — underlined words were unsure{clear}"
+            return f"machine draft, edited · underlined = still unsure{clear}"
         if self.heard:
-            return f"machine draft — heard to the end; underlined words are unsure{clear}"
+            return f"✓ machine draft, heard to the end · underlined = unsure{clear}"
         if not self.playable:
-            return f"machine draft — audio cannot play: edit or clear it to submit{clear}"
-        return f"machine draft — check it: submit needs it heard to the end or edited{clear}"
+            return f"⚠ machine draft, no audio: edit or clear it to submit{clear}"
+        return f"⚠ machine draft: listen to the end or edit before submit{clear}"
