@@ -53,6 +53,20 @@ def _fixed_actions() -> list[ActionSpec]:
         spec("form.skip", "form_skip", "Skip with a reason", "Annotation", show=True),
         spec("form.undo", "form_undo", "Undo last submission", "Annotation", show=False),
         spec(
+            "form.history",
+            "show_history",
+            "Reopen an earlier submission",
+            "Annotation",
+            show=False,
+        ),
+        spec(
+            "intent.refresh-digits",
+            "refresh_digits",
+            "Most used intents to 4–9",
+            "Annotation",
+            show=False,
+        ),
+        spec(
             "form.clear-transcript",
             "form_clear_transcript",
             "Clear the transcript",

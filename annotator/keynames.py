@@ -144,6 +144,8 @@ def _terminal_problem(mods: list[str], base: str) -> str | None:
     """Why a terminal cannot deliver this combination as itself, or None if it can."""
     ctrl, alt, shift = "ctrl" in mods, "alt" in mods, "shift" in mods
     is_letter = base in _LETTERS
+    if base == "f3" and mods:
+        return "cannot be used: terminals send it as CSI 1;nR, which is read as a cursor report"
     if base in _FUNCTION or (base in _NAVIGATION and mods):
         return None
     if base in _NAMED - _NAVIGATION and mods and [*mods, base] != ["shift", "tab"]:

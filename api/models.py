@@ -160,6 +160,10 @@ class LeaseRequest(_In):
     ttl_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
 
 
+#: A machine draft's word below this confidence is marked for the annotator's eye.
+LOW_CONFIDENCE = 0.5
+
+
 class AsrWord(_Out):
     """One word of a machine draft with the recogniser's confidence in it (0–1)."""
 

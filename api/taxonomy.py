@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -116,6 +117,17 @@ class TaxonomyIndex:
                 )
         issues.sort(key=lambda i: (i.start, i.end))
         return issues
+
+    def implied_intent(self, flags: Iterable[str]) -> tuple[str, str] | None:
+        """(intent, flag) when a flag means the clip needs no intent of its own: a flag that lets
+        the transcript be empty (unintelligible) implies the first intent that does (no_speech).
+        The client picks it, shown, so the server's rule (an intent is always required) holds."""
+        t = self.taxonomy
+        intents = [i for i in t.empty_transcript_intents if i in self.intent_ids]
+        flag = next((f for f in t.empty_transcript_flags if f in set(flags)), None)
+        if flag is None or not intents:
+            return None
+        return intents[0], flag
 
     def transcript_may_be_empty(self, intent: str | None, flags: list[str] | set[str]) -> bool:
         t = self.taxonomy

@@ -63,7 +63,7 @@ def test_registry_has_the_contracted_ids_and_actions() -> None:
     tags = {i for i in ACTION_IDS if i.startswith("tag.")}
     assert len(flags) == 8 and len(tags) == 8
     assert len(ACTION_IDS) == len(ACTIONS)
-    assert len(actions_for(ANNOTATE)) == 38
+    assert len(actions_for(ANNOTATE)) == 40
     console = {a.id for a in actions_for(SUPERVISE)}
     assert {"escalation.ack", "escalation.resolve", "escalation.reopen"} <= console
     # the console hears a clip with the annotator's own player keys
@@ -168,7 +168,7 @@ def test_clash_names_both_lines_and_both_ids(tmp_path: Path) -> None:
 def test_clash_with_an_inherited_key_names_both_files(tmp_path: Path) -> None:
     path = write(tmp_path, '[bindings]\n"form.submit" = "f5"\n')  # f5 is the default play/pause
     message = error_of(path)
-    assert f"default.toml line 11 and {path} line 2: 'f5' is bound to both" in message
+    assert f"default.toml line 16 and {path} line 2: 'f5' is bound to both" in message
     assert "player.toggle and form.submit" in message
 
 
@@ -181,6 +181,8 @@ def test_clash_with_an_inherited_key_names_both_files(tmp_path: Path) -> None:
         ("alt+1", "read as another key"),
         ("alt+f", "ctrl+right"),
         ("ctrl+shift+s", "terminals send it as ctrl+s"),
+        ("shift+f3", "read as a cursor report"),
+        ("ctrl+f3", "read as a cursor report"),
         ("ctrl+enter", "plain enter"),
         ("ctrl+z", "editor's 'Undo' key"),
         ("ctrl+c", "editor's 'Copy' key"),

@@ -29,7 +29,7 @@ the whole text) is mapped to (row, column) spans once per text version and styli
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -41,8 +41,10 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 from textual.widgets.text_area import Location
 
+from api.models import LOW_CONFIDENCE
 from api.taxonomy import LintIssue
 from widgets.inline_bindings import InlineBindings
+from widgets.machine_draft import DraftNote, unsure_spans
 
 __all__ = ["LintFunction", "TranscriptEditor", "TranscriptField", "issue_spans_by_row"]
 
@@ -99,11 +101,16 @@ class TranscriptEditor(TextArea, InlineBindings):
             color: $text-error;
             text-style: underline;
         }
+        & .transcript-editor--unsure {
+            color: $text-warning;
+            text-style: underline;
+        }
     }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = TextArea.COMPONENT_CLASSES | {
         "transcript-editor--lint",
+        "transcript-editor--unsure",
     }
 
     @dataclass
@@ -145,6 +152,9 @@ class TranscriptEditor(TextArea, InlineBindings):
         )
         self._lint = lint
         self._lint_result: _LintResult | None = None
+        #: The machine draft's (word, confidence) pairs, while one is loaded.
+        self._draft_words: tuple[tuple[str, float], ...] = ()
+        self._unsure: tuple[str, dict[int, list[tuple[int, int]]]] | None = None
 
     # ------------------------------------------------------------------ lint
 
@@ -179,8 +189,43 @@ class TranscriptEditor(TextArea, InlineBindings):
         """Lint issues in the current text, sorted by position."""
         return list(self._current_lint().issues)
 
+    # ------------------------------------------------------------------ machine draft
+
+    def set_draft_words(self, words: Sequence[tuple[str, float]]) -> None:
+        """The machine draft's words and confidences (empty: no draft). Words below
+        `LOW_CONFIDENCE` are underlined for as long as they stay as the machine wrote them."""
+        self._draft_words = tuple(words)
+        self._unsure = None
+        self.notify_style_update()  # TextArea's line cache does not know about these marks
+        self.refresh()
+
+    @property
+    def draft_words(self) -> tuple[tuple[str, float], ...]:
+        return self._draft_words
+
+    def _unsure_rows(self) -> dict[int, list[tuple[int, int]]]:
+        text = self.text
+        if self._unsure is None or self._unsure[0] != text:
+            spans = unsure_spans(self._draft_words, text, LOW_CONFIDENCE)
+            issues = [LintIssue(a, b, "unsure", "") for a, b in spans]
+            rows = issue_spans_by_row(list(self.document.lines), len(self.document.newline), issues)
+            self._unsure = (text, rows)
+        return self._unsure[1]
+
+    @property
+    def unsure_words(self) -> list[str]:
+        """The words underlined as unsure right now, in text order."""
+        text = self.text
+        return [text[a:b] for a, b in unsure_spans(self._draft_words, text, LOW_CONFIDENCE)]
+
     def get_line(self, line_index: int) -> Text:
         line = super().get_line(line_index)
+        if self._draft_words:
+            unsure = self._unsure_rows().get(line_index)
+            if unsure:
+                style = self.get_component_rich_style("transcript-editor--unsure", partial=True)
+                for start, end in unsure:
+                    line.stylize(style, start, end)
         spans = self._current_lint().spans.get(line_index)
         if spans:
             style = self.get_component_rich_style("transcript-editor--lint", partial=True)
@@ -279,8 +324,10 @@ class TranscriptField(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self._editor = TranscriptEditor(text, lint=lint, placeholder=placeholder)
         self._lint_line = Static("", classes="transcript-field--lint", markup=False)
+        self._draft_note = DraftNote(classes="transcript-field--draft")
 
     def compose(self) -> ComposeResult:
+        yield self._draft_note
         yield self._editor
         yield self._lint_line
 
@@ -291,6 +338,11 @@ class TranscriptField(Vertical):
     @property
     def text(self) -> str:
         return self._editor.text
+
+    @property
+    def draft_note(self) -> DraftNote:
+        """The "machine draft" line above the editor (hidden unless the screen shows it)."""
+        return self._draft_note
 
     @property
     def lint(self) -> LintFunction | None:

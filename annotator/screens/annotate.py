@@ -20,13 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import BindingsMap
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, ProgressBar, Static
 
 from annotator.audio.gain import describe as describe_gain
 from annotator.keymap import app_bindings
 from annotator.prefetch import PrefetchState
+from annotator.screens.annotate_extras import AnnotateExtras
 from annotator.screens.help import HelpScreen
 from annotator.screens.messages import (
     CheckoutProgress,
@@ -35,7 +35,7 @@ from annotator.screens.messages import (
     SyncProgress,
 )
 from annotator.screens.player_keys import PlayerKeys
-from annotator.screens.skip import SkipScreen
+from annotator.screens.skip import SkipChoice, SkipScreen
 from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import PACE_WINDOW_S, ClipClock, Session
 from annotator.typeahead import KeyHold
@@ -83,7 +83,7 @@ AUDIO_START_WAIT_S = 0.004
 SHOWN_AT_KEEP = 200
 
 
-class AnnotateScreen(PlayerKeys, Screen[None]):
+class AnnotateScreen(PlayerKeys, AnnotateExtras):
     DEFAULT_CSS = """
     AnnotateScreen { layout: vertical; }
     AnnotateScreen #banner {
@@ -193,7 +193,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
                 if (keys := s.keymap.keys_for(f"flag.{flag.id.replace('_', '-')}"))
             }
         )
-        self.intent.set_recent(self.bench.recent_intents())
+        self.intent.set_frequent(self.bench.frequent_intents())
         self.transcript.editor.border_title = "transcript"
         stats = self.stats
         stats.target = s.settings.daily_target
@@ -213,6 +213,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self.post_message(QueueChanged(s.prefetcher.status))
         self._say_rejected(self.bench.rejected)
         self._update_stats()  # no pace before there is one
+        self._say_pedal()
         self._playhead_timer = self.set_interval(1 / PLAYHEAD_HZ, self._tick)
         self.set_interval(min(1.0, s.settings.draft_debounce_s), self._flush_draft)
         self.set_interval(30.0, self.refresh_stats)
@@ -327,6 +328,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar.status = message
         self._waiting_text = message
         self._reset_form("")
+        self._end_review()
         self.key_hold.hold()
 
     def _waiting_status(self, message: str) -> str:
@@ -364,6 +366,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
             )
         else:
             self._reset_form(lease.clip.asr_hint or "")
+        self._begin_review(clip)
         if clip.audio is None:
             bar.status = f"broken audio: {clip.error}"
             self.notify(
@@ -540,6 +543,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         bar.gain = describe_gain(player.applied_gain_db, capped=player.gain_capped)
         if self.key_hold.holding:
             bar.status = self._waiting_status(self._waiting_text)
+        self._review_tick(bar.position)
 
     @on(TranscriptEditor.Edited)
     @on(IntentPicker.Picked)
@@ -652,6 +656,9 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         self._insert_tag(tag)
 
     def _submit(self) -> None:
+        if (unseen := self._draft_refusal()) is not None:
+            self.notify(unseen, title="Not yet", severity="warning", timeout=5, markup=False)
+            return
         form = self._tidied(self._form())
         outcome = self.bench.submit(form)
         if isinstance(outcome, Invalid):
@@ -687,7 +694,6 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         if self._damaged:  # said once, acted on: the next submission clears it
             self._damaged = []
             self._draw_link(self._link)
-        self.intent.remember(intent)
         self._update_stats()
 
     def _after_wellbeing(self, _result: None) -> None:
@@ -704,12 +710,12 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
         suggested = ReleaseReason.BROKEN_AUDIO if clip.audio is None else None
         self.app.push_screen(SkipScreen(suggested=suggested), self._skip_chosen)
 
-    def _skip_chosen(self, reason: ReleaseReason | None) -> None:
-        if reason is None or self.current is None:
+    def _skip_chosen(self, choice: SkipChoice | None) -> None:
+        if choice is None or self.current is None:
             self.focus_transcript()
             return
         self.services.player.stop()
-        self.bench.skip(reason)
+        self.bench.skip(choice.reason, choice.detail)
         self.advance()
 
     def _undo(self) -> None:
@@ -739,7 +745,8 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
             bar.load((), 0.0)
             bar.status = "audio no longer in memory"
         self._fill_form(a.transcript, a.intent, a.flags, a.note, cursor=None)
-        self.notify("Reopened your last submission. Submit to amend it; skip to cancel.", timeout=4)
+        self._end_review()
+        self.notify("Reopened your submission. Submit to amend it; skip to cancel.", timeout=4)
         self.focus_transcript()
 
     def _end_amendment(self) -> None:
@@ -761,6 +768,7 @@ class AnnotateScreen(PlayerKeys, Screen[None]):
             # Raising an escalation flag stops the sound at once (welfare rule, issue 11); it
             # plays again only if the annotator presses play.
             self.services.player.pause()
+        self._apply_implied_intent()
         if panel.note_required and not panel.note.strip():
             self.focus_note()  # now, not when Changed arrives: the next key is for the note
 

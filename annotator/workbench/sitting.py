@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from annotator.prefetch import ClipSource, PrefetchState, ReadyClip
 from annotator.session import ClipClock, Session
 from annotator.store.cache import ClipCache
 from annotator.store.db import AlreadySubmitted, AmendError, LocalStore
-from annotator.store.models import Draft, LeaseOrigin, LeaseRecord, OutboxState
+from annotator.store.models import Draft, HistoryItem, LeaseOrigin, LeaseRecord, OutboxState
 from annotator.sync import SyncEngine
 from annotator.workbench.checkout import CheckoutResult, checkout, release_leases
 from annotator.workbench.connectivity import Connectivity
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 
 #: Releasing at quit must not hold the terminal for long when the server is away.
 QUIT_RELEASE_TIMEOUT_S = 3.0
+#: How far back the history list reaches (the amend window is the real limit).
+AMENDABLE_LISTED = 200
+#: Submissions counted for the shift's most used intents (digits 4–9): about two shifts.
+FREQUENT_FROM = 2000
 
 
 def this_session() -> str:
@@ -331,22 +336,37 @@ class Workbench:
             online=self.sync is not None and self.connectivity.state.online,
         )
 
-    def skip(self, reason: ReleaseReason) -> Skipped | Refused:
+    def skip(self, reason: ReleaseReason, detail: str | None = None) -> Skipped | Refused:
         clip = self.current
         if clip is None:
             return Refused("No clip on screen yet.")
-        self.prefetcher.release(clip.lease_id, reason)
+        self.prefetcher.release(clip.lease_id, reason, detail)
         self.store.forget_lease(clip.lease_id)
         self.current = None
         self.clip_clock = None
         return Skipped(clip.lease_id)
 
-    def undo(self) -> Reopened | Refused:
+    def amendable(self, limit: int = AMENDABLE_LISTED) -> list[HistoryItem]:
+        """Submissions that may still be reopened, newest first: inside the server's amend
+        window (or not yet acknowledged) and neither in conflict nor rejected."""
+        now = datetime.now(UTC)
+        return [
+            item
+            for item in self.store.history(limit)
+            if not (item.amend_until and datetime.fromisoformat(item.amend_until) <= now)
+            and item.state not in (OutboxState.CONFLICT, OutboxState.REJECTED)
+        ]
+
+    def undo(self, key: str | None = None) -> Reopened | Refused:
+        """Reopen the last submission, or the one with this history `key` (see `amendable`)."""
         if self.amending is not None:
             return Refused("Already amending: submit (or skip to cancel) first.", "information")
-        history = self.store.history(1)
+        history = self.store.history(1 if key is None else AMENDABLE_LISTED)
+        if key is not None:
+            history = [h for h in history if h.key == key]
         if not history:
-            return Refused("Nothing to undo yet.", "information")
+            gone = "Nothing to undo yet." if key is None else "That submission is gone."
+            return Refused(gone, "information")
         item = history[0]
         if item.amend_until and datetime.fromisoformat(item.amend_until) <= datetime.now(UTC):
             return Refused("Too late to amend: the server's amend window has closed.")
@@ -419,13 +439,14 @@ class Workbench:
 
     # ------------------------------------------------------------------ figures for the screen
 
-    def recent_intents(self, limit: int = 9) -> list[str]:
-        """The intents of the latest submissions, newest first, each once."""
-        recent: list[str] = []
-        for item in self.store.history(50):
-            if item.annotation.intent not in recent:
-                recent.append(item.annotation.intent)
-        return recent[:limit]
+    def frequent_intents(self, limit: int = 6) -> list[str]:
+        """The intents this annotator used most in the local history (the last shift or two:
+        the store keeps `history_keep_s`), most used first; ties go to the more recent."""
+        counts: Counter[str] = Counter()
+        for item in self.store.history(FREQUENT_FROM):
+            counts[item.annotation.intent] += 1
+        # Counter.most_common keeps first-seen order among equals: history is newest first.
+        return [intent for intent, _ in counts.most_common(limit)]
 
     @property
     def ready(self) -> int:

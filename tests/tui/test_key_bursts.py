@@ -63,7 +63,7 @@ def test_bunched_backspace_is_applied_where_it_was_typed(
 ) -> None:
     start_demo(tmux, tmp_path)
     if field == "transcript":
-        clear, read = ("M-C",), transcript_line
+        clear, read = ("S-F11",), transcript_line
     else:
         tmux.keys("C-l")
         clear, read = ("C-u",), filter_line
@@ -85,22 +85,13 @@ def test_bunched_backspace_is_applied_where_it_was_typed(
 #: that open the escalation note are left out: they move the focus by design). ";" is left out:
 #: tmux reads a lone ";" as a command separator.
 EDITING = ["BSpace", "DC", "Left", "Right", "Up", "Down", "Home", "End", "C-w", "Space"]
-#: The tags and flags are rebound from alt keys to F-keys for this test (ANNOTATOR_KEYS): in a
-#: terminal without the kitty protocol (tmux 3.3a) an alt key is ESC + letter, which Textual can
-#: only settle by a timeout, and on a loaded machine an escape sequence read before that timeout
-#: turns it into "^" + the letter (issue 14 item 14, tests/tui/test_alt_keys.py, notes/keys.md).
-#: That is the terminal parser, not the ordering tested here; an F-key is a whole sequence.
-KEY_OVERRIDES = {
-    "tag.noise": "f9",
-    "tag.music": "f10",
-    "tag.laughter": "f11",
-    "flag.pii": "shift+f9",
-    "flag.minor": "shift+f10",
-    "flag.media-playback": "shift+f11",
-    "flag.unintelligible": "shift+f12",
-}
-TAGS = ["F9", "F10", "F11"]  # [noise] [music] [laughter]
-FLAGS = ["S-F9", "S-F10", "S-F11", "S-F12"]  # pii minor media_playback unintelligible
+#: The tags and flags are the default keymap's F-keys: in a terminal without the kitty protocol
+#: (tmux 3.3a) an alt key is ESC + letter, which Textual can only settle by a timeout, and on a
+#: loaded machine an escape sequence read before that timeout turns it into "^" + the letter
+#: (issue 14 item 14, tests/tui/test_alt_keys.py, notes/keys.md) — which is why the default
+#: keymap moved them to F-keys; an F-key is a whole sequence.
+TAGS = ["S-F1", "S-F2", "S-F4"]  # [noise] [music] [laughter]
+FLAGS = ["C-F5", "C-F6", "C-F9", "C-F10"]  # pii minor media_playback unintelligible
 LETTERS = list("abcdefghij")
 SLOW_S = 0.06  # the reference: one key at a time
 HEADER = re.compile(r"#\d+\s+clip\s+(\S+)")
@@ -163,7 +154,7 @@ def prepare(tmux: Tmux) -> str:
     tmux.text("alarmset")
     tmux.keys("Enter")
     tmux.keys("C-t")
-    tmux.keys("M-C")
+    tmux.keys("S-F11")
     wait_for(lambda: transcript_line(tmux.screen()) == "", "an empty transcript", 10, tmux)
     wait_for(lambda: "intent: alarm_set" in tmux.screen(), "the intent picked", 10, tmux)
     clip = shown_clip(tmux.screen())
@@ -178,7 +169,7 @@ def run(tmux: Tmux, server: LiveServer, part1: Burst, part2: Burst, *, slow: boo
     screen = after_everything_sent(tmux)
     if shown_clip(screen) == clip:  # the form refused (a lint error): both runs must agree
         observed = ("refused", transcript_line(screen))
-        tmux.keys("M-C")
+        tmux.keys("S-F11")
         tmux.text("ok")
         tmux.keys("C-s")
         wait_for(lambda: shown_clip(tmux.screen()) != clip, "the next clip", 10, tmux)
@@ -211,16 +202,16 @@ def annotator_pane(
     live_server.ingest(test_wavs(EXAMPLES * 4 + 10))
     # The token reaches the pane through the environment, never an argv.
     env = client_env(live_server.url, live_server.annotator_token, tmp_path / "client-home")
-    tmux.env = {**env, "ANNOTATOR_KEYS": json.dumps(KEY_OVERRIDES)}
+    tmux.env = env
     tmux.run(
         "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
         f"exec {shlex.quote(str(ANNOTATOR))} --audio none",
     )  # fmt: skip
     wait_for(lambda: shown_clip(tmux.screen()) is not None, "the first clip", 30, tmux)
-    tmux.keys("F9", "S-F9")  # the rebound tag and flag keys are live
-    wait_for(lambda: transcript_line(tmux.screen()) == "[noise]", "F9's tag", 10, tmux)
-    wait_for(lambda: "● pii" in tmux.screen(), "shift+F9's flag", 10, tmux)
-    tmux.keys("S-F9")
+    tmux.keys("S-F1", "C-F5")  # the tag and flag keys are live
+    wait_for(lambda: transcript_line(tmux.screen()) == "[noise]", "shift+F1's tag", 10, tmux)
+    wait_for(lambda: "● pii" in tmux.screen(), "ctrl+F5's flag", 10, tmux)
+    tmux.keys("C-F5")
     yield tmux
 
 

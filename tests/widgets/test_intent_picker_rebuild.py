@@ -45,14 +45,14 @@ async def test_a_clip_change_rebuilds_the_list_once(monkeypatch: pytest.MonkeyPa
         calls = _count_set_options(picker, monkeypatch)
         # What the annotate screen does between two clips.
         picker.reset()
-        picker.remember("alarm_set")
+        picker.set_suggestions(["alarm_set"])
         await pilot.pause()
         assert len(calls) == 1
         assert picker.highlighted == "alarm_set"
         assert all("✓" not in prompt for prompt in _prompts(picker))
         # Nothing that shows changed: no rebuild at all.
         picker.reset()
-        picker.remember("alarm_set")
+        picker.set_suggestions(["alarm_set"])
         await pilot.pause()
         assert len(calls) == 1
 
@@ -62,12 +62,12 @@ async def test_reads_see_the_latest_state_before_the_deferred_rebuild() -> None:
     async with app.run_test(size=SIZE) as pilot:
         picker = app.query_one(IntentPicker)
         await pilot.pause()
-        picker.set_recent(["play_music", *RECENT])
+        picker.set_frequent(["play_music", *RECENT])
         # No pause: `highlighted` (what Enter picks) must not lag behind.
         assert picker.highlighted == "play_music"
         picker.value = "play_music"
         assert picker.highlighted == "play_music"
-        assert _prompts(picker)[0].startswith("1 play_music ✓")
+        assert _prompts(picker)[0].startswith("4 play_music ✓")
 
 
 async def test_cached_unfiltered_prompts_follow_value_and_numbers() -> None:
@@ -78,7 +78,7 @@ async def test_cached_unfiltered_prompts_follow_value_and_numbers() -> None:
         first = _prompts(picker)
         picker.value = RECENT[1]
         await pilot.pause()
-        assert _prompts(picker)[1].startswith(f"2 {RECENT[1]} ✓  ")  # then its description
+        assert _prompts(picker)[1].startswith(f"5 {RECENT[1]} ✓  ")  # then its description
         picker.value = None
         await pilot.pause()
         assert _prompts(picker) == first

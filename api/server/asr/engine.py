@@ -18,14 +18,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from api.models import LOW_CONFIDENCE  # the one threshold, shared with the TUI
 from api.server.asr.errors import AsrUnavailable, ClipNotTranscribable
 from api.server.asr.numbers import spell
 
-__all__ = ["AsrUnavailable", "ClipNotTranscribable"]
+__all__ = ["LOW_CONFIDENCE", "AsrUnavailable", "ClipNotTranscribable"]
 
 SAMPLE_RATE = 16_000
-#: Words below this confidence are the ones a client should draw the eye to.
-LOW_CONFIDENCE = 0.5
 
 Samples = npt.NDArray[np.float32]
 

@@ -19,7 +19,7 @@ from widgets.transcript import TranscriptEditor
 TAXONOMY = load_default_taxonomy()
 INDEX = TaxonomyIndex(TAXONOMY)
 FLAG_KEYS = {flag.id: f"F{n}" for n, flag in enumerate(TAXONOMY.flags, start=1)}
-RECENT = ["weather_query", "iot_hue_lightoff", "alarm_set", "play_music"]
+RECENT = ["weather_query", "iot_hue_lightoff", "alarm_set", "play_music"]  # on digits 4–7
 
 
 def demo_envelope(n: int = 400) -> list[float]:
@@ -59,7 +59,7 @@ class PlayerBarApp(_Recorder):
 
 class IntentPickerApp(_Recorder):
     def compose(self) -> ComposeResult:
-        yield IntentPicker(TAXONOMY.intents, recent=RECENT)
+        yield IntentPicker(TAXONOMY.intents, frequent=RECENT)
 
     def on_mount(self) -> None:
         self.query_one(IntentPicker).focus()

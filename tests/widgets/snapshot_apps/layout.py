@@ -26,7 +26,7 @@ class LayoutApp(App[None]):
         yield PlayerBar(demo_envelope(), 7.5)
         yield TranscriptField(lint=INDEX.lint_transcript)
         with Horizontal(id="lower"):
-            yield IntentPicker(TAXONOMY.intents, recent=RECENT)
+            yield IntentPicker(TAXONOMY.intents, frequent=RECENT)
             yield FlagPanel(TAXONOMY.flags)
         yield StatsBar(clock=lambda: NOW)
 
