@@ -42,20 +42,25 @@ class ClipLevels:
 
 
 def measure(samples: Int16Frames, sample_rate: int) -> ClipLevels:
-    """The clip's peak headroom and active-speech RMS (one pass, ~1 ms for 30 s at 16 kHz)."""
+    """The clip's peak headroom and active-speech RMS (about 1 ms for 30 s at 16 kHz mono;
+    `decode` runs it on the decoding thread)."""
     if samples.size == 0:
         return ClipLevels(math.inf, None)
-    peak = int(np.abs(samples.astype(np.int32)).max())
+    peak = max(int(samples.max()), -int(samples.min()))
     if peak == 0:
         return ClipLevels(math.inf, None)
     headroom = 20.0 * math.log10(_FULL_SCALE / peak)
-    mono = samples.astype(np.float64).mean(axis=1) / 32768.0
+    # Column by column: numpy's reduction over a 2-wide axis is ten times slower.
+    mono = samples[:, 0].astype(np.float32)
+    for channel in range(1, samples.shape[1]):
+        mono += samples[:, channel]
+    mono /= np.float32(32768.0 * samples.shape[1])
     block = max(1, int(sample_rate * _BLOCK_S))
     usable = (mono.shape[0] // block) * block
     if usable == 0:
-        powers = np.array([float(np.mean(mono**2))])
+        powers = np.array([float(np.mean(np.square(mono), dtype=np.float64))])
     else:
-        powers = (mono[:usable].reshape(-1, block) ** 2).mean(axis=1)
+        powers = np.square(mono[:usable]).reshape(-1, block).mean(axis=1, dtype=np.float64)
     loudest = float(powers.max())
     if loudest <= 0.0:
         return ClipLevels(headroom, None)
