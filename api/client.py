@@ -236,6 +236,20 @@ class QueueClient:
         raise _BY_STATUS.get(resp.status_code, RequestRejected)(resp.status_code, error)
 
     @staticmethod
+    def _body(model: type[M], **fields: Any) -> M:
+        """A request body built here; what the server would refuse (422) is refused the same
+        way before sending, so callers handle one exception type for both."""
+        try:
+            return model(**fields)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            error = ErrorBody(
+                reason=str(first["type"]), message=f"{where}: {first['msg']}", field=where or None
+            )
+            raise RequestRejected(422, error) from None
+
+    @staticmethod
     def _parse(model: type[M], resp: httpx.Response) -> M:
         try:
             return model.model_validate_json(resp.content)
@@ -360,7 +374,7 @@ class QueueClient:
 
     def acknowledge(self, escalation_id: str, note: str | None = None) -> EscalationDetail:
         resp = self._request(
-            "POST", f"/v1/escalations/{escalation_id}/ack", body=AckRequest(note=note)
+            "POST", f"/v1/escalations/{escalation_id}/ack", body=self._body(AckRequest, note=note)
         )
         return self._parse(EscalationDetail, resp)
 
@@ -369,13 +383,15 @@ class QueueClient:
         resp = self._request(
             "POST",
             f"/v1/escalations/{escalation_id}/resolve",
-            body=ResolveRequest(outcome=outcome, note=note),
+            body=self._body(ResolveRequest, outcome=outcome, note=note),
         )
         return self._parse(EscalationDetail, resp)
 
     def reopen(self, escalation_id: str, note: str | None = None) -> EscalationDetail:
         resp = self._request(
-            "POST", f"/v1/escalations/{escalation_id}/reopen", body=ReopenRequest(note=note)
+            "POST",
+            f"/v1/escalations/{escalation_id}/reopen",
+            body=self._body(ReopenRequest, note=note),
         )
         return self._parse(EscalationDetail, resp)
 

@@ -63,6 +63,12 @@ def _asr(quick: bool) -> list[Figure]:
     return asr_bench.figures(quick)
 
 
+def _escalation(quick: bool) -> list[Figure]:
+    from bench import escalation_bench
+
+    return escalation_bench.figures(quick)
+
+
 SUITES: dict[str, Suite] = {
     "server": _server,
     "audio": _audio,
@@ -71,6 +77,7 @@ SUITES: dict[str, Suite] = {
     "tui": _tui,
     "relay": _relay,
     "asr": _asr,
+    "escalation": _escalation,
     "supervise": _supervise,
 }
 

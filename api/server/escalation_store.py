@@ -1,7 +1,7 @@
 """Storage for the supervisors' procedure (issue 11), on both SQL backends, over `SqlRepository`'s
 helpers (`_read`, `_write`, `_x`, `_one`): written once, like the rest of the queue.
 
-An escalation has no row of its own (migration 4's docstring in `api.server.migrations`): its
+An escalation has no row of its own (see `_ESCALATIONS_COMMON` in `api.server.migrations`): its
 source is an escalated annotation or a lease released as `cannot_judge`, and its lifecycle is
 the append-only `escalation_events`. A transition reads the escalation's numbered events inside
 its write transaction, asks `api.server.escalation_rules`, and inserts the next number; the

@@ -104,7 +104,7 @@ ALTER TABLE clips ADD COLUMN asr_words TEXT;
 #: of an escalation's events (transitions and plays) as they were written. Triggers refuse every
 #: UPDATE and DELETE of an audit event. `leases.released_at` dates a skip (its escalation's
 #: service-level clock starts there).
-_V4_COMMON = """
+_ESCALATIONS_COMMON = """
 ALTER TABLE leases ADD COLUMN released_at {real};
 CREATE INDEX leases_cannot_judge ON leases(clip_id) WHERE release_reason = 'cannot_judge';
 CREATE TABLE escalation_events (
@@ -124,8 +124,8 @@ CREATE TABLE escalation_events (
 CREATE INDEX escalation_events_by_escalation ON escalation_events(escalation_id, event_no);
 """
 
-_SQLITE_V4 = (
-    _V4_COMMON.format(real="REAL")
+_SQLITE_ESCALATIONS = (
+    _ESCALATIONS_COMMON.format(real="REAL")
     + """
 CREATE TRIGGER escalation_events_no_update BEFORE UPDATE ON escalation_events
 BEGIN SELECT RAISE(ABORT, 'escalation_events is append-only'); END;
@@ -134,8 +134,8 @@ BEGIN SELECT RAISE(ABORT, 'escalation_events is append-only'); END;
 """
 )
 
-_POSTGRES_V4 = (
-    _V4_COMMON.format(real="DOUBLE PRECISION")
+_POSTGRES_ESCALATIONS = (
+    _ESCALATIONS_COMMON.format(real="DOUBLE PRECISION")
     + """
 CREATE FUNCTION escalation_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'escalation_events is append-only'; END $$;
@@ -146,7 +146,12 @@ CREATE TRIGGER escalation_events_no_truncate BEFORE TRUNCATE ON escalation_event
 """
 )
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_SQLITE_V1, _V2.format(real="REAL"), _V3, _SQLITE_V4)
+SQLITE_MIGRATIONS: tuple[str, ...] = (
+    _SQLITE_V1,
+    _V2.format(real="REAL"),
+    _V3,
+    _SQLITE_ESCALATIONS,
+)
 
 _POSTGRES_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -227,7 +232,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _POSTGRES_V1,
     _V2.format(real="DOUBLE PRECISION"),
     _V3,
-    _POSTGRES_V4,
+    _POSTGRES_ESCALATIONS,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)

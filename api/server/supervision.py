@@ -291,8 +291,13 @@ class SupervisionService:
         start = (
             hour_start(since) if since is not None else hour_start(now) - timedelta(hours=span - 1)
         )
-        starts = [start + timedelta(hours=i) for i in range(span)]
-        end = starts[-1] + timedelta(hours=1)
+        try:
+            starts = [start + timedelta(hours=i) for i in range(span)]
+            end = starts[-1] + timedelta(hours=1)
+        except OverflowError:
+            raise Rejection(
+                422, "validation", "since: too far in the future", field="since"
+            ) from None
         per: dict[str, Counter[int]] = {}
         for name, at in self.store.annotation_times(start, end):
             per.setdefault(name, Counter())[int((at - start).total_seconds() // 3600)] += 1

@@ -6,11 +6,13 @@ admin. Each calls `api.server.supervision.SupervisionService`; none touches stor
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 
 from api.models import (
     MAX_ESCALATION_WAIT_S,
@@ -28,6 +30,18 @@ from api.models import (
 )
 from api.server.app import Admin, OpaqueIdPath, Supervisor, _errors, json_response
 from api.server.supervision import MAX_THROUGHPUT_HOURS, SupervisionService
+
+
+def _iso_only(value: object) -> object:
+    # pydantic also reads a bare number as unix seconds; the schema promises an ISO 8601 time.
+    if isinstance(value, str) and not _ISO_START.match(value):
+        raise ValueError("give an ISO 8601 time, e.g. 2026-12-01T09:00:00Z")
+    return value
+
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+#: A time in a query: ISO 8601 only (a zone-less one is UTC).
+IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 CursorQuery = Annotated[
     str | None, Query(max_length=128, pattern=r"^[0-9a-f]+$", description="an earlier page's")
@@ -49,7 +63,7 @@ def supervisor_router(supervision: SupervisionService) -> APIRouter:
     async def escalations(
         who: Supervisor,
         state: Annotated[list[EscalationState] | None, Query()] = None,
-        since: datetime | None = None,
+        since: IsoTime | None = None,
         cursor: CursorQuery = None,
         wait: Annotated[float, Query(ge=0, le=MAX_ESCALATION_WAIT_S)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_ESCALATIONS_PAGE)] = 200,
@@ -120,7 +134,7 @@ def supervisor_router(supervision: SupervisionService) -> APIRouter:
     @router.get("/admin/throughput", response_model=Throughput, responses=_errors(401, 403, 422))
     async def throughput(
         who: Admin,
-        since: datetime | None = None,
+        since: IsoTime | None = None,
         hours: Annotated[int | None, Query(ge=1, le=MAX_THROUGHPUT_HOURS)] = None,
     ) -> Response:
         return json_response(s.throughput(_utc(since), hours))

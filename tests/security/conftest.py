@@ -21,7 +21,7 @@ def module_server(
 ) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("security")
     server = start_live_server(root, db_url=new_db_url(root))
-    server.ingest(write_wavs(root / "wavs", 120))
+    server.ingest(write_wavs(root / "wavs", 200))
     yield server
     server.stop()
 

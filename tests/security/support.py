@@ -109,11 +109,15 @@ class World:
         return dict(leases[0])
 
     def annotation(self, token: str, transcript: str = TRANSCRIPT) -> dict[str, Any]:
+        return self.annotation_with(token, transcript=transcript)
+
+    def annotation_with(self, token: str, **fields: Any) -> dict[str, Any]:
+        """A new annotation by `token`'s owner: the usual body with `fields` over it."""
         lease = self.lease(token)
         with self.http(token) as c:
             r = c.post(
                 "/v1/annotations",
-                json=annotation_body(lease, transcript),
+                json={**annotation_body(lease), **fields},
                 headers={"Idempotency-Key": key()},
             )
         assert r.status_code == 201, r.text

@@ -67,6 +67,21 @@ def _owned(own: int, other: int = 404, missing: int = 404) -> dict[Cell, int]:
     return table
 
 
+def _escalated(found: int) -> dict[Cell, int]:
+    """Escalation routes: `escalated` a real escalation, `plain` a clip nobody escalated (its
+    annotation's id in escalation form), `missing` an id never issued. Annotators are refused
+    before any lookup."""
+    table: dict[Cell, int] = {}
+    for role in ("none", "bad"):
+        table[(role, "real")] = 401
+        table[(role, "missing")] = 401
+    for scenario in ("escalated", "plain", "missing"):
+        table[("annotator", scenario)] = 403
+        for role in ("supervisor", "admin"):
+            table[(role, scenario)] = found if scenario == "escalated" else 404
+    return table
+
+
 #: (METHOD, path) → {(role, scenario): expected status}. For the batch route the status is the
 #: per-item `status_code` (the envelope is 200 whenever the caller is authenticated).
 EXPECTATIONS: dict[Route, dict[Cell, int]] = {
@@ -82,6 +97,19 @@ EXPECTATIONS: dict[Route, dict[Cell, int]] = {
     ("GET", "/v1/me/stats"): _authed(200, 200, 200),
     ("GET", "/v1/escalations"): _authed(403, 200, 200),
     ("GET", "/v1/export"): _authed(403, 403, 200),
+    ("GET", "/v1/escalations/{escalation_id}"): _escalated(200),
+    ("POST", "/v1/escalations/{escalation_id}/ack"): _escalated(200),
+    ("POST", "/v1/escalations/{escalation_id}/resolve"): _escalated(200),
+    ("POST", "/v1/escalations/{escalation_id}/reopen"): _escalated(200),
+    # A supervisor hears an escalated clip while it is not resolved; never any other clip.
+    ("GET", "/v1/escalations/{escalation_id}/audio"): {
+        **_escalated(200),
+        **{(role, "resolved"): 410 for role in ("supervisor", "admin")},
+        ("annotator", "resolved"): 403,
+    },
+    ("GET", "/v1/admin/queue"): _authed(403, 403, 200),
+    ("GET", "/v1/admin/people"): _authed(403, 403, 200),
+    ("GET", "/v1/admin/throughput"): _authed(403, 403, 200),
     # FastAPI's documentation routes are public: they describe the API, never data.
     ("GET", "/openapi.json"): _public(),
     ("HEAD", "/openapi.json"): _public(),
@@ -209,6 +237,49 @@ def _amend(world: World, role: str, scenario: str) -> Prepared:
     )
 
 
+def _make_escalation(world: World, state: str = "open") -> str:
+    """A new escalation raised by ann2 (resolved first when `state` says so); its id."""
+    made = world.annotation_with(world.other_token, flags=["distress"], note="a scream")
+    eid = "a_" + made["annotation_id"]
+    if state == "resolved":
+        with world.http(world.tokens["supervisor"]) as c:
+            r = c.post(
+                f"/v1/escalations/{eid}/resolve", json={"outcome": "false_alarm", "note": "n"}
+            )
+        assert r.status_code == 200, r.text
+    return eid
+
+
+def _escalation_route(method: str, suffix: str, body: dict[str, Any] | None) -> Builder:
+    """Every cell that needs a real escalation gets a fresh one (a transition changes it); an
+    annotator's refused request must leave it exactly as it was."""
+    before = "resolved" if suffix == "/reopen" else "open"
+
+    def build(world: World, role: str, scenario: str) -> Prepared:
+        if scenario == "missing":
+            eid = "a_" + random_id()
+        elif scenario == "plain":
+            eid = "a_" + world.annotation(world.other_token)["annotation_id"]
+        else:
+            eid = _make_escalation(world, "resolved" if scenario == "resolved" else before)
+
+        def unchanged() -> None:
+            with world.http(world.tokens["supervisor"]) as c:
+                r = c.get(f"/v1/escalations/{eid}")
+            assert r.status_code == 200, r.text
+            audit = r.json()["audit"]
+            assert [a["action"] for a in audit] == (["resolve"] if before != "open" else []), (
+                "a refused request changed the escalation"
+            )
+
+        refused = role in ("annotator", "none", "bad") and scenario in ("escalated", "real")
+        return Prepared(
+            method, f"/v1/escalations/{eid}{suffix}", body, after=unchanged if refused else None
+        )
+
+    return build
+
+
 BUILDERS: dict[Route, Builder] = {
     ("GET", "/v1/health"): _simple("GET", "/v1/health"),
     ("GET", "/v1/taxonomy"): _simple("GET", "/v1/taxonomy"),
@@ -224,6 +295,16 @@ BUILDERS: dict[Route, Builder] = {
     ("GET", "/v1/me/stats"): _simple("GET", "/v1/me/stats"),
     ("GET", "/v1/escalations"): _simple("GET", "/v1/escalations"),
     ("GET", "/v1/export"): _simple("GET", "/v1/export"),
+    ("GET", "/v1/escalations/{escalation_id}"): _escalation_route("GET", "", None),
+    ("POST", "/v1/escalations/{escalation_id}/ack"): _escalation_route("POST", "/ack", {}),
+    ("POST", "/v1/escalations/{escalation_id}/resolve"): _escalation_route(
+        "POST", "/resolve", {"outcome": "no_action_needed", "note": "heard it"}
+    ),
+    ("POST", "/v1/escalations/{escalation_id}/reopen"): _escalation_route("POST", "/reopen", {}),
+    ("GET", "/v1/escalations/{escalation_id}/audio"): _escalation_route("GET", "/audio", None),
+    ("GET", "/v1/admin/queue"): _simple("GET", "/v1/admin/queue"),
+    ("GET", "/v1/admin/people"): _simple("GET", "/v1/admin/people"),
+    ("GET", "/v1/admin/throughput"): _simple("GET", "/v1/admin/throughput"),
     **{
         (method, path): _simple(method, path)
         for method in ("GET", "HEAD")

@@ -128,7 +128,11 @@ def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
     ids = old.ingest(test_wavs(4))
     ann = QueueClient(old.url, old.annotator_token)
     done_lease, live_lease = ann.lease(count=2).leases
-    receipt = ann.submit(annotation(done_lease), idempotency_key=key())
+    receipt = ann.submit(
+        annotation(done_lease, flags=["distress"], note="crying"), idempotency_key=key()
+    )
+    escalation = "a_" + receipt.annotation_id
+    QueueClient(old.url, old.supervisor_token).acknowledge(escalation, "listening")
     repo = open_repo(old.db, old.data_dir)
     try:
         assert repo.set_draft(ids[3], "machine words", [("machine", 0.25), ("words", 0.75)])
@@ -161,6 +165,10 @@ def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
             ("machine", 0.25),
             ("words", 0.75),
         ]
+        # The escalation and its audit trail came along.
+        moved = QueueClient(new.url, old.supervisor_token).escalation(escalation)
+        assert moved.escalation.state == "acknowledged"
+        assert [(a.action, a.note) for a in moved.audit] == [("ack", "listening")]
         second = ann.submit(annotation(live_lease), idempotency_key=key())
         assert second.status.value == "accepted"  # the copied lease and fence still hold
         with new.client(old.admin_token) as admin:

@@ -369,3 +369,41 @@ def test_escalations_reach_a_long_poll_on_another_server_process(
         if second is not None:
             second.stop()
         first.stop()
+
+
+@pytest.mark.parametrize("note", ["\x1b]0;pwned\x07", "a\u202eb", "zero\u200bwidth"])
+def test_supervisors_notes_refuse_terminal_tricks(
+    clocked_server: ClockedServer, people, test_wavs, note: str
+) -> None:
+    alice, sue, _ = people
+    clocked_server.ingest(test_wavs(1))
+    eid = _flagged(alice, ["distress"])
+    # The server refuses it...
+    with clocked_server.client(clocked_server.tokens[SUE]) as raw:  # type: ignore[attr-defined]
+        for path, body in (
+            ("ack", {"note": note}),
+            ("resolve", {"outcome": OUTCOME, "note": note}),
+            ("reopen", {"note": note}),
+        ):
+            r = raw.post(f"/v1/escalations/{eid}/{path}", json=body)
+            assert r.status_code == 422 and r.json()["field"] == "note", (path, r.text)
+    # ...and the client refuses it the same way before sending.
+    for act in (
+        lambda: sue.acknowledge(eid, note),
+        lambda: sue.resolve(eid, OUTCOME, note),
+        lambda: sue.reopen(eid, note),
+    ):
+        with pytest.raises(RequestRejected) as e:
+            act()
+        assert e.value.status_code == 422 and e.value.error.field == "note"
+    assert sue.escalation(eid).audit == []
+
+
+def test_serve_sets_the_service_levels(
+    make_live_server: Callable[..., LiveServer], test_wavs
+) -> None:
+    server = make_live_server(
+        "--escalation-ack-minutes", "5", "--escalation-resolve-minutes", "120"
+    )
+    page = QueueClient(server.url, server.supervisor_token).escalations()
+    assert (page.service_levels.ack_seconds, page.service_levels.resolve_seconds) == (300, 7200)
