@@ -75,8 +75,9 @@ class EscalationFeed:
                     self._stop.wait(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
                     failures += 1
                     continue
-                except Exception as e:  # reported; the feed keeps going
-                    log.warning("escalation feed: %s", type(e).__name__, exc_info=True)
+                except Exception as e:  # noqa: BLE001 - reported; the feed keeps going
+                    # The type only: a parse error's chain can quote a transcript.
+                    log.warning("escalation feed: %s", type(e).__name__)
                     self._on_error(e)
                     self._stop.wait(BACKOFF_S[-1])
                     continue
