@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -23,6 +24,7 @@ from annotator.screens.commands import ActionCommands
 from annotator.screens.too_small import TooSmallScreen, too_small
 from annotator.services import EventRelay, Services
 from annotator.typeahead import KeyRouter
+from api.text_safety import for_terminal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,25 @@ class AnnotatorApp(App[int]):
         for notice in self.services.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
         self._check_size()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast (the screens' too) comes through here: their text quotes servers,
+        exceptions and files, so no character of it may reach the terminal as a control."""
+        super().notify(
+            for_terminal(message, keep_newlines=True),
+            title=for_terminal(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     # -- type-ahead: each key acts in typing order (annotator/typeahead.py)
 

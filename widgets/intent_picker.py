@@ -55,6 +55,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from api.models import IntentDef
+from api.text_safety import for_terminal
 from widgets.inline_bindings import InlineBindings
 
 __all__ = ["MAX_RECENT", "IntentPicker", "rank_intents"]
@@ -289,7 +290,7 @@ class IntentPicker(Vertical):
         intent = self._intents.get(intent_id)
         # The default taxonomy's descriptions just spell the id; show only ones that add meaning.
         if intent and intent.description and intent.description != intent_id.replace("_", " "):
-            parts.append(("  " + intent.description, description_style))
+            parts.append(("  " + for_terminal(intent.description), description_style))
         return Content.assemble(*parts)
 
     def _rebuild(self, *, mounting: bool = False) -> None:

@@ -33,6 +33,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from api.text_safety import for_terminal
 from widgets._format import clock
 from widgets._format import speed as format_speed
 
@@ -214,5 +215,5 @@ class PlayerBar(Widget):
             Segment(format_speed(self.speed), speed_style),
         ]
         if self.status:
-            segments += [Segment("  ", base), Segment(self.status, status_style)]
+            segments += [Segment("  ", base), Segment(for_terminal(self.status), status_style)]
         return Strip(segments).adjust_cell_length(width, base)

@@ -48,6 +48,7 @@ from annotator.workbench.outcomes import (
 )
 from api.models import Lease, ReleaseReason, Stats
 from api.taxonomy import TaxonomyIndex
+from api.text_safety import for_terminal
 from widgets import (
     ClipHeader,
     FlagPanel,
@@ -247,7 +248,7 @@ class AnnotateScreen(Screen[None]):
 
     def show_banner(self, text: str, *, error: bool = False) -> None:
         banner = self.query_one("#banner", Static)
-        banner.update(text)
+        banner.update(for_terminal(text))  # quotes servers and exceptions
         banner.set_class(bool(text), "-shown")
         banner.set_class(error, "-error")
 
@@ -326,7 +327,8 @@ class AnnotateScreen(Screen[None]):
                 draft.transcript, draft.intent, draft.flags, draft.note, cursor=draft.cursor
             )
         else:
-            self._reset_form(lease.clip.asr_hint or "")
+            # A draft the server sent: shown (and edited) with any control drawn visibly.
+            self._reset_form(for_terminal(lease.clip.asr_hint or ""))
         if clip.audio is None:
             bar.status = f"broken audio: {clip.error}"
             self.notify(
@@ -511,7 +513,7 @@ class AnnotateScreen(Screen[None]):
             widgets.get(field, self.transcript).add_class("-invalid")
         text = " · ".join(f"{field}: {message}" for field, _r, message in problems)
         error = self.query_one("#form-error", Static)
-        error.update(text)
+        error.update(for_terminal(text))  # the server's messages too
         error.add_class("-shown")
         first = problems[0][0]
         if first == "intent":
