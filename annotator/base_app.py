@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 from annotator.keymap import ResolvedKeymap
 from annotator.screens.too_small import TooSmallScreen, too_small
 from annotator.typeahead import KeyRouter
+from api.text_safety import for_terminal
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,15 @@ class BaseApp(App[int]):
         markup: bool = True,
     ) -> None:
         # Every toast (Widget.notify lands here too) shows its words as written: a transcript's
-        # "[bark]", a name or a server's message is never read as markup.
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        # "[bark]", a name or a server's message is never read as markup, and since they quote
+        # servers, exceptions and files, no character reaches the terminal as a control.
+        super().notify(
+            for_terminal(message, keep_newlines=True),
+            title=for_terminal(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # -- the one place errors from workers are handled
 

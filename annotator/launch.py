@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from annotator.services import LaunchError, Services, build_services
+from api.text_safety import for_terminal
 
 #: When set, `annotator demo` writes its server URL, database and tokens here (JSON) for tests.
 DEMO_STATE_ENV = "ANNOTATOR_DEMO_STATE_FILE"
@@ -30,7 +31,8 @@ HEALTH_TIMEOUT_S = 30.0
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"annotator: {message}\n")
+    # The message quotes config files, servers and subprocess output: escaped for the terminal.
+    sys.stderr.write(for_terminal(f"annotator: {message}", keep_newlines=True) + "\n")
     return 2
 
 

@@ -43,6 +43,7 @@ from types import FrameType
 
 from annotator.relay import protocol as p
 from annotator.relay.server import NotLoopbackError, RelayServer, loopback_address
+from api.text_safety import for_terminal
 
 
 def relay(args: argparse.Namespace) -> int:
@@ -177,5 +178,7 @@ def _out(text: str) -> None:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    # Messages quote exceptions (peer addresses, OS errors, a config's text): escaped, so none
+    # of them can drive the terminal.
+    sys.stderr.write(for_terminal(text, keep_newlines=True) + "\n")
     sys.stderr.flush()

@@ -30,6 +30,7 @@ from textual.reactive import reactive
 from textual.style import Style
 from textual.widget import Widget
 
+from api.text_safety import for_terminal
 from widgets._format import clock
 
 __all__ = ["SHORT_ID_LENGTH", "ClipHeader"]
@@ -131,7 +132,7 @@ class ClipHeader(Widget):
             clock(self.duration),
         ]
         if self.locale:
-            parts += ["  ", self.locale]
+            parts += ["  ", for_terminal(self.locale)]
         if self.late:
             parts += ["  ", (" late ", self.get_visual_style("clip-header--late"))]
         if self.amending:

@@ -55,6 +55,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from api.models import FlagDef
+from api.text_safety import for_terminal
 from widgets.inline_bindings import InlineBindings
 
 __all__ = ["NOTE_OPTIONAL_PLACEHOLDER", "NOTE_PLACEHOLDER", "FlagPanel"]
@@ -292,7 +293,7 @@ class FlagPanel(Vertical):
             parts.append(("● " if on else "○ ", on_style if on else off_style))
             name_style = escalation_style if flag.escalation else (on_style if on else "")
             parts.append((flag.id.ljust(id_width), name_style))
-            parts.append(("  " + flag.definition, definition_style))
+            parts.append(("  " + for_terminal(flag.definition), definition_style))
             line = Content.assemble(*parts)
             if flag.id == highlight:
                 line = line.stylize(highlight_style)

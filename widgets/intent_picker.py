@@ -69,6 +69,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from api.models import IntentDef
+from api.text_safety import for_terminal
 from widgets.inline_bindings import InlineBindings
 from widgets.intent_search import IntentHit, rank_intents
 
@@ -376,7 +377,7 @@ class IntentPicker(Vertical):
             intent = self._intents.get(intent_id)
             # Only descriptions that add meaning to the id.
             if intent and intent.description and intent.description != intent_id.replace("_", " "):
-                parts.append(("  " + intent.description, description_style))
+                parts.append(("  " + for_terminal(intent.description), description_style))
         return Content.assemble(*parts)
 
     def _rebuild(self, *, mounting: bool = False) -> None:

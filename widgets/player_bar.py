@@ -35,6 +35,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from api.text_safety import for_terminal
 from widgets._format import clock
 from widgets._format import speed as format_speed
 
@@ -220,5 +221,5 @@ class PlayerBar(Widget):
         if self.gain:
             segments += [Segment("  ", base), Segment(f"vol {self.gain}", speed_style)]
         if self.status:
-            segments += [Segment("  ", base), Segment(self.status, status_style)]
+            segments += [Segment("  ", base), Segment(for_terminal(self.status), status_style)]
         return Strip(segments).adjust_cell_length(width, base)

@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingsMap
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Input, ProgressBar, Static
@@ -53,6 +54,7 @@ from annotator.workbench.outcomes import (
 from annotator.workbench.tidy import tidy_transcript
 from api.models import Lease, ReleaseReason, Stats
 from api.taxonomy import TaxonomyIndex
+from api.text_safety import for_terminal
 from widgets import (
     ClipHeader,
     FlagPanel,
@@ -271,7 +273,7 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
 
     def show_banner(self, text: str, *, error: bool = False) -> None:
         banner = self.query_one("#banner", Static)
-        banner.update(text)
+        banner.update(for_terminal(text))  # quotes servers and exceptions
         banner.set_class(bool(text), "-shown")
         banner.set_class(error, "-error")
 
@@ -365,7 +367,8 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
                 draft.transcript, draft.intent, draft.flags, draft.note, cursor=draft.cursor
             )
         else:
-            self._reset_form(lease.clip.asr_hint or "")
+            # A draft the server sent: shown (and edited) with any control drawn visibly.
+            self._reset_form(for_terminal(lease.clip.asr_hint or ""))
         self._begin_review(clip)
         if clip.audio is None:
             bar.status = f"broken audio: {clip.error}"
@@ -626,7 +629,8 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
             widgets.get(field, self.transcript).add_class("-invalid")
         text = " · ".join(f"{field}: {message}" for field, _r, message in problems)
         error = self.query_one("#form-error", Static)
-        error.update(text)
+        # The server's messages too: drawn as written (no markup), no character a control.
+        error.update(Content(for_terminal(text)))
         error.add_class("-shown")
 
     def _refused(self, outcome: Refused) -> None:
