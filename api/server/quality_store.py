@@ -13,6 +13,7 @@ then accept it as any other, and gold clips are annotated by everyone who is dea
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ _UNSETTLED_WHERE = """
 AUTO = "auto"
 
 
+@functools.lru_cache(maxsize=4096)
+def _flags(raw: str) -> frozenset[str]:
+    # A handful of distinct flag lists ("[]" nearly always): parsed once each, not per row.
+    return frozenset(json.loads(raw))
+
+
 def label_from_row(row: Sequence[Any]) -> Label:
     aid, clip_id, annotator, transcript, intent, flags, created, active, locale = row
     return Label(
@@ -66,7 +73,7 @@ def label_from_row(row: Sequence[Any]) -> Label:
         annotator=annotator,
         transcript=transcript,
         intent=intent,
-        flags=frozenset(json.loads(flags)),
+        flags=_flags(flags),
         created_at=float(created),
         active_seconds=None if active is None else float(active),
         locale=locale,
