@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -93,6 +94,19 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET synchronous_commit = off")
 
 
+def check_connection(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check on checkout, without psycopg_pool's round trip (an empty query) on every
+    request: an idle connection has nothing to read unless the server sent something — above all
+    the error and end of file of a backend that was terminated or a database that restarted —
+    so only a connection whose socket is readable (or is already broken) is pinged, which then
+    raises and has the pool replace it."""
+    if not conn.closed and not conn.broken:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        if not readable:
+            return
+    ConnectionPool.check_connection(conn)
+
+
 class PostgresAudioStore:
     """Clip audio as `bytea` rows in the queue's own database: every process on every host sees
     it, and `pg_dump` backs it up with the queue."""
@@ -120,6 +134,12 @@ class PostgresAudioStore:
 class PostgresRepository(SqlRepository):
     KIND = "postgresql"
     FOR_UPDATE = " FOR UPDATE"
+    # The audio's bytes come with the lease (one round trip; see `SqlRepository.lease_audio`).
+    _LEASE_AUDIO = (
+        "SELECT l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
+        " c.sha256, c.media_type, a.data FROM leases l JOIN clips c ON c.clip_id = l.clip_id"
+        " LEFT JOIN audio a ON a.sha256 = c.sha256 WHERE l.lease_id = %s"
+    )
 
     def __init__(
         self,
@@ -130,6 +150,8 @@ class PostgresRepository(SqlRepository):
         pool_max: int = POOL_MAX,
     ) -> None:
         self.url = url
+        #: The pipeline of each connection inside a batched `_write` (for `_settle`).
+        self._pipelines: dict[int, psycopg.Pipeline] = {}
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
@@ -138,7 +160,7 @@ class PostgresRepository(SqlRepository):
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "annotator"},
             open=False,
             # A connection the database dropped (a restart) is replaced on checkout.
-            check=ConnectionPool.check_connection,
+            check=check_connection,
             # The pool's reconnection backs off exponentially (1, 2, 4, 8 s...): after a long
             # outage the database would be back long before the pool tried again. Give up on a
             # reconnection after this long instead; the next request starts a fresh one.
@@ -213,23 +235,52 @@ class PostgresRepository(SqlRepository):
             ) from None
 
     @contextlib.contextmanager
-    def _write(self, *, durable: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    def _write(
+        self, *, durable: bool = False, batched: bool = False
+    ) -> Iterator[psycopg.Connection[Any]]:
         with self._connection() as conn:
-            # One round trip (no parameters: the simple protocol takes both statements).
-            conn.execute("BEGIN; SET LOCAL synchronous_commit = on" if durable else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):  # a dropped connection: nothing to undo
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            if not batched:
+                # One round trip (no parameters: the simple protocol takes both statements).
+                conn.execute("BEGIN; SET LOCAL synchronous_commit = on" if durable else "BEGIN")
+                with self._rolled_back_on_error(conn):
+                    yield conn
+                conn.execute("COMMIT")
+                return
+            with conn.pipeline() as pipeline:
+                self._pipelines[id(conn)] = pipeline
+                try:
+                    # Queued: they go out with the first statement that is waited for.
+                    conn.execute("BEGIN")
+                    if durable:
+                        conn.execute("SET LOCAL synchronous_commit = on")
+                    with self._rolled_back_on_error(conn):
+                        yield conn
+                    # Sent, and waited for as the pipeline ends. Every check of the transaction
+                    # was made before it (a rowcount is read only after `_settle`).
+                    conn.execute("COMMIT")
+                finally:
+                    del self._pipelines[id(conn)]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _rolled_back_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):  # a dropped connection: nothing to undo
+                conn.execute("ROLLBACK")
+            raise
+
+    def _settle(self, conn: Any) -> None:
+        pipeline = self._pipelines.get(id(conn))
+        if pipeline is not None:
+            pipeline.sync()
 
     def _statement(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         return self._connection()  # autocommit: one statement is its own transaction
 
     def _claim_transaction(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
-        return self._write(durable=True)
+        return self._write(durable=True, batched=True)  # BEGIN, claim, COMMIT: one round trip
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
@@ -243,13 +294,19 @@ class PostgresRepository(SqlRepository):
 
     def _claim_rows(
         self, conn: Any, annotator: str, count: int, t_now: float, expires: float
-    ) -> list[tuple[str, int, tuple[Any, ...]]]:
+    ) -> Iterator[tuple[str, int, tuple[Any, ...]]]:
         ids = [new_id() for _ in range(count)]
-        rows = conn.execute(
+        cursor = conn.execute(
             self._sql(_CLAIM_SQL),
             (t_now, annotator, annotator, count, ids, expires, annotator, t_now, expires),
-        ).fetchall()
-        return [(row[0], int(row[1]), tuple(row[2:])) for row in rows]
+        )
+
+        def rows() -> Iterator[tuple[str, int, tuple[Any, ...]]]:
+            # Read once the transaction has ended: the claim and its COMMIT in one round trip.
+            for row in cursor.fetchall():
+                yield row[0], int(row[1]), tuple(row[2:])
+
+        return rows()
 
     def _known_sha256(self, digests: list[str]) -> set[str]:
         with self._read() as conn:
