@@ -35,6 +35,8 @@ Message = MutableMapping[str, Any]
 BLOCK = 100
 #: Cycles whose function calls are counted (after the timed ones).
 CALL_CYCLES = 20
+#: Cycles/s the queue is filled for under `--annotators` (clips must not run out).
+MAX_RATE = 1500
 
 
 async def asgi_call(
@@ -255,6 +257,29 @@ def _measure(
     return result
 
 
+def _throughput(app: Asgi, token: str, annotators: int, seconds: float, start: int) -> float:
+    """Cycles/s with `annotators` concurrent cycles in this one event loop (group commit groups
+    their submits as under real load); the client's share of the CPU is the same for both apps."""
+
+    async def run() -> float:
+        done = 0
+        deadline = time.perf_counter() + seconds
+
+        async def annotator(n: int) -> None:
+            nonlocal done
+            i = 0
+            while time.perf_counter() < deadline:
+                await cycle(app, token, start + n * 100_000 + i)
+                i += 1
+                done += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(annotator(n) for n in range(annotators)))
+        return done / (time.perf_counter() - t0)
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     from tests.fixtures.round_trips import RoundTrips, trace_pooled
 
@@ -264,8 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--profile", help="write a pyinstrument HTML profile of the server here")
     parser.add_argument("--only", choices=["server", "floor"], help="measure one side")
+    parser.add_argument(
+        "--annotators", type=int, default=0, help="also: cycles/s with this many at once"
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="of that load")
     args = parser.parse_args(argv)
-    clips = args.cycles + args.warmup + 2 * CALL_CYCLES + 10
+    load_clips = int(args.seconds * MAX_RATE) if args.annotators else 0
+    clips = args.cycles + args.warmup + 2 * CALL_CYCLES + 10 + load_clips
     with tempfile.TemporaryDirectory(prefix="cycle-cost-") as tmp:
         root = Path(tmp)
         cluster: Any = None
@@ -298,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
                     results["server"] = _measure(
                         app, token, args.cycles, args.warmup, db_pids, trips
                     )
+                    if args.annotators:
+                        results["server"]["cycles_s"] = _throughput(
+                            app, token, args.annotators, args.seconds, clips
+                        )
                     if args.profile:
                         profiler.stop()
                         Path(args.profile).write_text(profiler.output_html())
@@ -313,18 +347,24 @@ def main(argv: list[str] | None = None) -> int:
                 results["floor"] = _measure(
                     floor, ftoken, args.cycles, args.warmup, db_pids, ftrips
                 )
+                if args.annotators:
+                    results["floor"]["cycles_s"] = _throughput(
+                        floor, ftoken, args.annotators, args.seconds, clips
+                    )
         finally:
             if cluster is not None:
                 cluster.stop()
     load = os.getloadavg()
     print(f"{args.backend}, {args.cycles} cycles; load average {load[0]:.2f} {load[1]:.2f}")
     keys = ["cpu_us", "db_cpu_us", "wall_us", "calls", "trips_claim", "trips_audio", "trips_submit"]
+    if args.annotators:
+        keys.append("cycles_s")
     print(f"{'':8}" + "".join(f"{k:>13}" for k in keys))
     for side, r in results.items():
         print(f"{side:8}" + "".join(f"{r[k]:>13.1f}" for k in keys))
     if len(results) == 2:
         s, f = results["server"], results["floor"]
-        for k in ("cpu_us", "wall_us", "calls"):
+        for k in ("cpu_us", "wall_us", "calls", *(["cycles_s"] if args.annotators else [])):
             print(f"server/floor {k}: {s[k] / f[k]:.2f}x")
         total_s, total_f = s["cpu_us"] + s["db_cpu_us"], f["cpu_us"] + f["db_cpu_us"]
         print(f"server/floor cpu incl. database: {total_s / total_f:.2f}x")

@@ -2,12 +2,20 @@
 
 Connections come from a small `ConnectionPool` per process (the event loop uses one at a time;
 the export streams on another). Each runs in autocommit mode with explicit BEGIN/COMMIT, READ
-COMMITTED, and `synchronous_commit = off` by default: a renewal, a release or a draft may be
-lost to a database crash, while durable writes (claims, annotations, amendments, clips, tokens)
-set `synchronous_commit = on` for their transaction, so their answer is sent only once the WAL is
-flushed. Claims are durable because the client acts on them at once: a lease forgotten by a
-crashed database would turn the annotation submitted under it into a 404. Group commit still
-pays: one flush for the submits that arrived together.
+COMMITTED, and `synchronous_commit = on` (set by us, whatever the server's default): durable
+writes (claims, annotations, amendments, clips, tokens; single autocommit statements such as a
+draft) send their answer only once the WAL is flushed, while the transactions that need not be
+(`_write(durable=False)`: renewals, releases) set it `off` for themselves, so a database crash
+may undo them. On by default because the hot transactions are the durable ones: no SET for
+them. Claims are durable because the client acts on them at once: a lease forgotten by a crashed
+database would turn the annotation submitted under it into a 404. Group commit still pays: one
+flush for the submits that arrived together.
+
+Round trips are what a request costs here (each blocks the event loop), so the hot paths run as
+batched transactions (`SqlRepository._write(batched=True)`: pipeline mode, BEGIN sent with the
+first statement, COMMIT without waiting for the ones before it): a claim is one round trip, a
+lease's audio one read, a submit three (its reads, its writes, COMMIT);
+`tests/server/test_round_trips.py` holds them to that.
 
 Claims are one statement in a transaction of its own: the clips are picked by `SELECT ... ORDER BY
 seq LIMIT n FOR UPDATE SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows
@@ -91,7 +99,7 @@ def redact(url: str) -> str:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.autocommit = True
-    conn.execute("SET synchronous_commit = off")
+    conn.execute("SET synchronous_commit = on")
 
 
 def check_connection(conn: psycopg.Connection[Any]) -> None:
@@ -241,7 +249,7 @@ class PostgresRepository(SqlRepository):
         with self._connection() as conn:
             if not batched:
                 # One round trip (no parameters: the simple protocol takes both statements).
-                conn.execute("BEGIN; SET LOCAL synchronous_commit = on" if durable else "BEGIN")
+                conn.execute("BEGIN" if durable else "BEGIN; SET LOCAL synchronous_commit = off")
                 with self._rolled_back_on_error(conn):
                     yield conn
                 conn.execute("COMMIT")
@@ -251,8 +259,8 @@ class PostgresRepository(SqlRepository):
                 try:
                     # Queued: they go out with the first statement that is waited for.
                     conn.execute("BEGIN")
-                    if durable:
-                        conn.execute("SET LOCAL synchronous_commit = on")
+                    if not durable:
+                        conn.execute("SET LOCAL synchronous_commit = off")
                     with self._rolled_back_on_error(conn):
                         yield conn
                     # Sent, and waited for as the pipeline ends. Every check of the transaction

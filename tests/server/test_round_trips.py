@@ -236,3 +236,21 @@ def test_a_terminated_connection_is_replaced_without_costing_a_round_trip_each_t
             assert conn.info.backend_pid != pid
     finally:
         repo.close()
+
+
+def test_durable_transactions_wait_for_the_wal_and_the_others_do_not(pg_cluster: Any) -> None:
+    """Sessions run with `synchronous_commit = on` and only non-durable transactions turn it off
+    for themselves (renewals, releases), batched or not."""
+    from api.server.postgres_repo import PostgresRepository
+
+    repo = PostgresRepository(pg_cluster.new_database(), pool_max=1)
+    try:
+        for batched in (False, True):
+            for durable, expected in ((True, "on"), (False, "off")):
+                with repo._write(durable=durable, batched=batched) as conn:
+                    shown = conn.execute("SHOW synchronous_commit").fetchone()
+                assert shown == (expected,), (durable, batched)
+        with repo.pool.connection() as conn:  # a single autocommit statement is durable
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    finally:
+        repo.close()
