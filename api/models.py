@@ -66,7 +66,9 @@ class _In(BaseModel):
 class _Out(BaseModel):
     """Response bodies: the client ignores fields it does not know, so servers can grow."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+    # defer_build: each validator is built on first use, not at import (the TUI's cold start
+    # imports every model and uses a few; tests/test_import_cost.py).
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class Role(StrEnum):

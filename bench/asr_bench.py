@@ -125,11 +125,11 @@ def transcribe_all(clips: list[Clip]) -> tuple[list[Drafted], float, float]:
 def trained_suggester(taxonomy: Taxonomy, directory: Path) -> tuple[Suggester, TrainingReport]:
     from api.server.intents.classifier import TrainingRow, train
     from api.server.intents.suggester import Suggester
-    from bench.asr_data.corpus import annotations
+    from bench.asr_data.corpus import training_annotations
 
     rows = [
         TrainingRow(f"corpus-{i}", text, intent)
-        for i, (text, intent) in enumerate(annotations(TRAINING_ANNOTATIONS))
+        for i, (text, intent) in enumerate(training_annotations(TRAINING_ANNOTATIONS))
     ]
     report = train(rows, taxonomy.intents, directory)
     return Suggester(taxonomy, directory), report

@@ -13,9 +13,10 @@ layer) serving the same three requests of an annotator's cycle with the same dur
 
 SQLite runs with the server's settings (WAL, `synchronous=NORMAL`, `FULL` for the annotation
 commit so the WAL is fsynced before the answer, `BEGIN IMMEDIATE` with a short retry loop).
-PostgreSQL commits annotations with `synchronous_commit = on` (the WAL flushed at commit) and
-leases with it off (the same promise as SQLite's NORMAL commits: a crash may forget a lease, which
-only returns the clip to the queue); each request is one statement, claims take `FOR UPDATE SKIP
+PostgreSQL commits annotations and claims with `synchronous_commit = on` (the WAL flushed at
+commit), as the server does: its claims are durable because a lease a crashed database forgot
+turns the annotation later submitted under it into a 404 (`api.server.postgres_repo`), so the
+floor makes the same promise; each request is one statement, claims take `FOR UPDATE SKIP
 LOCKED`. Audio is read from local files on both (the least work: the server's PostgreSQL backend
 may keep it elsewhere, which is its cost to carry).
 
@@ -255,15 +256,15 @@ SELECT (SELECT clip_id FROM c)
 
 
 class PostgresFloor:
-    """One connection per process, in autocommit with `synchronous_commit = off`; each request
-    is one statement (one round trip), and a group of submits is one transaction that turns
-    `synchronous_commit` on. A replayed key answers 409 here, not 200: the bench never replays."""
+    """One connection per process, in autocommit with `synchronous_commit = on` (claims are durable,
+    as the server's); each request is one statement (one round trip), and a group of submits is
+    one transaction. A replayed key answers 409 here, not 200: the bench never replays."""
 
     def __init__(self, url: str) -> None:
         import psycopg
 
         self.conn = psycopg.connect(url, autocommit=True)
-        self.conn.execute("SET synchronous_commit = off")
+        self.conn.execute("SET synchronous_commit = on")
 
     def principal(self, token_sha256: str) -> str | None:
         row = self.conn.execute(

@@ -2,12 +2,20 @@
 
 Connections come from a small `ConnectionPool` per process (the event loop uses one at a time;
 the export streams on another). Each runs in autocommit mode with explicit BEGIN/COMMIT, READ
-COMMITTED, and `synchronous_commit = off` by default: a renewal, a release or a draft may be
-lost to a database crash, while durable writes (claims, annotations, amendments, clips, tokens)
-set `synchronous_commit = on` for their transaction, so their answer is sent only once the WAL is
-flushed. Claims are durable because the client acts on them at once: a lease forgotten by a
-crashed database would turn the annotation submitted under it into a 404. Group commit still
-pays: one flush for the submits that arrived together.
+COMMITTED, and `synchronous_commit = on` (set by us, whatever the server's default): durable
+writes (claims, annotations, amendments, clips, tokens; single autocommit statements such as a
+draft) send their answer only once the WAL is flushed, while the transactions that need not be
+(`_write(durable=False)`: renewals, releases) set it `off` for themselves, so a database crash
+may undo them. On by default because the hot transactions are the durable ones: no SET for
+them. Claims are durable because the client acts on them at once: a lease forgotten by a crashed
+database would turn the annotation submitted under it into a 404. Group commit still pays: one
+flush for the submits that arrived together.
+
+Round trips are what a request costs here (each blocks the event loop), so the hot paths run as
+batched transactions (`SqlRepository._write(batched=True)`: pipeline mode, BEGIN sent with the
+first statement, COMMIT without waiting for the ones before it): a claim is one round trip, a
+lease's audio one read, a submit three (its reads, its writes, COMMIT);
+`tests/server/test_round_trips.py` holds them to that.
 
 Claims are one statement in a transaction of its own: the clips are picked by `SELECT ... ORDER BY
 seq LIMIT n FOR UPDATE SKIP LOCKED` (concurrent claimers, in any process, skip each other's rows
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -90,7 +99,20 @@ def redact(url: str) -> str:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.autocommit = True
-    conn.execute("SET synchronous_commit = off")
+    conn.execute("SET synchronous_commit = on")
+
+
+def check_connection(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check on checkout, without psycopg_pool's round trip (an empty query) on every
+    request: an idle connection has nothing to read unless the server sent something — above all
+    the error and end of file of a backend that was terminated or a database that restarted —
+    so only a connection whose socket is readable (or is already broken) is pinged, which then
+    raises and has the pool replace it."""
+    if not conn.closed and not conn.broken:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        if not readable:
+            return
+    ConnectionPool.check_connection(conn)
 
 
 class PostgresAudioStore:
@@ -124,6 +146,13 @@ class PostgresAudioStore:
 class PostgresRepository(SqlRepository):
     KIND = "postgresql"
     FOR_UPDATE = " FOR UPDATE"
+    # The audio's bytes come with the lease (one round trip; see `SqlRepository.lease_audio`).
+    _LEASE_AUDIO = (
+        "SELECT l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
+        " c.sha256, c.media_type, a.data, l.created_at, c.audio_deleted_at"
+        " FROM leases l JOIN clips c ON c.clip_id = l.clip_id"
+        " LEFT JOIN audio a ON a.sha256 = c.sha256 WHERE l.lease_id = %s"
+    )
 
     def __init__(
         self,
@@ -134,6 +163,8 @@ class PostgresRepository(SqlRepository):
         pool_max: int = POOL_MAX,
     ) -> None:
         self.url = url
+        #: The pipeline of each connection inside a batched `_write` (for `_settle`).
+        self._pipelines: dict[int, psycopg.Pipeline] = {}
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
@@ -142,7 +173,7 @@ class PostgresRepository(SqlRepository):
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "annotator"},
             open=False,
             # A connection the database dropped (a restart) is replaced on checkout.
-            check=ConnectionPool.check_connection,
+            check=check_connection,
             # The pool's reconnection backs off exponentially (1, 2, 4, 8 s...): after a long
             # outage the database would be back long before the pool tried again. Give up on a
             # reconnection after this long instead; the next request starts a fresh one.
@@ -217,23 +248,52 @@ class PostgresRepository(SqlRepository):
             ) from None
 
     @contextlib.contextmanager
-    def _write(self, *, durable: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    def _write(
+        self, *, durable: bool = False, batched: bool = False
+    ) -> Iterator[psycopg.Connection[Any]]:
         with self._connection() as conn:
-            # One round trip (no parameters: the simple protocol takes both statements).
-            conn.execute("BEGIN; SET LOCAL synchronous_commit = on" if durable else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):  # a dropped connection: nothing to undo
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            if not batched:
+                # One round trip (no parameters: the simple protocol takes both statements).
+                conn.execute("BEGIN" if durable else "BEGIN; SET LOCAL synchronous_commit = off")
+                with self._rolled_back_on_error(conn):
+                    yield conn
+                conn.execute("COMMIT")
+                return
+            with conn.pipeline() as pipeline:
+                self._pipelines[id(conn)] = pipeline
+                try:
+                    # Queued: they go out with the first statement that is waited for.
+                    conn.execute("BEGIN")
+                    if not durable:
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    with self._rolled_back_on_error(conn):
+                        yield conn
+                    # Sent, and waited for as the pipeline ends. Every check of the transaction
+                    # was made before it (a rowcount is read only after `_settle`).
+                    conn.execute("COMMIT")
+                finally:
+                    del self._pipelines[id(conn)]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _rolled_back_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):  # a dropped connection: nothing to undo
+                conn.execute("ROLLBACK")
+            raise
+
+    def _settle(self, conn: Any) -> None:
+        pipeline = self._pipelines.get(id(conn))
+        if pipeline is not None:
+            pipeline.sync()
 
     def _statement(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         return self._connection()  # autocommit: one statement is its own transaction
 
     def _claim_transaction(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
-        return self._write(durable=True)
+        return self._write(durable=True, batched=True)  # BEGIN, claim, COMMIT: one round trip
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
@@ -247,9 +307,9 @@ class PostgresRepository(SqlRepository):
 
     def _claim_rows(
         self, conn: Any, annotator: str, count: int, t_now: float, expires: float
-    ) -> list[tuple[str, int, tuple[Any, ...]]]:
+    ) -> Iterator[tuple[str, int, tuple[Any, ...]]]:
         ids = [new_id() for _ in range(count)]
-        rows = conn.execute(
+        cursor = conn.execute(
             self._sql(_CLAIM_SQL),
             (
                 t_now,
@@ -263,8 +323,14 @@ class PostgresRepository(SqlRepository):
                 t_now,
                 expires,
             ),
-        ).fetchall()
-        return [(row[0], int(row[1]), tuple(row[2:])) for row in rows]
+        )
+
+        def rows() -> Iterator[tuple[str, int, tuple[Any, ...]]]:
+            # Read once the transaction has ended: the claim and its COMMIT in one round trip.
+            for row in cursor.fetchall():
+                yield row[0], int(row[1]), tuple(row[2:])
+
+        return rows()
 
     def _lock_person(self, conn: Any, annotator: str) -> None:
         # Two claims of one person in parallel would both count under the cap: the second waits

@@ -142,9 +142,21 @@ class SqlRepository:
     def _sql(self, text: str) -> str:
         return text
 
-    def _write(self, *, durable: bool = False) -> contextlib.AbstractContextManager[Any]:
-        """One write transaction; `durable` means on stable storage when it commits."""
+    def _write(
+        self, *, durable: bool = False, batched: bool = False
+    ) -> contextlib.AbstractContextManager[Any]:
+        """One write transaction; `durable` means on stable storage when it commits.
+
+        `batched`: statements may travel to the database together (PostgreSQL: pipeline mode,
+        BEGIN with the first statement, COMMIT without waiting for the ones before it), so a
+        transaction costs a round trip per read it waits for rather than per statement. Its
+        rule: read a cursor's rows by fetching them (that waits for them); read a `rowcount`
+        only after `_settle`."""
         raise NotImplementedError
+
+    def _settle(self, conn: Any) -> None:
+        """In a `batched` transaction: wait for every statement issued so far (their rowcounts
+        are known after). Elsewhere, and on SQLite, a no-op."""
 
     def _read(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
@@ -162,10 +174,11 @@ class SqlRepository:
 
     def _claim_rows(
         self, conn: Any, annotator: str, count: int, t_now: float, expires: float
-    ) -> list[tuple[str, int, tuple[Any, ...]]]:
+    ) -> Iterable[tuple[str, int, tuple[Any, ...]]]:
         """Lease up to `count` claimable clips inside the caller's write transaction: stamp each
         with a new lease id, a bumped fence and `expires`, insert its lease row, and return
-        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order."""
+        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order. The rows may be
+        read after the transaction (PostgreSQL sends the claim and its COMMIT together)."""
         raise NotImplementedError
 
     def _known_sha256(self, digests: list[str]) -> set[str]:
@@ -420,16 +433,14 @@ class SqlRepository:
         max_lifetime_s: int | None = None,
     ) -> LeaseStatus:
         t_now = ts(now)
-        with self._write() as conn:
+        with self._write(batched=True) as conn:
             lease = rules.own_lease(self._lease(conn, lease_id), annotator)
             rules.require_live(lease, t_now)
             expires = rules.lease_end(lease, t_now, ttl_s, max_lifetime_s)
-            self._changed(
-                self._x(
-                    conn,
-                    "UPDATE leases SET expires_at = ? WHERE lease_id = ? AND fence = ?",
-                    (expires, lease_id, lease.fence),
-                )
+            moved = self._x(
+                conn,
+                "UPDATE leases SET expires_at = ? WHERE lease_id = ? AND fence = ?",
+                (expires, lease_id, lease.fence),
             )
             self._x(
                 conn,
@@ -437,6 +448,8 @@ class SqlRepository:
                 " WHERE clip_id = ? AND current_lease = ? AND fence = ?",
                 (expires, lease.clip_id, lease_id, lease.fence),
             )
+            self._settle(conn)
+            self._changed(moved)
         return LeaseStatus(
             lease_id=lease_id, fence=lease.fence, expires_at=dt(expires), released=False
         )
@@ -449,7 +462,7 @@ class SqlRepository:
         detail: str | None,
         now: datetime,
     ) -> None:
-        with self._write() as conn:
+        with self._write(batched=True) as conn:
             lease = rules.own_lease(self._lease(conn, lease_id), annotator)
             if lease.released:
                 return  # releasing twice is harmless (a retried request)
@@ -466,26 +479,36 @@ class SqlRepository:
                 (lease.clip_id, lease_id, lease.fence),
             )
 
+    #: The lease, its clip's sha256 and media type, and the audio's bytes where the database
+    #: keeps them (a backend's own query; NULL here: they come from `self.audio`), in one read.
+    _LEASE_AUDIO: ClassVar[str] = (
+        "SELECT l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
+        " c.sha256, c.media_type, NULL, l.created_at, c.audio_deleted_at"
+        " FROM leases l JOIN clips c ON c.clip_id = l.clip_id"
+        " WHERE l.lease_id = ?"
+    )
+
     def lease_audio(self, lease_id: str, annotator: str, now: datetime) -> StoredAudio:
         with self._read() as conn:
-            lease = rules.own_lease(self._lease(conn, lease_id, lock=False), annotator)
-            rules.require_live(lease, ts(now))
-            clip = self._one(
-                conn,
-                "SELECT sha256, media_type, audio_deleted_at FROM clips WHERE clip_id = ?",
-                (lease.clip_id,),
+            row = self._one(conn, self._LEASE_AUDIO, (lease_id,))
+        lease = None
+        if row is not None:
+            lease = rules.LeaseRow(
+                row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]), float(row[9])
             )
-        if clip is None:  # pragma: no cover - a lease always has its clip
-            raise not_found("clip")
-        if clip[2] is not None:
+        # Bytes read along with someone else's (or a dead) lease go no further than here.
+        rules.require_live(rules.own_lease(lease, annotator), ts(now))
+        if row[10] is not None:
             raise Rejection(
                 410, "audio_deleted", "this clip's audio was deleted under the retention policy"
             )
+        if row[8] is not None:
+            return StoredAudio(data=bytes(row[8]), media_type=row[7])
         try:
-            data = self.audio.read(clip[0])
+            data = self.audio.read(row[6])
         except AudioMissing:
             raise Rejection(500, "audio_missing", "the clip's audio is missing") from None
-        return StoredAudio(data=data, media_type=clip[1])
+        return StoredAudio(data=data, media_type=row[7])
 
     # ------------------------------------------------------------------ annotations
 
@@ -508,13 +531,13 @@ class SqlRepository:
             return results
         if len(items) == 1:  # group commit's usual group: the transaction is the savepoint
             try:
-                with self._write(durable=True) as conn:
+                with self._write(durable=True, batched=True) as conn:
                     return [self._submit_one(conn, items[0][0], items[0][1], t_now)]
             except Rejection as r:
                 if r.status_code >= 500:  # not a refusal: the database failed
                     raise
                 return [r]
-        with self._write(durable=True) as conn:
+        with self._write(durable=True, batched=True) as conn:
             for annotator, submission in items:
                 conn.execute("SAVEPOINT item")
                 try:
@@ -541,13 +564,14 @@ class SqlRepository:
         """One submission inside the caller's write transaction; raises `Rejection` when refused
         (every check precedes the first write). The lease row is locked first, so a concurrent
         retry of the same request waits here and then finds the first one's annotation."""
-        row = self._one(conn, self._SUBMIT_READ + self.FOR_UPDATE, (annotator, s.lease_id))
-        earlier = self._one(
+        read = self._x(conn, self._SUBMIT_READ + self.FOR_UPDATE, (annotator, s.lease_id))
+        replay = self._x(
             conn,
             f"SELECT request_hash, {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
             " WHERE annotator = ? AND idempotency_key = ?",
             (annotator, s.idempotency_key),
         )
+        row, earlier = read.fetchone(), replay.fetchone()  # both reads in one round trip
         if earlier is not None:
             rules.check_replay(earlier[0], s.request_hash)
             return SubmitResult(annotation=annotation_from_row(earlier[1:]), replayed=True)
@@ -586,8 +610,9 @@ class SqlRepository:
                 t_now,
             ),
         )
+        checked = []  # the writes travel together; their counts are checked after them
         if clip.current_lease == s.lease_id:
-            self._changed(
+            checked.append(
                 self._x(
                     conn,
                     "UPDATE clips SET completed = completed + 1, current_lease = NULL,"
@@ -602,7 +627,7 @@ class SqlRepository:
                 (lease.clip_id,),
             )
         if not lease.released:
-            self._changed(
+            checked.append(
                 self._x(
                     conn,
                     "UPDATE leases SET released = 1, release_reason = 'submitted'"
@@ -610,6 +635,9 @@ class SqlRepository:
                     (s.lease_id, lease.fence),
                 )
             )
+        self._settle(conn)
+        for cursor in checked:
+            self._changed(cursor)
         stored = StoredAnnotation(
             annotation_id=annotation_id,
             clip_id=lease.clip_id,

@@ -159,8 +159,11 @@ class SqliteRepository(SqlRepository):
                     raise
 
     @contextlib.contextmanager
-    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """One BEGIN IMMEDIATE transaction; `durable` fsyncs the WAL at commit (module doc)."""
+    def _write(
+        self, *, durable: bool = False, batched: bool = False
+    ) -> Iterator[sqlite3.Connection]:
+        """One BEGIN IMMEDIATE transaction; `durable` fsyncs the WAL at commit (module doc).
+        `batched` changes nothing here: every statement runs at once, in process."""
         with self._lock:
             conn = self._conn
             if durable:

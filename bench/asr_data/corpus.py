@@ -1,8 +1,9 @@
 """Stand-in for a deployment's accepted annotations: (transcript, intent) pairs from templates.
 
-The bench trains the intent classifier on `annotations(500)` and measures it on the labelled
-clips' machine drafts, whose phrasings are not among these templates (`make_clips.REQUESTS` was
-written apart, and `test_corpus_never_holds_a_bench_request` in tests checks the exact texts).
+The bench trains the intent classifier on `training_annotations(500)` and measures it on the
+labelled clips' machine drafts, whose phrasings are not among these templates
+(`make_clips.REQUESTS` was written apart, and `test_corpus_never_holds_a_bench_request` in tests
+checks the exact texts).
 Slots ({time}, {name}, …) and optional openers/closers vary the words the way real requests do.
 """
 
@@ -471,7 +472,7 @@ CLOSERS = ["", "", "", " please", " now", " thanks", " for me"]
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
-def annotations(n: int, seed: int = 7) -> list[tuple[str, str]]:
+def training_annotations(n: int, seed: int = 7) -> list[tuple[str, str]]:
     """`n` (transcript, intent) pairs, intents in turn so every one is represented."""
     rng = random.Random(seed)
     intents = sorted(TEMPLATES)

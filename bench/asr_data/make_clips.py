@@ -101,7 +101,7 @@ def resample(data: np.ndarray, sr: int, target: int, tmp: Path) -> np.ndarray:
     sf.write(src, data, sr, subtype="FLOAT")
     subprocess.run(["sox", "-V1", str(src), "-r", str(target), str(dst)], check=True)
     out, _ = sf.read(dst, dtype="float32")
-    return out
+    return np.asarray(out, dtype=np.float32)
 
 
 def main() -> int:

@@ -6,14 +6,14 @@ import json
 
 from api.taxonomy import load_taxonomy
 from bench.asr_bench import DATA, clip_keys, filter_keys, scratch_keys, transcript_keys
-from bench.asr_data.corpus import annotations
+from bench.asr_data.corpus import training_annotations
 from bench.asr_data.make_clips import REQUESTS
 
 IDS = [i.id for i in load_taxonomy(None).intents]
 
 
 def test_corpus_never_holds_a_bench_request() -> None:
-    corpus = {text for text, _ in annotations(5000)}
+    corpus = {text for text, _ in training_annotations(5000)}
     examples = {e for i in load_taxonomy(None).intents for e in i.examples}
     for text, _ in REQUESTS:
         assert text not in corpus and text not in examples, text
