@@ -552,7 +552,7 @@ class PeopleList(_Out):
 class PersonThroughput(_Out):
     annotator: str
     #: Annotations per hour, aligned with `Throughput.hours`.
-    clips_per_hour: list[int]
+    clips_per_hour: list[Annotated[int, Field(ge=0, le=2**53)]]
     total: int = Field(ge=0, le=2**53)
 
 
