@@ -8,7 +8,6 @@ same keys give when typed on a clip that is already on screen (the second clip, 
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -18,13 +17,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.server import LiveServer
-from tests.tui.test_key_bursts import KEY_OVERRIDES, export_rows, shown_clip
+from tests.tui.test_key_bursts import export_rows, shown_clip
 from tests.tui.tmux import ANNOTATOR, Tmux, client_env, tmux, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.tmux]
 __all__ = ["tmux"]  # the fixture
 
-#: An annotation by keys alone (F9 = [noise], shift+F9 = pii: see KEY_OVERRIDES).
+#: An annotation by keys alone, on the default keymap (shift+F1 = [noise], ctrl+F5 = pii).
 KEYS: list[tuple[str, bool]] = [
     ("C-l", False),
     ("alarmset", True),
@@ -33,9 +32,9 @@ KEYS: list[tuple[str, bool]] = [
     ("set an alarn", True),
     ("BSpace", False),
     ("m ", True),
-    ("F9", False),
+    ("S-F1", False),
     (" please", True),
-    ("S-F9", False),
+    ("C-F5", False),
     ("C-s", False),
 ]
 
@@ -49,7 +48,7 @@ def type_annotation(pane: Tmux) -> None:
 @pytest.fixture
 def empty_queue_pane(tmux: Tmux, live_server: LiveServer, tmp_path: Path) -> Iterator[Tmux]:
     env = client_env(live_server.url, live_server.annotator_token, tmp_path / "client-home")
-    tmux.env = {**env, "ANNOTATOR_KEYS": json.dumps(KEY_OVERRIDES)}
+    tmux.env = env
     tmux.run(
         "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40",
         f"exec {shlex.quote(str(ANNOTATOR))} --audio none",
