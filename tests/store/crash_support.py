@@ -34,7 +34,7 @@ def run_and_kill(
 ) -> None:
     cmd = [sys.executable, "-m", "tests.store.crash_driver"]
     if server:
-        cmd += ["--server", server, "--token", token or ""]
+        cmd += ["--server", server, f"--token={token or ''}"]  # a token may start with "-"
     env = {**os.environ, "ANNOTATOR_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env)
     assert proc.stdout is not None
