@@ -192,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="failed authentications per address per minute before it is answered 429"
         " (default: 10)",
     )
+    p.add_argument(
+        "--shift-gap-hours",
+        type=float,
+        default=None,
+        metavar="N",
+        help="a person's shift (for exposure counts) starts at their first activity after a"
+        " pause of at least N hours (default: 4)",
+    )
     for flag, default, meaning in (
         ("--break-after-flagged", 3, "escalation-flagged clips before a mandatory break"),
         ("--break-minutes", 15, "length of a mandatory break"),

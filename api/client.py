@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -44,6 +44,8 @@ from api.models import (
     RenewRequest,
     ReopenRequest,
     ResolveRequest,
+    RevokeRequest,
+    RevokeResult,
     Stats,
     Taxonomy,
     Throughput,
@@ -419,6 +421,15 @@ class QueueClient:
     def people(self) -> PeopleList:
         """Everyone with a token: roles, tokens (never the secrets), annotations, live leases."""
         return self._parse(PeopleList, self._request("GET", "/v1/admin/people"))
+
+    def revoke(self, person_id: str, token_id: str | None = None) -> RevokeResult:
+        """Admin: revoke one of the person's tokens, or (no `token_id`) all their live ones."""
+        resp = self._request(
+            "POST",
+            f"/v1/admin/people/{quote(person_id, safe='')}/revoke",
+            body=self._body(RevokeRequest, token_id=token_id),
+        )
+        return self._parse(RevokeResult, resp)
 
     def throughput(self, since: datetime | None = None, hours: int | None = None) -> Throughput:
         """Annotations per person and hour (default: the last 12 hours)."""

@@ -532,10 +532,18 @@ class TokenInfo(_Out):
     role: Role
     created_at: datetime
     revoked_at: datetime | None = None
+    #: Names this token to `POST /v1/admin/people/{person_id}/revoke` (derived from its hash
+    #: one way: it gives away nothing of the token).
+    token_id: OpaqueId | None = None
+    expires_at: datetime | None = None
+    #: live | expired | revoked (at the server's time of the answer).
+    state: Literal["live", "expired", "revoked"] = "live"
 
 
 class PersonInfo(_Out):
     name: str
+    person_id: OpaqueId | None = None
+    created_at: datetime | None = None
     #: The roles of the person's live tokens (all tokens' when none is live).
     roles: list[Role]
     live_tokens: int = Field(ge=0, le=2**53)
@@ -547,6 +555,18 @@ class PersonInfo(_Out):
 
 class PeopleList(_Out):
     people: list[PersonInfo]
+
+
+class RevokeRequest(_In):
+    """Revoke one token of the person (`token_id`), or all their live tokens (no `token_id`)."""
+
+    token_id: OpaqueId | None = None
+
+
+class RevokeResult(_Out):
+    #: Tokens this request revoked (0: they were revoked already, a retried request).
+    revoked: int = Field(ge=0, le=2**53)
+    person: PersonInfo
 
 
 class PersonThroughput(_Out):

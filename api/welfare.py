@@ -55,6 +55,11 @@ class PersonExposure(_Out):
     breaks: int = Field(ge=0)
     on_break: bool
     opt_outs: list[TaxonomyId] = Field(default_factory=list)
+    #: The start of the shift counted (None: no work in the window). With no `since` asked for,
+    #: each person's own shift: their first activity after a pause of `shift_gap_hours`.
+    shift_started_at: datetime | None = None
+    #: Working now: the last activity is less than `shift_gap_hours` ago.
+    on_shift: bool = False
 
 
 class ExposureReport(_Out):
@@ -64,3 +69,5 @@ class ExposureReport(_Out):
     until: datetime
     categories: list[str]
     people: list[PersonExposure]
+    #: What a shift is here (`annotator serve --shift-gap-hours`); None when `since` was given.
+    shift_gap_hours: float | None = None

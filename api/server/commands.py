@@ -78,6 +78,7 @@ _SERVE_FLAGS = {
     "--max-lease-lifetime": "max_lease_lifetime_s",
     "--retain-audio-days": "retain_audio_days",
     "--auth-failure-limit": "auth_failure_limit",
+    "--shift-gap-hours": "shift_gap_hours",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -142,27 +142,66 @@ def _event(row: Sequence[Any]) -> EventRow:
 
 
 class EscalationStore:
-    def __init__(self, repo: SqlRepository) -> None:
+    def __init__(self, repo: SqlRepository, escalation_flags: frozenset[str] = frozenset()) -> None:
         self.repo = repo
-        self._has_amendments: bool | None = None
+        #: The taxonomy's escalating flags: an annotation amended into carrying one was raised
+        #: by that amendment (see `_raised_by_amendment`).
+        self.escalation_flags = escalation_flags
 
     # ------------------------------------------------------------------ reading
 
     def sources(self, since: datetime | None = None) -> list[SourceRow]:
         """Every escalation's source (raised at or after `since` when given)."""
-        flag_sql, skip_sql = _FLAG_SQL, _SKIP_SQL
+        skip_sql = _SKIP_SQL
         params: tuple[float, ...] = ()
         if since is not None:
-            flag_sql += " AND a.created_at >= ?"
+            # An annotation escalated by a later amendment was raised then, so annotations
+            # are filtered below, on the time they were raised.
             skip_sql += " AND COALESCE(l.released_at, l.created_at) >= ?"
             params = (ts(since),)
         r = self.repo
         with r._read() as conn:
-            flags = r._x(conn, flag_sql, params).fetchall()
+            flags = r._x(conn, _FLAG_SQL).fetchall()
+            raised = self._raised_by_amendment(conn)
             skips = r._x(conn, skip_sql, params).fetchall()
-        return [_source(EscalationKind.FLAG, row) for row in flags] + [
-            _source(EscalationKind.CANNOT_JUDGE, row) for row in skips
-        ]
+        found = [self._flagged(row, raised) for row in flags]
+        if since is not None:
+            found = [s for s in found if s.raised_at >= since]
+        return found + [_source(EscalationKind.CANNOT_JUDGE, row) for row in skips]
+
+    def _flagged(self, row: Sequence[Any], raised: dict[str, float]) -> SourceRow:
+        source = _source(EscalationKind.FLAG, row)
+        later = raised.get(row[0])
+        return source if later is None else replace(source, raised_at=dt(later))
+
+    def _raised_by_amendment(self, conn: Any, annotation_id: str | None = None) -> dict[str, float]:
+        """annotation id → when an amendment made it escalated, for escalated annotations that
+        were not escalated when submitted (their service-level clock starts at that amendment).
+
+        Escalating flags cannot be amended away (`rules.keep_escalation`), so the first
+        amendment whose `before` holds none and whose `after` holds one is the moment."""
+        sql = (
+            "SELECT m.annotation_id, m.amended_at, m.before_json, m.after_json"
+            " FROM amendments m JOIN annotations a ON a.annotation_id = m.annotation_id"
+            " WHERE a.escalated = 1"
+        )
+        params: tuple[str, ...] = ()
+        if annotation_id is not None:
+            sql += " AND m.annotation_id = ?"
+            params = (annotation_id,)
+        rows = self.repo._x(conn, sql + " ORDER BY m.seq", params).fetchall()
+        first_before: dict[str, bool] = {}
+        out: dict[str, float] = {}
+        for aid, at, before, after in rows:
+            if aid not in first_before:
+                first_before[aid] = self._escalating(before)
+            if not first_before[aid] and aid not in out and self._escalating(after):
+                out[aid] = float(at)
+        return out
+
+    def _escalating(self, content_json: str) -> bool:
+        flags = json.loads(content_json).get("flags") or []
+        return any(f in self.escalation_flags for f in flags)
 
     def _source_in(self, conn: Any, escalation_id: str) -> SourceRow | None:
         parsed = er.parse_escalation_id(escalation_id)
@@ -171,6 +210,8 @@ class EscalationStore:
         kind, source_id = parsed
         if kind is EscalationKind.FLAG:
             row = self.repo._one(conn, _FLAG_SQL + " AND a.annotation_id = ?", (source_id,))
+            if row is not None:
+                return self._flagged(row, self._raised_by_amendment(conn, source_id))
         else:
             row = self.repo._one(conn, _SKIP_SQL + " AND l.lease_id = ?", (source_id,))
         return None if row is None else _source(kind, row)
@@ -215,12 +256,7 @@ class EscalationStore:
             return tuple(self.repo._one(conn, _VERSION_SQL))
 
     def amendments(self, annotation_id: str) -> list[AmendmentRow]:
-        """An annotation's earlier versions, oldest first, from the append-only `amendments`
-        table of issue 10's branch (priv10) when this database has it; none until then."""
-        if self._has_amendments is None:
-            self._has_amendments = "before_json" in self.repo.columns("amendments")
-        if not self._has_amendments:
-            return []
+        """An annotation's earlier versions, oldest first (the append-only `amendments`)."""
         r = self.repo
         with r._read() as conn:
             rows = r._x(
@@ -368,19 +404,6 @@ class EscalationStore:
                 (ts(now),),
             ).fetchall()
         return {name: int(n) for name, n in rows}
-
-    def tokens(self) -> list[tuple[str, str, datetime, datetime | None]]:
-        """(name, role, created_at, revoked_at) of every token (never the hash)."""
-        r = self.repo
-        with r._read() as conn:
-            rows = r._x(
-                conn,
-                "SELECT name, role, created_at, revoked_at FROM tokens ORDER BY name, created_at",
-            ).fetchall()
-        return [
-            (name, role, dt(float(c)), None if rv is None else dt(float(rv)))
-            for name, role, c, rv in rows
-        ]
 
     def annotation_counts(self) -> dict[str, tuple[int, datetime]]:
         """annotator → (annotations, the newest one's time)."""

@@ -309,10 +309,6 @@ class Repository(Protocol):
 
     def count_annotations(self, annotator: str) -> int: ...
 
-    def escalations(self, limit: int) -> list[StoredAnnotation]:
-        """Escalated annotations, newest first."""
-        ...
-
     def export(self) -> Iterator[ExportRow]:
         """Every annotation, oldest first; safe to iterate from another thread."""
         ...

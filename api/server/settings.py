@@ -65,6 +65,9 @@ class ServerSettings(BaseModel):
     break_after_flagged: int = Field(default=3, ge=0, le=1000)
     break_minutes: int = Field(default=15, ge=0, le=24 * 60)
     max_continuous_minutes: int = Field(default=120, ge=0, le=24 * 60)
+    #: A person's shift, for exposure counts, is their current work period: it starts at their
+    #: first activity after a pause of at least this long (`api.server.welfare.shift_start`).
+    shift_gap_hours: float = Field(default=4.0, ge=0.25, le=24.0)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     max_batch_body_bytes: int = Field(default=MAX_BATCH_BODY_BYTES, ge=1024)
     #: Service levels of the supervisors' procedure (issue 11): an escalation should be

@@ -312,15 +312,17 @@ class SqlRepository:
         expires = dt(float(row[3])) if row[3] is not None else None
         return Principal(name=row[0], role=Role(row[1]), person_id=row[2], expires_at=expires)
 
-    def revoke_tokens(self, name: str) -> int:
-        """Revoke every live token of `name`; how many. Bumps the token generation, which every
-        server process polls (see `QueueService.authenticate`)."""
+    def revoke_tokens(self, name: str, only_sha256: str | None = None) -> int:
+        """Revoke every live token of `name` (or just the one whose hash is `only_sha256`); how
+        many. Bumps the token generation, which every server process polls (see
+        `QueueService.authenticate`)."""
+        sql = "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"
+        params: tuple[Any, ...] = (ts(datetime.now(UTC)), name)
+        if only_sha256 is not None:
+            sql += " AND token_sha256 = ?"
+            params += (only_sha256,)
         with self._write(durable=True) as conn:
-            cursor = self._x(
-                conn,
-                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-                (ts(datetime.now(UTC)), name),
-            )
+            cursor = self._x(conn, sql, params)
             count = int(cursor.rowcount)
             if count:
                 self._x(
@@ -728,16 +730,6 @@ class SqlRepository:
                 conn, "SELECT COUNT(*) FROM annotations WHERE annotator = ?", (annotator,)
             )
         return int(row[0])
-
-    def escalations(self, limit: int) -> list[StoredAnnotation]:
-        with self._read() as conn:
-            rows = self._x(
-                conn,
-                f"SELECT {ANNOTATION_COLUMNS} FROM annotations"  # noqa: S608
-                " WHERE escalated = 1 ORDER BY created_at DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [annotation_from_row(r) for r in rows]
 
     EXPORT_SQL: ClassVar[str] = (  # noqa: S608 - our own column names
         "SELECT {cols}, c.source_name, c.locale, a.taxonomy_version, c.audio_deleted_at"

@@ -28,18 +28,17 @@ from api.models import (
     EscalationSummary,
     LocaleCounts,
     PeopleList,
-    PersonInfo,
     PersonLeases,
     PersonThroughput,
     QueueStatus,
-    Role,
+    RevokeResult,
     ServiceLevelSettings,
     Throughput,
-    TokenInfo,
 )
 from api.server import escalation_rules as er
 from api.server.errors import Rejection, not_found
 from api.server.escalation_store import EscalationStore, EventRow, SourceRow
+from api.server.people_admin import PeopleAdmin
 from api.server.repository import StoredAudio
 from api.server.service import QueueService
 from api.server.sql_repo import SqlRepository
@@ -54,6 +53,31 @@ def cursor_of(version: tuple[object, ...]) -> str:
     return hashlib.sha256(repr(version).encode()).hexdigest()[:24]
 
 
+def overdue_marks(items: list[EscalationSummary]) -> tuple[tuple[str, bool, bool], ...]:
+    """Which escalations are overdue, and how: part of the cursor, so a deadline passing with
+    no commit at all is news to every waiting console."""
+    return tuple(
+        sorted(
+            (e.escalation_id, e.sla.ack_overdue, e.sla.resolve_overdue) for e in items if e.overdue
+        )
+    )
+
+
+def next_deadline(items: list[EscalationSummary], now: datetime) -> datetime | None:
+    """The earliest deadline not yet passed that would make an escalation overdue."""
+    due = [
+        when
+        for e in items
+        if e.state is not EscalationState.RESOLVED
+        for when, counts in (
+            (e.sla.ack_due_at, e.state is EscalationState.OPEN),
+            (e.sla.resolve_due_at, True),
+        )
+        if counts and when >= now
+    ]
+    return min(due, default=None)
+
+
 def hour_start(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
@@ -64,7 +88,8 @@ class SupervisionService:
             raise TypeError("the supervisors' procedure needs one of the SQL backends")
         self.queue = queue
         self.clock = queue.clock
-        self.store = EscalationStore(queue.repo)
+        self.store = EscalationStore(queue.repo, queue.index.escalation_flags)
+        self.people_admin = PeopleAdmin(queue.repo)
         self.outcomes = frozenset(o.id for o in queue.taxonomy.outcomes)
         self.levels = ServiceLevelSettings(
             ack_seconds=queue.settings.escalation_ack_s,
@@ -119,18 +144,30 @@ class SupervisionService:
         limit: int,
         version: tuple[object, ...] | None = None,
     ) -> EscalationPage:
+        return self._page(states, since, limit, version)[0]
+
+    def _page(
+        self,
+        states: list[EscalationState] | None,
+        since: datetime | None,
+        limit: int,
+        version: tuple[object, ...] | None = None,
+    ) -> tuple[EscalationPage, datetime | None]:
+        """The page, and the next moment time alone will change it (a deadline passing)."""
         if version is None:
             version = self.store.version()
         now = self.clock.now()
+        every = self.summaries(now, since)
         wanted = set(states) if states else None
-        items = [e for e in self.summaries(now, since) if wanted is None or e.state in wanted]
-        return EscalationPage(
+        items = [e for e in every if wanted is None or e.state in wanted]
+        page = EscalationPage(
             escalations=items[:limit],
-            cursor=cursor_of(version),
+            cursor=cursor_of((version, overdue_marks(every))),
             truncated=len(items) > limit,
             now=now,
             service_levels=self.levels,
         )
+        return page, next_deadline(every, now)
 
     async def wait_page(
         self,
@@ -141,13 +178,21 @@ class SupervisionService:
         wait_s: float,
     ) -> EscalationPage:
         """The page at once, or (given the cursor of an earlier page and `wait_s`) as soon as
-        anything changed since that page, or after `wait_s` when nothing did."""
+        anything changed since that page — a commit, or a service-level deadline passing — or
+        after `wait_s` when nothing did."""
         deadline = time.monotonic() + wait_s
-        while True:
-            version = self.store.version()
-            if cursor is None or cursor_of(version) != cursor or time.monotonic() >= deadline:
-                return self.page(states, since, limit, version)
+        version = self.store.version()
+        page, due = self._page(states, since, limit, version)
+        while cursor is not None and page.cursor == cursor:
+            if time.monotonic() >= deadline:
+                # Built afresh: its `now` is what a console's countdown runs from.
+                return self.page(states, since, limit)
             await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+            latest = self.store.version()
+            if latest != version or (due is not None and self.clock.now() > due):
+                version = latest
+                page, due = self._page(states, since, limit, version)
+        return page
 
     # ------------------------------------------------------------------ one escalation
 
@@ -258,32 +303,22 @@ class SupervisionService:
         )
 
     def people(self) -> PeopleList:
-        """Everyone with a token (by name: issue 10's person ids come with branch priv10)."""
+        """Everyone in `people` with their tokens (never a secret or its hash)."""
         now = self.clock.now()
-        tokens: dict[str, list[TokenInfo]] = {}
-        for name, role, created, revoked in self.store.tokens():
-            tokens.setdefault(name, []).append(
-                TokenInfo(name=name, role=Role(role), created_at=created, revoked_at=revoked)
-            )
-        annotations = self.store.annotation_counts()
-        leases = self.store.live_leases(now)
-        people = []
-        for name, held in sorted(tokens.items()):
-            live = [t for t in held if t.revoked_at is None]
-            roles = sorted({t.role for t in (live or held)}, key=list(Role).index)
-            count, last = annotations.get(name, (0, None))
-            people.append(
-                PersonInfo(
-                    name=name,
-                    roles=roles,
-                    live_tokens=len(live),
-                    tokens=held,
-                    annotations=count,
-                    last_annotation_at=last,
-                    live_leases=leases.get(name, 0),
-                )
-            )
-        return PeopleList(people=people)
+        listed = self.people_admin.people(
+            now, self.store.annotation_counts(), self.store.live_leases(now)
+        )
+        return PeopleList(people=listed)
+
+    def revoke(self, person_id: str, token_id: str | None) -> RevokeResult:
+        """Revoke one token of the person, or all their live ones (the `token revoke` path)."""
+        now = self.clock.now()
+        person, count = self.people_admin.revoke(person_id, token_id, now)
+        listed = self.people_admin.people(
+            now, self.store.annotation_counts(), self.store.live_leases(now)
+        )
+        info = next(p for p in listed if p.name == person.name)
+        return RevokeResult(revoked=count, person=info)
 
     def throughput(self, since: datetime | None, hours: int | None) -> Throughput:
         now = self.clock.now()

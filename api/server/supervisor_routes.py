@@ -26,6 +26,8 @@ from api.models import (
     QueueStatus,
     ReopenRequest,
     ResolveRequest,
+    RevokeRequest,
+    RevokeResult,
     Throughput,
 )
 from api.server.app import Admin, OpaqueIdPath, Supervisor, _errors, json_response
@@ -130,6 +132,18 @@ def supervisor_router(supervision: SupervisionService) -> APIRouter:
     @router.get("/admin/people", response_model=PeopleList, responses=_errors(401, 403))
     async def people(who: Admin) -> Response:
         return json_response(s.people())
+
+    @router.post(
+        "/admin/people/{person_id}/revoke",
+        response_model=RevokeResult,
+        responses=_errors(401, 403, 404, 422),
+    )
+    async def revoke(
+        who: Admin, person_id: OpaqueIdPath, body: RevokeRequest | None = None
+    ) -> Response:
+        """Revoke one of the person's tokens (`token_id`) or all their live ones: refused by
+        every server process within a second, as `annotator token revoke` is."""
+        return json_response(s.revoke(person_id, body.token_id if body else None))
 
     @router.get("/admin/throughput", response_model=Throughput, responses=_errors(401, 403, 422))
     async def throughput(

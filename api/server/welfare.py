@@ -20,7 +20,6 @@ from api.server.errors import Rejection
 from api.server.repository import Principal
 from api.server.settings import ServerSettings
 from api.server.sql_repo import SqlRepository, dt, ts
-from api.server.stats import start_of_day
 from api.server.welfare_store import Break, WelfareStore
 from api.welfare import (
     EXPOSURE_CATEGORIES,
@@ -48,6 +47,7 @@ class WelfareService:
         self.clock = clock
         self.store = WelfareStore(repo)
         self.flag_ids = flag_ids
+        self.shift_gap_hours = settings.shift_gap_hours
         self.policy = WelfarePolicy(
             break_after_flagged=settings.break_after_flagged,
             break_minutes=settings.break_minutes,
@@ -160,32 +160,52 @@ class WelfareService:
     # -- exposure
 
     def exposure(self, since: datetime | None, hours: float) -> ExposureReport:
+        """Per person, clips anyone flagged in an exposure category that they annotated or
+        skipped: from `since` (for `hours`), or, without one, over each person's own shift —
+        their current (or latest) work period within the last `hours`: it starts at their first
+        activity after a pause of at least `shift_gap_hours`."""
         now = self.clock.now()
-        start = since if since is not None else start_of_day(now)
-        until = min(now, start + timedelta(hours=hours))
+        t_now = ts(now)
+        gap = self.shift_gap_hours * 3600.0
+        if since is not None:
+            start = since
+            until = min(now, start + timedelta(hours=hours))
+        else:
+            start, until = now - timedelta(hours=hours), now
         t0, t1 = ts(start), ts(until)
+        shifts: dict[str, float] = {}
+        on_shift: set[str] = set()
+        for person, times in self.store.activity(t0, t1).items():
+            shifts[person] = shift_start(times, gap) if since is None else times[0]
+            if t_now - times[-1] < gap:
+                on_shift.add(person)
         per_clip: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for person, clip_id, flags in self.store.heard_flags(t0, t1):
-            per_clip[(person, clip_id)].update(flags)
+        for person, clip_id, flags, at in self.store.heard_flags(t0, t1):
+            if since is not None or at >= shifts.get(person, t1):
+                per_clip[(person, clip_id)].update(flags)
         counts: dict[str, dict[str, int]] = defaultdict(zero_counts)
         for (person, _clip), given in per_clip.items():
             row = counts[person]
             for category in EXPOSURE_CATEGORIES:
                 if category in given:
                     row[category] += 1
-        breaks = self.store.breaks_between(t0, ts(now))
         taken: dict[str, int] = defaultdict(int)
         on_break: set[str] = set()
-        for b in breaks:
+        for b in self.store.breaks_between(t0, t_now):
+            if since is None and b.ends_at < shifts.get(b.person, t_now):
+                continue  # a break before this person's shift began
             taken[b.person] += 1
-            if b.started_at <= ts(now) < b.ends_at:
+            if b.started_at <= t_now < b.ends_at:
                 on_break.add(b.person)
         opt_outs = self.store.all_opt_outs()
-        people = sorted(set(counts) | set(taken) | set(opt_outs))
+        people = sorted(set(counts) | set(taken) | set(opt_outs) | set(shifts))
+        if since is None:
+            start = dt(min(shifts.values())) if shifts else now
         return ExposureReport(
             since=start,
             until=until,
             categories=list(EXPOSURE_CATEGORIES),
+            shift_gap_hours=self.shift_gap_hours if since is None else None,
             people=[
                 PersonExposure(
                     person=name,
@@ -193,7 +213,18 @@ class WelfareService:
                     breaks=taken.get(name, 0),
                     on_break=name in on_break,
                     opt_outs=opt_outs.get(name, []),
+                    shift_started_at=dt(shifts[name]) if name in shifts else None,
+                    on_shift=name in on_shift,
                 )
                 for name in people
             ],
         )
+
+
+def shift_start(times: list[float], gap_s: float) -> float:
+    """The start of the latest work period in `times` (sorted, non-empty): the first activity
+    after the last pause of at least `gap_s` (or the first activity of all)."""
+    i = len(times) - 1
+    while i > 0 and times[i] - times[i - 1] < gap_s:
+        i -= 1
+    return times[i]

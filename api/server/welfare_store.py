@@ -14,6 +14,15 @@ from api.server.sql_repo import SqlRepository
 #: re-served to a second annotator within hours, not weeks).
 HEARD_BEFORE_S = 7 * 24 * 3600.0
 _SKIPPED = ", ".join(f"'{r}'" for r in rules.SKIP_REASONS)
+#: Who heard which clip when: annotated it, or skipped it (parameters: since, until twice).
+_HEARD = (
+    "SELECT annotator AS person, clip_id, created_at AS at FROM annotations"  # noqa: S608
+    " WHERE created_at >= ? AND created_at <= ?"
+    " UNION"
+    " SELECT annotator AS person, clip_id, created_at AS at FROM leases"
+    " WHERE created_at >= ? AND created_at <= ?"
+    f" AND release_reason IN ({_SKIPPED})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,23 +138,29 @@ class WelfareStore:
             ).fetchall()
         return [float(row[0]) for row in times], [float(row[0]) for row in flagged]
 
-    def heard_flags(self, since: float, until: float) -> list[tuple[str, str, list[str]]]:
-        """(person, clip, flags someone gave it) for every clip a person annotated or skipped
-        in [since, until] that carries a flag."""
+    def heard_flags(self, since: float, until: float) -> list[tuple[str, str, list[str], float]]:
+        """(person, clip, flags someone gave it, when the person annotated or skipped it) for
+        every clip a person annotated or skipped in [since, until] that carries a flag."""
         r = self.repo
         sql = (
-            "SELECT h.person, h.clip_id, f.flags FROM ("  # noqa: S608 - our own enum list
-            "  SELECT annotator AS person, clip_id FROM annotations"
-            "   WHERE created_at >= ? AND created_at <= ?"
-            "  UNION"
-            "  SELECT annotator AS person, clip_id FROM leases"
-            "   WHERE created_at >= ? AND created_at <= ?"
-            f"    AND release_reason IN ({_SKIPPED})"
-            ") h JOIN annotations f ON f.clip_id = h.clip_id WHERE f.flags <> '[]'"
+            "SELECT h.person, h.clip_id, f.flags, h.at FROM ("  # noqa: S608 - our own enum list
+            f"{_HEARD}) h JOIN annotations f ON f.clip_id = h.clip_id WHERE f.flags <> '[]'"
         )
         with r._read() as conn:
             rows = r._x(conn, sql, (since, until, since, until)).fetchall()
-        return [(str(p), str(c), list(json.loads(flags))) for p, c, flags in rows]
+        return [(str(p), str(c), list(json.loads(flags)), float(at)) for p, c, flags, at in rows]
+
+    def activity(self, since: float, until: float) -> dict[str, list[float]]:
+        """person → the times they annotated or skipped a clip in [since, until], oldest first
+        (what a shift is made of)."""
+        r = self.repo
+        sql = f"SELECT h.person, h.at FROM ({_HEARD}) h ORDER BY h.at"  # noqa: S608 - ours
+        with r._read() as conn:
+            rows = r._x(conn, sql, (since, until, since, until)).fetchall()
+        out: dict[str, list[float]] = {}
+        for person, at in rows:
+            out.setdefault(str(person), []).append(float(at))
+        return out
 
     def person_exists(self, person: str) -> bool:
         r = self.repo

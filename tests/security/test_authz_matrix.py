@@ -121,6 +121,7 @@ EXPECTATIONS: dict[Route, dict[Cell, int]] = {
     },
     ("GET", "/v1/admin/queue"): _authed(403, 403, 200),
     ("GET", "/v1/admin/people"): _authed(403, 403, 200),
+    ("POST", "/v1/admin/people/{person_id}/revoke"): _authed(403, 403, 200),
     ("GET", "/v1/admin/throughput"): _authed(403, 403, 200),
     # FastAPI's documentation routes are public: they describe the API, never data.
     ("GET", "/openapi.json"): _public(),
@@ -292,6 +293,29 @@ def _escalation_route(method: str, suffix: str, body: dict[str, Any] | None) -> 
     return build
 
 
+def _revoke(world: World, role: str) -> Prepared:
+    """Revoke a fresh person's tokens; a refused request must leave their token working."""
+    name = f"victim-{random_id()[:12]}"
+    token = world.server.new_token(name)
+    with world.http(world.tokens["admin"]) as c:
+        r = c.get("/v1/admin/people")
+    assert r.status_code == 200, r.text
+    [person_id] = [p["person_id"] for p in r.json()["people"] if p["name"] == name]
+
+    def still_works() -> None:
+        with world.http(token) as c:
+            r = c.get("/v1/me/stats")
+        assert r.status_code == 200, "a refused revoke revoked the token"
+
+    refused = role != "admin"
+    return Prepared(
+        "POST",
+        f"/v1/admin/people/{person_id}/revoke",
+        {},
+        after=still_works if refused else None,
+    )
+
+
 BUILDERS: dict[Route, Builder] = {
     ("GET", "/v1/health"): _simple("GET", "/v1/health"),
     ("GET", "/v1/taxonomy"): _simple("GET", "/v1/taxonomy"),
@@ -335,6 +359,7 @@ BUILDERS: dict[Route, Builder] = {
     ("GET", "/v1/escalations/{escalation_id}/audio"): _escalation_route("GET", "/audio", None),
     ("GET", "/v1/admin/queue"): _simple("GET", "/v1/admin/queue"),
     ("GET", "/v1/admin/people"): _simple("GET", "/v1/admin/people"),
+    ("POST", "/v1/admin/people/{person_id}/revoke"): lambda w, r, s: _revoke(w, r),
     ("GET", "/v1/admin/throughput"): _simple("GET", "/v1/admin/throughput"),
     **{
         (method, path): _simple(method, path)

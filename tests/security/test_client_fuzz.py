@@ -34,6 +34,7 @@ from api.models import (
     QueueStatus,
     Receipt,
     ReleaseReason,
+    RevokeResult,
     Stats,
     Taxonomy,
     Throughput,
@@ -169,6 +170,27 @@ VALID: dict[str, Any] = {
             }
         ]
     },
+    "revoke": {
+        "revoked": 1,
+        "person": {
+            "name": "x",
+            "person_id": "p1",
+            "roles": ["annotator"],
+            "live_tokens": 0,
+            "tokens": [
+                {
+                    "name": "x",
+                    "role": "annotator",
+                    "created_at": T,
+                    "revoked_at": T,
+                    "token_id": "t1",
+                    "state": "revoked",
+                }
+            ],
+            "annotations": 0,
+            "live_leases": 0,
+        },
+    },
     "throughput": {
         "since": T,
         "hours": [T],
@@ -202,6 +224,7 @@ CALLS: dict[str, tuple[Callable[[QueueClient], Any], type | tuple[type, ...]]] =
     "escalation_audio": (lambda c: c.escalation_audio("a_a1"), bytes),
     "queue_status": (lambda c: c.queue_status(), QueueStatus),
     "people": (lambda c: c.people(), PeopleList),
+    "revoke": (lambda c: c.revoke("p1", "t1"), RevokeResult),
     "throughput": (lambda c: c.throughput(), Throughput),
     "export_jsonl": (lambda c: list(c.export_jsonl()), list),
 }
