@@ -66,6 +66,7 @@ def test_registry_has_the_contracted_ids_and_actions() -> None:
     assert len(actions_for(ANNOTATE)) == 40
     console = {a.id for a in actions_for(SUPERVISE)}
     assert {"escalation.ack", "escalation.resolve", "escalation.reopen"} <= console
+    assert {"console.people", "people.revoke"} <= console
     # the console hears a clip with the annotator's own player keys
     assert {a.id for a in ACTIONS if a.id.startswith("player.")} <= console
 

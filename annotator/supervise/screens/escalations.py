@@ -474,5 +474,13 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
 
         self.app.push_screen(QueueScreen(self.services))
 
+    def action_people(self) -> None:
+        from annotator.supervise.screens.people import PeopleScreen
+
+        self.app.push_screen(PeopleScreen(self.services))
+
+    def action_revoke(self) -> None:
+        self.notify("Tokens are revoked in the people view: open it first.", severity="warning")
+
     def action_quit(self) -> None:
         self.app.exit(0)

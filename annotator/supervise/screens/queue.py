@@ -35,7 +35,14 @@ if TYPE_CHECKING:
 REFRESH_S = 15.0
 #: The console's actions that mean something here; the escalation keys stay on their view.
 _HERE = frozenset(
-    {"console.view", "console.refresh", "app.help", "app.command-palette", "app.quit"}
+    {
+        "console.view",
+        "console.people",
+        "console.refresh",
+        "app.help",
+        "app.command-palette",
+        "app.quit",
+    }
 )
 
 
@@ -197,6 +204,11 @@ class QueueScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self.load()
+
+    def action_people(self) -> None:
+        from annotator.supervise.screens.people import PeopleScreen
+
+        self.app.switch_screen(PeopleScreen(self.services))
 
     def action_show_help(self) -> None:
         self.app.push_screen(HelpScreen(self.services.keymap, SUPERVISE))
