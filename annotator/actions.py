@@ -81,6 +81,7 @@ def _fixed_actions() -> list[ActionSpec]:
         spec("app.command-palette", "command_palette", "Commands", "App", show=False),
         spec("app.go-offline", "go_offline", "Go offline", "App", show=False),
         spec("app.conflicts", "show_conflicts", "Show conflicts", "App", show=False),
+        spec("app.opt-outs", "show_opt_outs", "Opt out of categories", "App", show=False),
         spec("app.relay-pair", "relay_pair", "Pair with the audio relay again", "App", show=False),
         spec("app.quit", "quit", "Quit", "App", show=False),
     ]

@@ -63,7 +63,7 @@ def test_registry_has_the_contracted_ids_and_actions() -> None:
     tags = {i for i in ACTION_IDS if i.startswith("tag.")}
     assert len(flags) == 8 and len(tags) == 8
     assert len(ACTION_IDS) == len(ACTIONS)
-    assert len(actions_for(ANNOTATE)) == 40
+    assert len(actions_for(ANNOTATE)) == 41
     console = {a.id for a in actions_for(SUPERVISE)}
     assert {"escalation.ack", "escalation.resolve", "escalation.reopen"} <= console
     assert {"console.people", "people.revoke"} <= console

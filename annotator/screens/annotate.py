@@ -828,6 +828,11 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
 
         self.app.push_screen(ConflictsScreen(self.services.store))
 
+    def action_show_opt_outs(self) -> None:
+        from annotator.screens.opt_outs import OptOuts
+
+        OptOuts(self, self.services.client_factory, self.services.taxonomy.flags).open()
+
     def action_relay_pair(self) -> None:
         from annotator.screens.relay_pair import pair_relay_again
 
