@@ -6,8 +6,6 @@ stored totals instead of the clips' labels."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from api.server.quality_figures import QualityFigures
 from api.server.quality_rules import SMALL_SAMPLE, Expected, Report, Thresholds, build_report
 from api.server.quality_store import GoldAnswer, QualityStore
 from tests.fixtures.server import ClockedServer
+from tests.quality.rows import insert_queue, random_queue
 from tests.server.helpers import body, key
 
 FLAGS = ["pii", "unintelligible"]
@@ -148,66 +147,12 @@ def test_stored_figures_follow_amendments_adjudication_and_gold(
     assert all(p.gold.intent_accuracy == 1.0 for p in golden.people)
 
 
-def _fill(repo: Any, clips: int, seed: int) -> None:
-    """`clips` clips of 2 or 3 annotations each, straight into the tables (triggers mark them)."""
-    rng = random.Random(seed)
-    intents = ["alarm_set", "alarm_query", "alarm_remove"]
-    words = [
-        "set",
-        "an",
-        "alarm",
-        "for",
-        "seven",
-        "play",
-        "some",
-        "jazz",
-        "what",
-        "time",
-        "is",
-        "it",
-    ]
-    clip_rows, annotation_rows = [], []
-    for c in range(clips):
-        clip = f"c{c:05d}"
-        clip_rows.append((clip, f"{c:064x}", "audio/wav", 1, 1.0, 16000, 1, "en-US", 3, 3, 0.0))
-        text = rng.choices(words, k=rng.randint(1, 6))
-        for p in rng.sample(range(6), rng.choice((2, 3))):
-            mine = list(text)
-            if rng.random() < 0.3:
-                mine[rng.randrange(len(mine))] = rng.choice(words)
-            flags = [f for f in FLAGS if rng.random() < 0.15]
-            aid = f"{clip}-{p}"
-            annotation_rows.append(
-                (aid, clip, aid, f"p{p}", aid, "h", "{}", " ".join(mine),
-                 rng.choice(intents[: rng.choice((1, 3))]), json.dumps(flags), None,
-                 rng.choice((None, rng.uniform(2, 20))), "accepted", 0, "t", float(c))
-            )  # fmt: skip
-    with repo._write() as conn:
-        conn.cursor().executemany(
-            repo._sql(
-                "INSERT INTO clips (clip_id, sha256, media_type, size_bytes, duration_s,"
-                " sample_rate, channels, locale, needed, completed, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            clip_rows,
-        )
-        conn.cursor().executemany(
-            repo._sql(
-                "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
-                " idempotency_key, request_hash, body, transcript, intent, flags, note,"
-                " active_seconds, status, escalated, taxonomy_version, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            annotation_rows,
-        )
-
-
 def test_at_scale_the_overall_figures_come_from_stored_totals(
     tmp_path: Path, new_db_url: Callable[[Path], str]
 ) -> None:
     repo = open_repository(new_db_url(tmp_path / "db"), tmp_path / "data")
     try:
-        _fill(repo, SMALL_SAMPLE + 60, seed=3)
+        insert_queue(repo, *random_queue(SMALL_SAMPLE + 60, seed=3, flags=FLAGS))
         store = QualityStore(repo)
         got = QualityFigures(store).report(FLAGS, LIMITS, 7200.0)
         want = build_report(store.labels(), store.gold(), FLAGS, LIMITS, 7200.0)
