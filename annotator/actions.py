@@ -131,6 +131,7 @@ def _console_actions() -> list[ActionSpec]:
         spec("escalation.filter", "cycle_filter", "Filter by state", "Escalations", show=True),
         spec("console.view", "switch_view", "Escalations / queue view", "Console", show=True),
         spec("console.refresh", "refresh", "Refresh now", "Console", show=False),
+        spec("console.quality", "quality", "Quality view (report, charts)", "Console", show=True),
     ]
 
 

@@ -474,5 +474,10 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
 
         self.app.push_screen(QueueScreen(self.services))
 
+    def action_quality(self) -> None:
+        from annotator.supervise.screens.quality import QualityScreen
+
+        self.app.push_screen(QualityScreen(self.services))
+
     def action_quit(self) -> None:
         self.app.exit(0)
