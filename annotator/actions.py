@@ -134,6 +134,7 @@ def _console_actions() -> list[ActionSpec]:
         spec("console.refresh", "refresh", "Refresh now", "Console", show=False),
         spec("console.people", "people", "People and tokens (admins)", "Console", show=False),
         spec("people.revoke", "revoke", "Revoke a token (asks first)", "People", show=False),
+        spec("console.quality", "quality", "Quality view (report, charts)", "Console", show=True),
     ]
 
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -51,6 +51,9 @@ from api.models import (
     Throughput,
 )
 from api.welfare import ON_BREAK_REASON, ExposureReport, OptOuts, WelfareState
+
+if TYPE_CHECKING:
+    from api.quality_models import QualityReport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -457,6 +460,12 @@ class QueueClient:
         return self._parse(
             ExposureReport, self._request("GET", "/v1/admin/exposure", params=params)
         )
+
+    def quality_report(self) -> QualityReport:
+        """Supervisor: the quality report (issue 12), with the last hours' series."""
+        from api.quality_models import QualityReport
+
+        return self._parse(QualityReport, self._request("GET", "/v1/quality/report"))
 
     def export_jsonl(self) -> Iterator[bytes]:
         """Admin: the JSONL export, line by line."""

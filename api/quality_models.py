@@ -55,3 +55,77 @@ class Final(_Out):
     decided_by: str
     from_annotations: list[str]
     decided_at: datetime
+
+
+# ---------------------------------------------------------------- the quality report, as read
+# `GET /v1/quality/report` is `api.server.quality_rules.Report` dumped as JSON; these read the
+# parts the supervisor console shows (unknown fields are ignored, so the report can grow).
+
+
+class QualityEstimate(_Out):
+    value: float | None = None
+    units: int = 0
+    low: float | None = None
+    high: float | None = None
+
+
+class QualityGold(_Out):
+    clips: int = 0
+    wer: float | None = None
+    intent_accuracy: float | None = None
+
+
+class QualityPerson(_Out):
+    annotator: str
+    clips: int
+    clips_per_hour: float | None = None
+    median_seconds: float | None = None
+    gold: QualityGold = QualityGold()
+    shared_clips: int = 0
+    wer_with_others: float | None = None
+    intent_agreement: float | None = None
+
+
+class QualityVolume(_Out):
+    key: str
+    annotations: int
+    clips: int
+    multi_clips: int
+    disagreed: int
+
+    @property
+    def disagreement(self) -> float | None:
+        return self.disagreed / self.multi_clips if self.multi_clips else None
+
+
+class QualityAgreement(_Out):
+    clips: int = 0
+    mean_pair_wer: float | None = None
+    intent_alpha: QualityEstimate = QualityEstimate()
+    flag_alpha: dict[str, QualityEstimate] = Field(default_factory=dict)
+
+
+class QualityPair(_Out):
+    a: str
+    b: str
+    agreement: QualityAgreement
+
+
+class QualityHour(_Out):
+    start: float
+    annotations: int
+    gold: int
+    gold_correct: int
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold if self.gold else None
+
+
+class QualityReport(_Out):
+    people: list[QualityPerson]
+    locales: list[QualityVolume]
+    intents: list[QualityVolume]
+    overall: QualityAgreement
+    pairs: list[QualityPair] = Field(default_factory=list)
+    series: list[QualityHour] = Field(default_factory=list)

@@ -230,6 +230,94 @@ CREATE TABLE welfare_breaks (
 );
 """
 
+#: Quality figures (issue 12, `api.server.quality_figures`): what the report needs of each clip
+#: and each pair of people, worked out once and kept, so the report over 100,000 annotations is
+#: SQL aggregates rather than every annotation read again. `quality_clips` (one row per non-gold
+#: clip with >= 2 annotations), `quality_pairs` (each pair of its annotations: both people, the
+#: pair's WER, intents and flags), `quality_clip_flags` (how many of a clip's annotations carry
+#: each flag), `quality_people_pairs` (a pair of people's agreement, JSON, intervals included).
+#: Triggers on `annotations` (insert, the amendable columns, delete) put the clip into
+#: `quality_stale`; the figures code recomputes stale clips, and the pairs of people they touch
+#: (`quality_pairs_stale`), before it reports. Existing clips start stale. Not copied by `db
+#: copy`: the copied annotations make every clip stale on the target.
+_V_QUALITY_FIGURES = """
+CREATE TABLE quality_stale (clip_id TEXT PRIMARY KEY);
+CREATE TABLE quality_pairs_stale (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b));
+CREATE TABLE quality_clips (
+    clip_id TEXT PRIMARY KEY,
+    locale TEXT NOT NULL,
+    annotations INTEGER NOT NULL,
+    intent_disagreement INTEGER NOT NULL,
+    intents_differ INTEGER NOT NULL,
+    flags_differ INTEGER NOT NULL,
+    worst_wer {real} NOT NULL
+);
+CREATE TABLE quality_pairs (
+    clip_id TEXT NOT NULL,
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    wer {real} NOT NULL,
+    intent_a TEXT NOT NULL,
+    intent_b TEXT NOT NULL,
+    flags_a TEXT NOT NULL,
+    flags_b TEXT NOT NULL,
+    PRIMARY KEY (clip_id, a, b)
+);
+CREATE INDEX quality_pairs_by_people ON quality_pairs(a, b);
+CREATE TABLE quality_clip_intents (
+    clip_id TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (clip_id, intent)
+);
+CREATE TABLE quality_clip_flags (
+    clip_id TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    yes INTEGER NOT NULL,
+    PRIMARY KEY (clip_id, flag)
+);
+CREATE TABLE quality_people_pairs (
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    figures TEXT NOT NULL,
+    PRIMARY KEY (a, b)
+);
+INSERT INTO quality_stale (clip_id) SELECT DISTINCT clip_id FROM annotations;
+"""
+
+_SQLITE_QUALITY_TRIGGERS = """
+CREATE TRIGGER annotations_quality_insert AFTER INSERT ON annotations
+BEGIN INSERT OR IGNORE INTO quality_stale (clip_id) VALUES (NEW.clip_id); END;
+CREATE TRIGGER annotations_quality_update
+    AFTER UPDATE OF clip_id, annotator, transcript, intent, flags ON annotations
+BEGIN
+    INSERT OR IGNORE INTO quality_stale (clip_id) VALUES (OLD.clip_id);
+    INSERT OR IGNORE INTO quality_stale (clip_id) VALUES (NEW.clip_id);
+END;
+CREATE TRIGGER annotations_quality_delete AFTER DELETE ON annotations
+BEGIN INSERT OR IGNORE INTO quality_stale (clip_id) VALUES (OLD.clip_id); END;
+"""
+_SQLITE_V_QUALITY_FIGURES = _V_QUALITY_FIGURES.format(real="REAL") + _SQLITE_QUALITY_TRIGGERS
+
+_POSTGRES_QUALITY_TRIGGERS = """
+CREATE FUNCTION annotations_quality_stale() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO quality_stale (clip_id) VALUES (OLD.clip_id) ON CONFLICT DO NOTHING;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO quality_stale (clip_id) VALUES (NEW.clip_id) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER annotations_quality
+    AFTER INSERT OR DELETE OR UPDATE OF clip_id, annotator, transcript, intent, flags
+    ON annotations FOR EACH ROW EXECUTE FUNCTION annotations_quality_stale();
+"""
+_POSTGRES_V_QUALITY_FIGURES = (
+    _V_QUALITY_FIGURES.format(real="DOUBLE PRECISION") + _POSTGRES_QUALITY_TRIGGERS
+)
+
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     _SQLITE_V1,
     _V2.format(real="REAL"),
@@ -238,6 +326,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     _V_QUALITY.format(real="REAL"),
     _V_PEOPLE.format(real="REAL", seq="INTEGER", random_id="lower(hex(randomblob(12)))"),
     _WELFARE.format(real="REAL"),
+    _SQLITE_V_QUALITY_FIGURES,
 )
 
 _POSTGRES_V1 = """
@@ -327,6 +416,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         random_id="substr(md5(random()::text || name), 1, 24)",
     ),
     _WELFARE.format(real="DOUBLE PRECISION"),
+    _POSTGRES_V_QUALITY_FIGURES,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,6 +181,7 @@ def _report(args: argparse.Namespace) -> int:
             QualityStore(repo),
             sorted(index.flag_ids),
             Thresholds(max_pair_wer=settings.review_max_wer),
+            time.time(),
         )
     finally:
         repo.close()

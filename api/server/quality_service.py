@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from api.quality_models import Final, FinalIn, ReviewAnnotation, ReviewItem, ReviewList
 from api.server.errors import Rejection
-from api.server.quality_rules import Expected, Report, Thresholds, build_report
+from api.server.quality_rules import Expected, Report, Thresholds
 from api.server.quality_store import QualityStore, ReviewCase
 from api.server.repository import LeaseGrant
 from api.server.sql_repo import SqlRepository
@@ -140,8 +140,19 @@ class QualityService:
     # -- report
 
     def report(self) -> Report:
-        return quality_report(self.store, [f.id for f in self.queue.taxonomy.flags], self.limits)
+        return quality_report(
+            self.store,
+            [f.id for f in self.queue.taxonomy.flags],
+            self.limits,
+            self.queue.clock.now().timestamp(),
+        )
 
 
-def quality_report(store: QualityStore, flag_names: list[str], limits: Thresholds) -> Report:
-    return build_report(store.labels(), store.gold(), flag_names, limits)
+def quality_report(
+    store: QualityStore, flag_names: list[str], limits: Thresholds, now: float | None = None
+) -> Report:
+    """The report from the stored per-clip figures (`api.server.quality_figures`; it equals
+    `quality_rules.build_report` over every annotation)."""
+    from api.server.quality_figures import QualityFigures
+
+    return QualityFigures(store).report(flag_names, limits, now)

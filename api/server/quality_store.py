@@ -140,8 +140,14 @@ class QualityStore:
                     " flags = excluded.flags, imported_at = excluded.imported_at",
                     (a.clip_id, e.transcript, e.intent, json.dumps(sorted(e.flags)), ts(now)),
                 )
-                # A gold clip's earlier adjudication no longer applies: gold is its answer.
+                # A gold clip's earlier adjudication no longer applies: gold is its answer; nor
+                # do its agreement figures (gold clips are not in agreement).
                 self.repo._x(conn, "DELETE FROM adjudications WHERE clip_id = ?", (a.clip_id,))
+                self.repo._x(
+                    conn,
+                    "INSERT INTO quality_stale (clip_id) VALUES (?) ON CONFLICT DO NOTHING",
+                    (a.clip_id,),
+                )
         return len(answers)
 
     def gold(self) -> dict[str, Expected]:

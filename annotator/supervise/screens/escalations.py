@@ -481,6 +481,10 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
 
     def action_revoke(self) -> None:
         self.notify("Tokens are revoked in the people view: open it first.", severity="warning")
+    def action_quality(self) -> None:
+        from annotator.supervise.screens.quality import QualityScreen
+
+        self.app.push_screen(QualityScreen(self.services))
 
     def action_quit(self) -> None:
         self.app.exit(0)
