@@ -68,3 +68,9 @@ class PedalHoldApp:
         screen = self._annotate_screen()
         if screen is not None:
             screen.play_pedal(down=message.down)
+
+    def on_app_blur(self) -> None:
+        # A key held while the terminal loses focus gets no release: the pedal counts as let go.
+        screen = self._annotate_screen()
+        if screen is not None and screen.pedal_down:
+            screen.play_pedal(down=False)

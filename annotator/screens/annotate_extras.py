@@ -44,6 +44,7 @@ class AnnotateExtras(Screen[None]):
     # ------------------------------------------------------------------ the play pedal
 
     _pedal_said: PedalMode | None = None
+    pedal_down = False
 
     def _say_pedal(self) -> None:
         """On mount, with the pedal keymap: wait for the terminal's answer (the App passes it to
@@ -71,6 +72,7 @@ class AnnotateExtras(Screen[None]):
     def play_pedal(self, *, down: bool) -> None:
         """Held: play (from where it is); let go: pause. Repeats never arrive here."""
         player = self.services.player
+        self.pedal_down = down
         if not down:
             player.pause()
         elif self.app.screen is self and not player.playing:

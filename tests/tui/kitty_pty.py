@@ -99,7 +99,33 @@ def _legacy(name: str, mod_bits: int) -> str:
     return f"\x1b[{number};{mod_bits + 1}{final}"
 
 
-class KittyPty:
+class VtScreen:
+    """What a terminal shows for the bytes a program wrote to it (pyte), for tests to read."""
+
+    def __init__(self, cols: int, rows: int) -> None:
+        self._screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self._screen)
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            self._stream.feed(data)
+
+    def screen(self) -> str:
+        with self._lock:
+            return "\n".join(self._screen.display)
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if predicate(shown):
+                return shown
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; the screen:\n{self.screen()}")
+
+
+class KittyPty(VtScreen):
     def __init__(
         self,
         argv: list[str],
@@ -109,12 +135,10 @@ class KittyPty:
         rows: int = 40,
         speaks_protocol: bool = True,
     ) -> None:
+        super().__init__(cols, rows)
         self.speaks_protocol = speaks_protocol
         self.stack: list[int] = []
         self.queries = 0
-        self._screen = pyte.Screen(cols, rows)
-        self._stream = pyte.ByteStream(self._screen)
-        self._lock = threading.Lock()
         self._tail = b""
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # pragma: no cover - the child
@@ -140,8 +164,7 @@ class KittyPty:
                 return
             self._controls(self._tail + data)
             self._tail = data[-16:]
-            with self._lock:
-                self._stream.feed(data)
+            self.feed(data)
 
     def _controls(self, data: bytes) -> None:
         if not self.speaks_protocol:
@@ -177,19 +200,6 @@ class KittyPty:
         for key in keys:
             self.key(key, "press")
             self.key(key, "release")
-
-    def screen(self) -> str:
-        with self._lock:
-            return "\n".join(self._screen.display)
-
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if predicate(shown):
-                return shown
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; the screen:\n{self.screen()}")
 
     def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -107,6 +107,13 @@ def test_the_play_pedal_plays_while_held_and_pauses_when_let_go(kitty_demo: Kitt
         time.sleep(0.4)
         assert bar(term.screen()) == ("‖", stopped), "stays paused where it was let go"
 
+    # Held while the terminal loses focus (no release will come): counts as let go.
+    term.key("f10", "press")
+    term.wait_for(lambda s: state(s) == "▶", "playing while held")
+    term.write("\x1b[O")  # focus out, which Textual asks the terminal to report
+    term.wait_for(lambda s: state(s) == "‖", "paused on focus out")
+    term.write("\x1b[I")
+
     # The keyboard's play key (f5) still toggles; its release is no second press.
     term.tap("f4")  # from the top again, so the clip cannot end during the check
     term.wait_for(lambda s: state(s) == "▶", "replaying")
