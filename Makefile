@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := libasound2-dev alsa-utils libsndfile1 tmux espeak-ng sox openssh-server postgresql
+APT_PACKAGES := libasound2-dev alsa-utils libsndfile1 tmux espeak-ng sox openssh-server postgresql \
+  xterm xvfb xdotool
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck contracts pytest bench bench-quick bench-server chaos setup system-deps clean
@@ -11,6 +12,7 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # Debian packages: ALSA headers (simpleaudio builds against them), tmux (end-to-end tests),
+# xterm/xvfb/xdotool (the real command in xterm on a private X server, tests/tui/test_xterm.py),
 # sshd (the SSH relay test), espeak-ng/sox (re-making demo clips), postgresql (the tests start
 # throwaway servers from its binaries; no system cluster is used). Skipped when already present.
 system-deps:

@@ -16,6 +16,7 @@ from textual import work
 from textual.binding import Binding, BindingType
 
 from annotator.base_app import BaseApp
+from annotator.pedal import PedalHoldApp, hold_key
 from annotator.screens.annotate import AnnotateScreen
 from annotator.screens.commands import ActionCommands
 from annotator.services import EventRelay, Services
@@ -23,7 +24,7 @@ from annotator.services import EventRelay, Services
 log = logging.getLogger(__name__)
 
 
-class AnnotatorApp(BaseApp):
+class AnnotatorApp(PedalHoldApp, BaseApp):
     TITLE = "annotator"
     # Only the annotator's actions (quit among them): none of Textual's own (theme, maximize,
     # screenshot — which fails here) in a tool used all day by keys.
@@ -33,6 +34,10 @@ class AnnotatorApp(BaseApp):
     def __init__(self, services: Services) -> None:
         super().__init__(services.keymap)
         self.services = services
+        if key := hold_key(services.keymap):  # the pedal keymap: ask the terminal for releases
+            from annotator.pedal_driver import hold_driver_class
+
+            self.driver_class = hold_driver_class(key, self.driver_class)
 
     async def on_mount(self) -> None:
         # Awaited, so the size guard below lands on top of it rather than under it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 from pathlib import Path
 from typing import ClassVar
@@ -94,6 +95,20 @@ def test_pedal_extends_default_and_adds_the_three_pedals() -> None:
     assert set(default.keys_for("player.toggle")) < set(pedal.keys_for("player.toggle"))
     rest = ACTION_IDS - {"player.back", "player.toggle", "player.forward"}
     assert {i: pedal.bindings[i] for i in rest} == {i: default.bindings[i] for i in rest}
+
+
+def test_every_shipped_keymap_has_an_f_key_for_what_is_pressed_mid_typing() -> None:
+    # Alt keys garble in tmux and xterm (tests/tui/test_alt_keys.py, test_xterm.py): every tag,
+    # flag, undo and clear has the default keymap's F-key in every shipped keymap.
+    default = load_keymap("default")
+    mid_typing = {i for i in ACTION_IDS if i.startswith(("tag.", "flag."))}
+    mid_typing |= {"form.undo", "form.clear-transcript"}
+    for name in SHIPPED:
+        keymap = load_keymap(name)
+        for action in sorted(mid_typing):
+            f_keys = [k for k in default.keys_for(action) if re.search(r"\bf\d+$", k)]
+            assert f_keys, action
+            assert set(f_keys) <= set(keymap.keys_for(action)), (name, action)
 
 
 def test_none_means_default() -> None:

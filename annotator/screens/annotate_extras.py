@@ -7,7 +7,8 @@ Kept beside `annotate.py` so that file only calls in at a few places:
 - submit: `_draft_refusal()` — a machine draft is never submitted unchanged and unheard
   (`annotator.workbench.draft_review` has the rule);
 - a flag toggled: `_apply_implied_intent()` (an unintelligible clip gets `no_speech`, shown);
-- on mount: with the pedal keymap, say that the play pedal toggles (`annotator/pedal.py`);
+- the play pedal (pedal keymap): held = play, let go = pause where the terminal reports key
+  releases, else it toggles; on mount the screen says which (`annotator/pedal.py`);
 - actions: refresh digits 4–9 (the shift's most used intents, only when asked), the history list
   (reopen any submission still inside the amend window).
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
-from annotator.pedal import pedal_notice
+from annotator.pedal import ANSWER_WAIT_S, PedalMode, hold_key, pedal_notice
 from annotator.screens.history import HistoryScreen
 from annotator.workbench.draft_review import DraftReview
 from annotator.workbench.outcomes import Refused, Reopened
@@ -40,12 +41,46 @@ class AnnotateExtras(Screen[None]):
         keys = self.services.keymap.keys_for(binding_id)
         return keys[0].strip() if keys else ""
 
+    # ------------------------------------------------------------------ the play pedal
+
+    _pedal_said: PedalMode | None = None
+    pedal_down = False
+
     def _say_pedal(self) -> None:
-        """On mount: the pedal keymap's play pedal toggles (annotator/pedal.py says why)."""
-        keymap = self.services.keymap
-        notice = pedal_notice(keymap.name, self._first_key("player.toggle"))
-        if notice is not None:
-            self.notify(notice, title="Foot pedal", timeout=10, markup=False)
+        """On mount, with the pedal keymap: wait for the terminal's answer (the App passes it to
+        `pedal_answered`) unless nothing asked it, then say how the play pedal works."""
+        if not hold_key(self.services.keymap):
+            return
+        from annotator.pedal_driver import HoldDriver
+
+        if issubclass(self.app.driver_class, HoldDriver) and not self.app.is_headless:
+            self.set_timer(ANSWER_WAIT_S, lambda: self._pedal_unanswered())
+        else:
+            self.pedal_answered("toggles")
+
+    def _pedal_unanswered(self) -> None:
+        if self._pedal_said is None:
+            self.pedal_answered("toggles")
+
+    def pedal_answered(self, mode: PedalMode) -> None:
+        key = hold_key(self.services.keymap)
+        if not key or self._pedal_said == mode or (self._pedal_said and mode != "holds"):
+            return  # said already; only the news that the pedal now holds is worth a second toast
+        self._pedal_said = mode
+        self.notify(pedal_notice(key, mode), title="Foot pedal", timeout=10, markup=False)
+
+    def play_pedal(self, *, down: bool) -> None:
+        """Held: play (from where it is); let go: pause. Repeats never arrive here."""
+        player = self.services.player
+        self.pedal_down = down
+        if not down:
+            player.pause()
+        elif self.app.screen is self and not player.playing:
+            self.played()
+            player.play()
+
+    def played(self) -> None:
+        raise NotImplementedError  # annotate.py counts a deliberate listen
 
     # ------------------------------------------------------------------ a clip on the bench
 

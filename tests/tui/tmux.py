@@ -87,7 +87,7 @@ def tmux() -> Iterator[Tmux]:
     t.run("kill-server")
 
 
-def demo_command(home: Path, state_file: Path, *, clips: int) -> str:
+def demo_command(home: Path, state_file: Path, *, clips: int, keymap: str | None = None) -> str:
     """The shell command that runs the real `annotator demo`, muted, in a tmux pane."""
     env = {
         "ANNOTATOR_HOME": str(home),
@@ -105,14 +105,17 @@ def demo_command(home: Path, state_file: Path, *, clips: int) -> str:
             "none",
             "--clips",
             str(clips),
+            *(["--keymap", keymap] if keymap else []),
         ]
     )
 
 
-def start_demo(tmux: Tmux, tmp_path: Path, *, clips: int = 6) -> dict[str, Any]:
+def start_demo(
+    tmux: Tmux, tmp_path: Path, *, clips: int = 6, keymap: str | None = None
+) -> dict[str, Any]:
     """`annotator demo` in a 120x40 pane; returns once the first clip is on screen."""
     state_file = tmp_path / "demo-state.json"
-    command = demo_command(tmp_path / "home", state_file, clips=clips)
+    command = demo_command(tmp_path / "home", state_file, clips=clips, keymap=keymap)
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
     wait_for(state_file.exists, "the demo server", timeout=60, screen=tmux)
     state: dict[str, Any] = json.loads(state_file.read_text())
