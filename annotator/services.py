@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from annotator.sync import SyncEngine
     from annotator.workbench import Connectivity, Workbench
     from annotator.workbench.outcomes import QuitSummary
-    from api.client import QueueClient
+    from api.client import QueueClient, Unauthorized
     from api.models import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,13 @@ class _HealthProbe:
             client.close()
 
 
+def token_refused(e: Unauthorized) -> LaunchError:
+    return LaunchError(
+        f"the server refused the token ({e.error.message}): check ANNOTATOR_TOKEN or "
+        "token in config.toml"
+    )
+
+
 def _taxonomy(client_factory: Callable[..., QueueClient]) -> Taxonomy:
     """The server's taxonomy, cached for offline starts; the shipped default as a last resort."""
     from annotator.paths import data_dir, ensure_private_dir
@@ -302,10 +309,7 @@ def _taxonomy(client_factory: Callable[..., QueueClient]) -> Taxonomy:
         with client_factory() as client:
             taxonomy = client.taxonomy()
     except Unauthorized as e:
-        raise LaunchError(
-            f"the server refused the token ({e.error.message}): check ANNOTATOR_TOKEN or "
-            "token in config.toml"
-        ) from None
+        raise token_refused(e) from None
     except ApiError:
         with suppress(OSError, ValueError):
             return Taxonomy.model_validate_json(cache.read_bytes())

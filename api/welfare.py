@@ -20,6 +20,11 @@ ON_BREAK_REASON = "on_break"
 MAX_OPT_OUTS = 16
 
 
+def in_words(seconds: int) -> str:
+    """A wait as a person reads it: "in 40 s", "in 15 min" (minutes rounded up)."""
+    return f"in {seconds} s" if seconds < 60 else f"in {-(-seconds // 60)} min"
+
+
 class WelfarePolicy(_Out):
     """The deployment's break rules; 0 turns a rule off."""
 

@@ -8,7 +8,11 @@
   ("remind me to call mum"), "tv" / "accident" / "other" find `not_device_directed` and "none" /
   "noise" find `no_speech`.
 
-The better of the two scores ranks the intent; ties keep the taxonomy's order. A hit found in the
+The better of the two scores ranks the intent. Ties (common: every exact word scores the same)
+go first to the intents whose description holds more of the query's words, then to those whose
+id matches more of them, then keep the taxonomy's order: "music" finds `play_music` ("play
+music: a song, …") before `music_dislikeness` (whose examples say "this music is terrible"),
+"time" finds `datetime_query` before `alarm_set` ("… for a time"). A hit found in the
 meaning carries the phrase it was found in, with the matched word highlighted, so the list can
 say why `calendar_set` is there.
 
@@ -120,7 +124,7 @@ def rank_intents(query: str, intents: Sequence[IntentDef | str]) -> list[IntentH
     if not compact:
         return [IntentHit(i, Content(i), None) for i in ids]
     query_words = _WORD.findall(query.lower())
-    scored: list[tuple[float, int, IntentHit]] = []
+    scored: list[tuple[float, int, float, int, IntentHit]] = []
     for index, intent in enumerate(intents):
         intent_id = ids[index]
         id_score = _SEARCH.match(compact, intent_id)[0]
@@ -137,6 +141,16 @@ def rank_intents(query: str, intents: Sequence[IntentDef | str]) -> list[IntentH
             hit = IntentHit(intent_id, Content(intent_id), _because(meaning, hits))
         else:
             hit = IntentHit(intent_id, highlight(intent_id, compact), None)
-        scored.append((score, index, hit))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return [hit for _, _, hit in scored]
+        in_description = _in_description(intent, hits) if meaning_score else 0
+        in_id = sum(_SEARCH.match(word, intent_id)[0] for word in query_words)
+        scored.append((score, in_description, in_id, index, hit))
+    scored.sort(key=lambda s: (-s[0], -s[1], -s[2], s[3]))
+    return [s[4] for s in scored]
+
+
+def _in_description(intent: IntentDef | str, hits: list[str]) -> int:
+    """How many of the matched words are in the intent's description (its main meaning)."""
+    if isinstance(intent, str):
+        return 0
+    words = set(_WORD.findall(intent.description.lower()))
+    return sum(hit in words for hit in hits)

@@ -80,6 +80,7 @@ class ReviewApp(App[None]):
             yield Input(id="transcript", placeholder="final transcript")
             yield Input(id="intent", placeholder="intent id")
             yield Input(id="flags", placeholder="flags, comma-separated")
+            yield Input(id="note", placeholder="note (needed with an escalation flag)")
         yield Static("", id="status")
         yield Footer()
 
@@ -152,7 +153,9 @@ class ReviewApp(App[None]):
         if item is None or self.editor_open or number > len(item.annotations):
             return
         a = item.annotations[number - 1]
-        self.decide(item, FinalIn(transcript=a.transcript, intent=a.intent, flags=a.flags))
+        # The note goes with it: a final carrying an escalation flag is refused without one.
+        final = FinalIn(transcript=a.transcript, intent=a.intent, flags=a.flags, note=a.note)
+        self.decide(item, final)
 
     @property
     def editor_open(self) -> bool:
@@ -166,6 +169,7 @@ class ReviewApp(App[None]):
         self.query_one("#transcript", Input).value = a.transcript
         self.query_one("#intent", Input).value = a.intent
         self.query_one("#flags", Input).value = ", ".join(a.flags)
+        self.query_one("#note", Input).value = a.note or ""
         self.query_one("#editor").add_class("open")
         self.query_one("#transcript", Input).focus()
         self.status("edit the final; enter in the last field saves it, escape cancels")
@@ -175,7 +179,7 @@ class ReviewApp(App[None]):
         self.set_focus(None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "flags":
+        if event.input.id != "note":
             self.screen.focus_next()
             return
         item = self.current
@@ -187,6 +191,7 @@ class ReviewApp(App[None]):
                 transcript=self.query_one("#transcript", Input).value,
                 intent=self.query_one("#intent", Input).value.strip(),
                 flags=flags,
+                note=self.query_one("#note", Input).value.strip() or None,
             )
         except ValueError as e:
             self.status(f"not saved: {e.errors()[0]['msg'] if hasattr(e, 'errors') else e}")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from api.text_safety import for_terminal
+
+if TYPE_CHECKING:
+    from api.client import QueueClient
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -19,6 +24,7 @@ def run_review(args: argparse.Namespace) -> int:
     try:
         settings = load_settings_or_fail(args)
         factory = client_factory(settings)
+        _check_role(factory)
     except (LaunchError, NotConfigured, InsecureServerError) as e:
         sys.stderr.write(for_terminal(f"annotator review: {e}") + "\n")
         return 2
@@ -35,3 +41,26 @@ def run_review(args: argparse.Namespace) -> int:
         player.close()
         client.close()
     return 0
+
+
+def _check_role(factory: Callable[[], QueueClient]) -> None:
+    """A token that cannot read the review queue is told so before the screen opens (it used to
+    open on nine empty cards and a 403); a server not answering yet is left to the screen."""
+    from annotator.services import LaunchError, token_refused
+    from api.client import ApiError, Forbidden, Unauthorized
+    from api.review_client import ReviewClient
+
+    try:
+        with factory() as client:
+            ReviewClient(client).reviews(limit=1)
+    except Forbidden:
+        needs = "a reviewer's, a supervisor's or an admin's token"
+        raise LaunchError(
+            f"this token cannot review: `annotator review` needs {needs} "
+            "(`annotator token create NAME --role reviewer`); `annotator` opens the annotation "
+            "screen"
+        ) from None
+    except Unauthorized as e:
+        raise token_refused(e) from None
+    except ApiError:
+        return

@@ -39,6 +39,8 @@ class BreakScreen(ModalScreen[None]):
         width: 90%; max-width: 72; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
+    /* Labels are as wide as their text: at 80 columns the hint ran past the box, cut. */
+    BreakScreen Label { width: 100%; }
     BreakScreen .title { text-style: bold; margin-bottom: 1; }
     BreakScreen #break-countdown { text-style: bold; margin: 1 0; }
     BreakScreen .hint { color: $text-muted; }

@@ -28,6 +28,7 @@ from api.welfare import (
     PersonExposure,
     WelfarePolicy,
     WelfareState,
+    in_words,
 )
 
 #: How far back a first evaluation looks (a person's first lease of the day).
@@ -85,7 +86,7 @@ class WelfareService:
             429,
             ON_BREAK_REASON,
             f"time for a {self.policy.break_minutes}-minute break after {why}; new clips "
-            f"from {dt(current.ends_at).isoformat(timespec='seconds')} (in {wait} s)",
+            f"from {dt(current.ends_at):%H:%M} UTC ({in_words(wait)})",
             headers={"Retry-After": str(wait)},
         )
 

@@ -222,3 +222,19 @@ def test_report_command_prints_tables_and_json(
     assert people["ann"]["clips"] == 5 and people["bob"]["clips"] == 5
     assert people["ann"]["intent_agreement"] == pytest.approx(4 / 5)
     assert report["overall"]["clips"] == 5
+
+
+@pytest.mark.one_backend
+def test_review_with_an_annotators_token_says_which_token_it_needs(
+    clocked_server: ClockedServer, tmp_path: Path
+) -> None:
+    """`annotator review` with an annotator's token opened nine empty cards under "loading…"
+    and "cannot load the review queue: 403 forbidden_role: this needs the reviewer or…"."""
+    env = {"ANNOTATOR_SERVER": clocked_server.url, "ANNOTATOR_AUDIO": "none"}
+    for token, said in (
+        (clocked_server.token("ann"), "needs a reviewer's, a supervisor's or an admin's token"),
+        ("not-a-token", "the server refused the token"),
+    ):
+        done = run_annotator("review", home=tmp_path / "h", env={**env, "ANNOTATOR_TOKEN": token})
+        assert done.returncode == 2, done.stdout[-500:]
+        assert said in done.stderr and "Traceback" not in done.stderr, done.stderr

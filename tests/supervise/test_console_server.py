@@ -81,6 +81,14 @@ async def test_audio_is_a_play_event_and_gone_once_resolved(
         await pilot.press("f5")
         await until(pilot, lambda: screen._audio_for == eid, "the clip's audio")
         assert app.services.player.playing
+        # The bar read "0:02.9 / 0:00.0" once the clip arrived (and drew no playhead).
+        assert screen.player_bar.duration == pytest.approx(0.5, abs=0.05)
+        # The pane's audit trail said "no events yet" until the next ack or resolve.
+        await until(
+            pilot,
+            lambda: [e.action for e in screen._details[eid].audit] == [AuditAction.PLAY],
+            "the play event in the detail pane",
+        )
         with QueueClient(clocked_server.url, supervisor) as sup:
             assert [e.action for e in sup.escalation(eid).audit] == [AuditAction.PLAY]
             sup.resolve(eid, "false_alarm", "a film in the background")

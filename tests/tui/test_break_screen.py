@@ -5,6 +5,7 @@ says the break is over."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,9 @@ async def test_break_screen_after_flagged_clips_counts_down_and_leases_nothing(
             assert isinstance(shown, BreakScreen)
             assert services.prefetcher.status.state is PrefetchState.ON_BREAK
             assert "10-minute break" in shown.reason
+            # It said "new clips from 2026-12-02T03:02:48+00:00 (in 600 s)".
+            assert shown.reason.endswith(" UTC (in 10 min)"), shown.reason
+            assert not re.search(r"\d{4}-\d\d-\d\dT", shown.reason)
             text = str(shown.query_one("#break-countdown").render())
             assert text.startswith(("10:00", "9:5")) and text.endswith("left")
             assert not services.player.playing
@@ -100,9 +104,14 @@ async def test_break_screen_follows_the_server_and_only_then_lets_go(tmp_path: P
     ]
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app._annotate_screen() is not None)
-        screen = BreakScreen(time.monotonic() + 600, "a break", check=lambda: answers[0])
+        reason = "time for a 15-minute break after 3 escalation-flagged clips; new clips at 03:02"
+        screen = BreakScreen(time.monotonic() + 600, reason, check=lambda: answers[0])
         app.push_screen(screen, lambda _: closed.append(True))
         await pilot.pause()
+        # At 80×24 the hint was cut to "… No new clips are leased until the break".
+        box = screen.query_one("#break").content_region
+        for part in ("#break-reason", "#break-countdown", "#break-hint"):
+            assert box.contains_region(screen.query_one(part).region), part
         await pilot.press("enter")
         await pilot.pause()
         assert not closed

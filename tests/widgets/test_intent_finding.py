@@ -29,11 +29,21 @@ SIZE = (80, 24)
         ("umbrella", "weather_query", 1),
         ("alrmset", "alarm_set", 1),  # the id's fuzzy match still comes first
         ("light off", "iot_hue_lightoff", 1),
+        # Ties on the meaning went to the taxonomy's order: Enter picked alarm_set for "time",
+        # music_dislikeness for "music" and "play", alarm_query for "set alarm".
+        ("time", "datetime_query", 2),
+        ("music", "play_music", 1),
+        ("play music", "play_music", 1),
+        ("set alarm", "alarm_set", 1),
     ],
 )
 def test_intents_are_found_by_their_meaning(query: str, wanted: str, within: int) -> None:
     ranked = [hit.intent_id for hit in rank_intents(query, TAXONOMY.intents)]
     assert wanted in ranked[:within], (query, ranked[:5])
+
+
+def test_play_finds_a_play_intent_first() -> None:
+    assert rank_intents("play", TAXONOMY.intents)[0].intent_id.startswith("play_")
 
 
 def test_a_meaning_hit_says_where_it_was_found() -> None:

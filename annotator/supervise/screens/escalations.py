@@ -47,6 +47,7 @@ from widgets.escalation_list import EscalationList, EscalationRow
 from widgets.player_bar import PlayerBar
 
 if TYPE_CHECKING:
+    from annotator.audio.decode import DecodedAudio
     from annotator.supervise.services import ConsoleServices
 
 PLAYHEAD_HZ = 15
@@ -361,15 +362,16 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
         if key == self.table.selected:
             self.player_bar.status = for_terminal(text)
 
-    def _audio_ready(self, key: str, audio: object, peaks: list[float]) -> None:
+    def _audio_ready(self, key: str, audio: DecodedAudio, peaks: list[float]) -> None:
         if key != self.table.selected:
             return  # the supervisor moved on meanwhile
         player = self.services.player
-        player.load(audio)  # type: ignore[arg-type]  # DecodedAudio, imported in the worker
+        player.load(audio)
         self._audio_for = key
-        self.player_bar.load(peaks, float(getattr(audio, "duration", 0.0)))
+        self.player_bar.load(peaks, audio.duration_s)
         self.player_bar.status = self.services.player_reason
         player.play()
+        self.fetch_detail(key)  # the fetch was a `play` audit event: show it in the trail
 
     # ------------------------------------------------------------------ actions: escalations
 
