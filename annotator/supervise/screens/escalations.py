@@ -483,6 +483,7 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
 
     def action_revoke(self) -> None:
         self.notify("Tokens are revoked in the people view: open it first.", severity="warning")
+
     def action_quality(self) -> None:
         from annotator.supervise.screens.quality import QualityScreen
 
