@@ -4,6 +4,7 @@ escalation rings the bell; the clip's audio is fetched only when a player key as
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -228,9 +229,12 @@ async def test_the_queue_view_shows_exposure_where_the_server_counts_it(tmp_path
     app, fake = make_console(tmp_path)
     person = SimpleNamespace(
         person="ann\x1b1", counts={"distress": 3, "self_harm": 1}, breaks=1, on_break=True,
-        opt_outs=["minor"],
+        opt_outs=["minor"], shift_started_at=datetime(2026, 12, 1, 22, 5, tzinfo=UTC),
     )  # fmt: skip
-    report = SimpleNamespace(categories=["distress", "self_harm", "explicit"], people=[person])
+    other = SimpleNamespace(person="bo", counts={}, breaks=0, on_break=False, on_shift=True)
+    report = SimpleNamespace(
+        categories=["distress", "self_harm", "explicit"], people=[person, other]
+    )
     fake.exposure = lambda: report  # type: ignore[attr-defined]  # the welfare routes' method
     async with app.run_test(size=(160, 48)) as pilot:
         await loaded(pilot)
@@ -243,6 +247,8 @@ async def test_the_queue_view_shows_exposure_where_the_server_counts_it(tmp_path
         assert "ann\\x1b1" in text and "\x1b" not in text  # the name escaped
         row = next(line for line in text.splitlines() if "ann" in line).split()
         assert row[1:5] == ["3", "1", "0", "1"]  # distress, self harm, explicit, breaks
+        assert "01 Dec 22:05 UTC" in text  # when ann's shift began (the server's shift)
+        assert "on shift" in next(line for line in text.splitlines() if "bo " in line)
 
 
 def _plain(widget: Any) -> str:

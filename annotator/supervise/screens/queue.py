@@ -88,6 +88,7 @@ def exposure_table(report: Any) -> Table | Text:
         table.add_column(for_terminal(category.replace("_", " ")), justify="right")
     table.add_column("breaks", justify="right")
     table.add_column("now")
+    table.add_column("shift since")
     table.add_column("opted out of")
     for p in people:
         counts = dict(getattr(p, "counts", {}))
@@ -95,10 +96,22 @@ def exposure_table(report: Any) -> Table | Text:
             for_terminal(getattr(p, "person", "?")),
             *(str(counts.get(c, 0)) for c in categories),
             str(getattr(p, "breaks", 0)),
-            "on a break" if getattr(p, "on_break", False) else "",
+            _now(p),
+            _shift(getattr(p, "shift_started_at", None)),
             ", ".join(for_terminal(o) for o in getattr(p, "opt_outs", [])),
         )
     return table
+
+
+def _now(person: Any) -> str:
+    if getattr(person, "on_break", False):
+        return "on a break"
+    return "on shift" if getattr(person, "on_shift", False) else ""
+
+
+def _shift(started: datetime | None) -> str:
+    """When the person's shift began (the server's: their first work after a long pause)."""
+    return "-" if not isinstance(started, datetime) else started.strftime("%d %b %H:%M UTC")
 
 
 class QueueScreen(Screen[None]):
