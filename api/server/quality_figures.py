@@ -310,6 +310,9 @@ class QualityFigures:
                 else []
             )
 
+        ordered = sorted(people_pairs_rows, key=lambda r: (r[0], r[1]))
+        # Thousands of small JSON objects: parsed as one array, in one call.
+        pair_flags = json.loads("[" + ",".join(str(r[7]) for r in ordered) + "]")
         gold_by: dict[str, list[tuple[Label, Expected]]] = defaultdict(list)
         for who, t, i, f, gt, gi, gf in gold_rows:
             got = Label("", "", who, t, i, _flags(f))
@@ -350,8 +353,8 @@ class QualityFigures:
             intents=_volumes(intents),
             overall=overall,
             pairs=[
-                PairRow(r[0], r[1], _pair_figures(r[2:], known))
-                for r in sorted(people_pairs_rows, key=lambda r: (r[0], r[1]))
+                PairRow(r[0], r[1], _pair_figures(r[2:7], flags, known))
+                for r, flags in zip(ordered, pair_flags, strict=True)
             ],
             series=hour_series(((float(t), bool(g), bool(c)) for t, g, c in series_rows), now)
             if now is not None
@@ -370,20 +373,19 @@ def _number(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
-def _pair_figures(row: Sequence[Any], known: set[str]) -> Agreement:
-    """`_pair_columns` read back: the pair's intent alpha counts `clips` units, as computed."""
-    clips, mean_wer, value, low, high, flags = row
+def _pair_figures(row: Sequence[Any], flags: dict[str, list[Any]], known: set[str]) -> Agreement:
+    """`_pair_columns` read back (`flags` parsed): the pair's intent alpha counts `clips` units,
+    as computed."""
+    clips, mean_wer, value, low, high = row
     return Agreement(
         clips=int(clips),
         mean_pair_wer=float(mean_wer),
         intent_alpha=Estimate(_number(value), int(clips), _number(low), _number(high)),
         flag_alpha={
             k: Estimate(_number(v), int(n), _number(lo), _number(hi))
-            for k, (v, n, lo, hi) in json.loads(flags).items()
+            for k, (v, n, lo, hi) in flags.items()
             if k in known
-        }
-        if flags != "{}"
-        else {},
+        },
     )
 
 
