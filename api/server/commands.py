@@ -28,9 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from pydantic import TypeAdapter, ValidationError
-from uvicorn.supervisors import Multiprocess
 
 from api.models import DisplayName
 from api.private_file import PrivateFileError, private_output
@@ -184,6 +182,11 @@ def _log_levels() -> tuple[int, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # uvicorn here, not at the top: the other commands (report, export, token...) never serve.
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from api.server.announcing_server import AnnouncingServer
     from api.server.app import SETTINGS_ENV, create_app, tune_gc_for_serving
     from api.server.http_protocol import CoalescingHttpToolsProtocol
 
@@ -233,7 +236,7 @@ def _serve(args: argparse.Namespace) -> int:
     sock = _listen(args.host, port)
     if workers == 1:
         tune_gc_for_serving()
-        server = _AnnouncingServer(uvicorn.Config(app, **common), scheme)
+        server = AnnouncingServer(uvicorn.Config(app, **common), scheme)
         server.run(sockets=[sock])
         return 0 if server.started else 1
     # Several processes share the listening socket and the database; each builds its own app
@@ -262,20 +265,6 @@ def _announce(scheme: str, host: str, sock: socket.socket) -> None:
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     _say(f"serving on {scheme}://{shown}:{port}")
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """uvicorn's server, printing one `serving on URL` line once the socket listens (tools and
-    tests wait for it; with --port 0 it is how they learn the port)."""
-
-    def __init__(self, config: uvicorn.Config, scheme: str) -> None:
-        super().__init__(config)
-        self.scheme = scheme
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started and self.servers:
-            _announce(self.scheme, self.config.host, self.servers[0].sockets[0])
 
 
 # ------------------------------------------------ tokens (create, list: people_commands)

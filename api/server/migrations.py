@@ -233,13 +233,14 @@ CREATE TABLE welfare_breaks (
 #: Quality figures (issue 12, `api.server.quality_figures`): what the report needs of each clip
 #: and each pair of people, worked out once and kept, so the report over 100,000 annotations is
 #: SQL aggregates rather than every annotation read again. `quality_clips` (one row per non-gold
-#: clip with >= 2 annotations), `quality_pairs` (each pair of its annotations: both people, the
-#: pair's WER, intents and flags), `quality_clip_flags` (how many of a clip's annotations carry
-#: each flag), `quality_people_pairs` (a pair of people's agreement, JSON, intervals included).
-#: Triggers on `annotations` (insert, the amendable columns, delete) put the clip into
-#: `quality_stale`; the figures code recomputes stale clips, and the pairs of people they touch
-#: (`quality_pairs_stale`), before it reports. Existing clips start stale. Not copied by `db
-#: copy`: the copied annotations make every clip stale on the target.
+#: clip with annotations: locale, how many, how they disagree), `quality_clip_intents` and
+#: `quality_clip_flags` (how many of its annotations give each intent, carry each flag),
+#: `quality_pairs` (each pair of its annotations: both people, the pair's WER, intents, flags),
+#: `quality_people_pairs` (a pair of people's agreement, intervals included; per flag a JSON
+#: object flag -> [alpha, clips, low, high]). Triggers on `annotations` (insert, the amendable
+#: columns, delete) put the clip into `quality_stale`; the figures code recomputes stale clips,
+#: and the pairs of people they touch (`quality_pairs_stale`), before it reports. Existing clips
+#: start stale. Not copied by `db copy`: the copied annotations make every clip stale there.
 _V_QUALITY_FIGURES = """
 CREATE TABLE quality_stale (clip_id TEXT PRIMARY KEY);
 CREATE TABLE quality_pairs_stale (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b));
@@ -279,7 +280,12 @@ CREATE TABLE quality_clip_flags (
 CREATE TABLE quality_people_pairs (
     a TEXT NOT NULL,
     b TEXT NOT NULL,
-    figures TEXT NOT NULL,
+    clips INTEGER NOT NULL,
+    mean_wer {real} NOT NULL,
+    intent_alpha {real},
+    intent_low {real},
+    intent_high {real},
+    flags TEXT NOT NULL,
     PRIMARY KEY (a, b)
 );
 INSERT INTO quality_stale (clip_id) SELECT DISTINCT clip_id FROM annotations;

@@ -265,16 +265,24 @@ def print_report(r: Report, file: Any = None) -> None:
     console.print(agree)
     if r.pairs:
         pairs = Table(title="Pairs of people", title_justify="left")
-        for col in ("pair", "shared clips", "mean pair WER", "intent α", "95 % interval"):
-            pairs.add_column(col, justify="left" if col == "pair" else "right")
+        for col in ("pair", "shared clips", "mean pair WER", "intent α", "95 % interval",
+                    "flag α (95 % interval)"):  # fmt: skip
+            pairs.add_column(
+                col, justify="left" if col in ("pair", "flag α (95 % interval)") else "right"
+            )
         for pr in r.pairs:
             est = pr.agreement.intent_alpha
+            flags = "; ".join(
+                f"{name} {_num(e.value, 2)}" + (f" ({_interval(e)})" if _interval(e) else "")
+                for name, e in sorted(pr.agreement.flag_alpha.items())
+            )
             pairs.add_row(
                 f"{pr.a} · {pr.b}",
                 str(pr.agreement.clips),
                 _num(pr.agreement.mean_pair_wer, 3),
                 _num(est.value, 3),
                 _interval(est),
+                flags,
             )
         console.print(pairs)
 

@@ -24,8 +24,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from api.server.quality_rules import (
     SMALL_SAMPLE,
     Agreement,
@@ -51,7 +49,6 @@ from api.server.quality_store import _LABEL_SQL, QualityStore, _flags, label_fro
 #: Clips (then pairs of people) recomputed per write transaction.
 BATCH = 500
 
-_AGREEMENT = TypeAdapter(Agreement)
 
 _IN_FIGURES = (
     " WHERE EXISTS (SELECT 1 FROM quality_clips q WHERE q.clip_id = a.clip_id"
@@ -229,8 +226,11 @@ class QualityFigures:
                 repo._sql("DELETE FROM quality_people_pairs WHERE a = ? AND b = ?"), taken
             )
             cur.executemany(
-                repo._sql("INSERT INTO quality_people_pairs (a, b, figures) VALUES (?, ?, ?)"),
-                [(a, b, _AGREEMENT.dump_json(f).decode()) for (a, b), f in figures.items()],
+                repo._sql(
+                    "INSERT INTO quality_people_pairs (a, b, clips, mean_wer, intent_alpha,"
+                    " intent_low, intent_high, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                [(a, b, *_pair_columns(f)) for (a, b), f in figures.items()],
             )
         return len(taken)
 
@@ -281,7 +281,9 @@ class QualityFigures:
                 " JOIN quality_clips q ON q.clip_id = f.clip_id WHERE q.annotations >= 2",
             ).fetchall()
             people_pairs_rows = repo._x(
-                conn, "SELECT a, b, figures FROM quality_people_pairs"
+                conn,
+                "SELECT a, b, clips, mean_wer, intent_alpha, intent_low, intent_high, flags"
+                " FROM quality_people_pairs",
             ).fetchall()
             series_rows = (
                 repo._x(
@@ -308,6 +310,9 @@ class QualityFigures:
                 else []
             )
 
+        ordered = sorted(people_pairs_rows, key=lambda r: (r[0], r[1]))
+        # Thousands of small JSON objects: parsed as one array, in one call.
+        pair_flags = json.loads("[" + ",".join(str(r[7]) for r in ordered) + "]")
         gold_by: dict[str, list[tuple[Label, Expected]]] = defaultdict(list)
         for who, t, i, f, gt, gi, gf in gold_rows:
             got = Label("", "", who, t, i, _flags(f))
@@ -348,8 +353,8 @@ class QualityFigures:
             intents=_volumes(intents),
             overall=overall,
             pairs=[
-                PairRow(a, b, _known_flags(_AGREEMENT.validate_json(f), known))
-                for a, b, f in sorted(people_pairs_rows, key=lambda r: (r[0], r[1]))
+                PairRow(r[0], r[1], _pair_figures(r[2:7], flags, known))
+                for r, flags in zip(ordered, pair_flags, strict=True)
             ],
             series=hour_series(((float(t), bool(g), bool(c)) for t, g, c in series_rows), now)
             if now is not None
@@ -357,11 +362,31 @@ class QualityFigures:
         )
 
 
-def _known_flags(figures: Agreement, known: set[str]) -> Agreement:
-    if set(figures.flag_alpha) <= known:
-        return figures
-    kept = {k: v for k, v in figures.flag_alpha.items() if k in known}
-    return Agreement(figures.clips, figures.mean_pair_wer, figures.intent_alpha, kept)
+def _pair_columns(f: Agreement) -> tuple[Any, ...]:
+    """A pair of people's `Agreement` as `quality_people_pairs` columns (clips .. flags)."""
+    e = f.intent_alpha
+    flags = {k: [v.value, v.units, v.low, v.high] for k, v in sorted(f.flag_alpha.items())}
+    return f.clips, f.mean_pair_wer, e.value, e.low, e.high, json.dumps(flags)
+
+
+def _number(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _pair_figures(row: Sequence[Any], flags: dict[str, list[Any]], known: set[str]) -> Agreement:
+    """`_pair_columns` read back (`flags` parsed): the pair's intent alpha counts `clips` units,
+    as computed."""
+    clips, mean_wer, value, low, high = row
+    return Agreement(
+        clips=int(clips),
+        mean_pair_wer=float(mean_wer),
+        intent_alpha=Estimate(_number(value), int(clips), _number(low), _number(high)),
+        flag_alpha={
+            k: Estimate(_number(v), int(n), _number(lo), _number(hi))
+            for k, (v, n, lo, hi) in flags.items()
+            if k in known
+        },
+    )
 
 
 def _volumes(rows: Iterable[Sequence[Any]]) -> list[VolumeRow]:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from api.server.quality_rules import (
     Expected,
     Label,
+    PairUnit,
     build_report,
     consensus,
     corpus_wer,
@@ -25,6 +26,7 @@ from api.server.quality_rules import (
     nominal_alpha,
     pair_wer,
     pairs_alpha,
+    people_pairs,
     wer,
 )
 
@@ -206,3 +208,43 @@ def test_report_numbers_by_hand() -> None:
     intents = {v.key: v for v in r.intents}
     assert intents["play_music"].disagreed == 1 and intents["alarm_set"].clips == 2
     assert r.overall.clips == 2 and r.pairs[0].a == "ann" and r.pairs[0].b == "bob"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(INTENTS, INTENTS, FLAGS, FLAGS), min_size=1, max_size=40),
+    st.lists(st.tuples(INTENTS, INTENTS, FLAGS, FLAGS), min_size=1, max_size=40),
+)
+def test_per_pair_flag_alpha_is_the_reference_and_each_pair_stands_alone(
+    first: list[tuple[str, str, frozenset[str], frozenset[str]]],
+    second: list[tuple[str, str, frozenset[str], frozenset[str]]],
+) -> None:
+    """Per pair of people, each flag either gave has its alpha (the reference formula and the
+    `krippendorff` package) with an interval that brackets it; a pair's figures are the same
+    computed alone or beside another pair (the stored per-pair figures rely on it)."""
+
+    def units(rows: list[tuple[str, str, frozenset[str], frozenset[str]]]) -> list[PairUnit]:
+        return [PairUnit(f"c{i:03d}", "ann", "bob", 0.0, *row) for i, row in enumerate(rows)]
+
+    alone = people_pairs({("ann", "bob"): units(first)}, ["pii", "minor", "distress"])
+    both = people_pairs(
+        {("ann", "bob"): units(first), ("ann", "cy"): units(second)},
+        ["pii", "minor", "distress"],
+    )
+    assert both[("ann", "bob")] == alone[("ann", "bob")]
+    got = alone[("ann", "bob")].flag_alpha
+    assert set(got) == set().union(*(a | b for _, _, a, b in first))
+    for name, est in got.items():
+        data = [[name in a for _, _, a, _ in first], [name in b for _, _, _, b in first]]
+        assert est.units == len(first)
+        if len({v for row in data for v in row}) < 2:
+            assert est.value is None  # one value everywhere: undefined
+            continue
+        pairs = [list(u) for u in zip(data[0], data[1], strict=True)]
+        assert est.value == pytest.approx(reference_alpha(pairs))
+        package = krippendorff.alpha(
+            reliability_data=np.array(data, dtype=float), level_of_measurement="nominal"
+        )
+        assert est.value == pytest.approx(package, abs=1e-9)
+        if est.low is not None:
+            assert est.high is not None and est.low - 1e-9 <= est.value <= est.high + 1e-9
