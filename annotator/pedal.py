@@ -59,10 +59,14 @@ class PedalHoldApp:
     def _annotate_screen(self) -> AnnotateScreen | None:
         raise NotImplementedError
 
+    #: The terminal's answer, kept: it may come before the annotate screen is mounted.
+    pedal_mode: PedalMode | None = None
+
     def on_key_release_support(self, message: KeyReleaseSupport) -> None:
+        self.pedal_mode = "holds" if message.releases else "toggles-no-releases"
         screen = self._annotate_screen()
         if screen is not None:
-            screen.pedal_answered("holds" if message.releases else "toggles-no-releases")
+            screen.pedal_answered(self.pedal_mode)
 
     def on_play_pedal(self, message: PlayPedal) -> None:
         screen = self._annotate_screen()

@@ -53,14 +53,20 @@ class AnnotateExtras(Screen[None]):
             return
         from annotator.pedal_driver import HoldDriver
 
-        if issubclass(self.app.driver_class, HoldDriver) and not self.app.is_headless:
-            self.set_timer(ANSWER_WAIT_S, lambda: self._pedal_unanswered())
-        else:
+        if answer := self._pedal_answer():
+            self.pedal_answered(answer)  # it came before this screen was mounted
+        elif not issubclass(self.app.driver_class, HoldDriver) or self.app.is_headless:
             self.pedal_answered("toggles")
+        else:
+            self.set_timer(ANSWER_WAIT_S, self._pedal_unanswered)
+
+    def _pedal_answer(self) -> PedalMode | None:
+        answer: PedalMode | None = getattr(self.app, "pedal_mode", None)  # PedalHoldApp's
+        return answer
 
     def _pedal_unanswered(self) -> None:
         if self._pedal_said is None:
-            self.pedal_answered("toggles")
+            self.pedal_answered(self._pedal_answer() or "toggles")
 
     def pedal_answered(self, mode: PedalMode) -> None:
         key = hold_key(self.services.keymap)

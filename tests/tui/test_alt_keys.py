@@ -8,7 +8,8 @@ Delete, another alt key) or more than 32 characters turn the alt key into "^" + 
 Issue 14 item 14; notes/keys.md has the measurements. So the default keymap puts everything used
 mid-typing on F-keys (shift+F-key tags, ctrl+F-key flags, shift+F11 clear): an F-key is one whole
 CSI sequence, which the parser settles at once. The alt letters stay as aliases; the xfail below
-documents what they still do in such a terminal.
+documents what they still do in such a terminal. xterm (both of its alt modes):
+tests/tui/test_xterm.py.
 """
 
 from __future__ import annotations

@@ -15,17 +15,23 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual import events
 
+from annotator.app import AnnotatorApp
+from annotator.keymap import load_keymap
+from annotator.pedal_driver import HoldDriver, KeyReleaseSupport, PlayPedal
+from tests.tui.fakes import FrozenPlayer, make_app, ready_clip
+from tests.tui.helpers import wait_until
 from tests.tui.kitty_pty import KittyPty
 from tests.tui.test_key_bursts import transcript_line
 from tests.tui.tmux import ANNOTATOR, Tmux, start_demo, tmux, wait_for
 
 __all__ = ["tmux"]  # the fixture
 
-pytestmark = [pytest.mark.slow]
 
 _BAR = re.compile(r"([▶‖]) (\d+:\d\d\.\d) / (\d+:\d\d\.\d)")
 
@@ -49,6 +55,37 @@ def toasts(screen: str) -> str:
 
 def state(screen: str) -> str:
     return bar(screen)[0] if _BAR.search(screen) else ""
+
+
+async def test_an_answer_before_the_screen_and_the_pedal_messages(tmp_path: Path) -> None:
+    # The terminal may answer before the annotate screen is mounted: the App keeps the answer.
+    fake = make_app(tmp_path, [ready_clip(1), ready_clip(2)])
+    app = AnnotatorApp(replace(fake.services, keymap=load_keymap("pedal")))
+    assert issubclass(app.driver_class, HoldDriver)  # what a real terminal would run
+    app.on_key_release_support(KeyReleaseSupport(27))
+    player = app.services.player
+    assert isinstance(player, FrozenPlayer)
+
+    def notes() -> list[str]:
+        return [str(n.message) for n in app._notifications]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: any("Hold the play pedal (f10)" in n for n in notes()))
+        player.pause()
+        app.post_message(PlayPedal(down=True))
+        await wait_until(pilot, lambda: player.playing)
+        app.post_message(PlayPedal(down=False))
+        await wait_until(pilot, lambda: not player.playing)
+        app.post_message(PlayPedal(down=True))
+        await wait_until(pilot, lambda: player.playing)
+        app.post_message(events.AppBlur())  # no release will come: counts as let go
+        await wait_until(pilot, lambda: not player.playing)
+        # A help screen on top: the pedal does not start playback (f10 would not either).
+        await pilot.press("f1")
+        app.post_message(PlayPedal(down=True))
+        await pilot.pause(0.2)
+        assert not player.playing
+        assert sum("play pedal" in n for n in notes()) == 1  # said once
 
 
 @pytest.fixture
@@ -82,6 +119,7 @@ def held(term: KittyPty, seconds: float, *, repeats: bool) -> None:
             term.key("f10", "repeat")
 
 
+@pytest.mark.slow
 def test_the_play_pedal_plays_while_held_and_pauses_when_let_go(kitty_demo: KittyPty) -> None:
     term = kitty_demo
     term.wait_for(
@@ -140,6 +178,7 @@ def test_the_play_pedal_plays_while_held_and_pauses_when_let_go(kitty_demo: Kitt
     assert "[?" not in shown and "1:3" not in shown, shown
 
 
+@pytest.mark.slow
 @pytest.mark.tmux
 def test_without_the_kitty_protocol_the_pedal_toggles_and_says_so(
     tmux: Tmux, tmp_path: Path
