@@ -130,9 +130,19 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         raise UsageError(f"{flag}: {first['msg']}") from None
 
 
-def _open_repo(settings: ServerSettings, *, migrate: bool = True) -> Repository:
-    from api.server.backends import CannotOpen, open_repository
+def _open_repo(
+    settings: ServerSettings, *, migrate: bool = True, existing: bool = False
+) -> Repository:
+    """`existing`: a command that only reads refuses a SQLite path with no file (opening it would
+    make a new, empty queue there, and a mistyped --db would read as "nothing in the queue")."""
+    from api.server.backends import CannotOpen, is_postgres, open_repository, sqlite_path
 
+    url = settings.database_url
+    if existing and not is_postgres(url) and not sqlite_path(url).exists():
+        raise UsageError(
+            f"no queue database at {sqlite_path(url)}: check --db (or ANNOTATOR_DB_URL); "
+            "`annotator serve` or `annotator db migrate` creates a new one"
+        )
     try:
         return open_repository(
             settings.database_url,
@@ -362,7 +372,7 @@ def export(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from api.server.export import export_lines
 
-    repo = _open_repo(_settings(args))
+    repo = _open_repo(_settings(args), existing=True)
     if args.format != "jsonl" or getattr(args, "final", False):
         from api.server.quality_commands import export_finals
 

@@ -16,7 +16,8 @@ Formats:
   Studio's documented task format, for a labeling config with `<Audio name="audio"
   value="$audio"/>`, `<TextArea name="transcription" toName="audio"/>`, `<Choices
   name="intent" toName="audio"/>` and `<Choices name="flags" toName="audio"
-  choice="multiple"/>`: `LABEL_STUDIO_CONFIG`), and DIR/audio/<clip>.wav.
+  choice="multiple"/>`, each with a `<Choice>` per intent and flag: `label_studio_config`), and
+  DIR/audio/<clip>.wav.
 """
 
 from __future__ import annotations
@@ -26,19 +27,37 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from api.private_file import private_output
 from api.server.quality_store import AUTO, FinalRow, QualityStore
+from api.taxonomy import load_default_taxonomy
 
 FORMATS = ("jsonl", "hf-audiofolder", "label-studio")
 
-LABEL_STUDIO_CONFIG = """<View>
-  <Audio name="audio" value="$audio"/>
-  <TextArea name="transcription" toName="audio" editable="true"/>
-  <Choices name="intent" toName="audio" choice="single"/>
-  <Choices name="flags" toName="audio" choice="multiple"/>
-</View>
-"""
+
+def label_studio_config(intents: Iterable[str], flags: Iterable[str]) -> str:
+    """The labeling config the tasks are for. Label Studio draws a `<Choices>` tag's `<Choice>`
+    children (an empty one offers nothing to pick), so every intent and flag is listed."""
+
+    def choices(name: str, kind: str, values: Iterable[str]) -> str:
+        children = "".join(f"\n    <Choice value={quoteattr(v)}/>" for v in values)
+        return f'  <Choices name="{name}" toName="audio" choice="{kind}">{children}\n  </Choices>\n'
+
+    return (
+        "<View>\n"
+        '  <Audio name="audio" value="$audio"/>\n'
+        '  <TextArea name="transcription" toName="audio" editable="true"/>\n'
+        + choices("intent", "single", intents)
+        + choices("flags", "multiple", flags)
+        + "</View>\n"
+    )
+
+
+def _with_taxonomy(seen: Iterable[str], known: Iterable[str]) -> list[str]:
+    """The default taxonomy's ids, then any other the finals hold (a deployment's own)."""
+    return list(dict.fromkeys([*known, *sorted(set(seen))]))
+
 
 Progress = Callable[[int], None]
 
@@ -153,13 +172,22 @@ def export_label_studio(store: QualityStore, out: Path, progress: Progress) -> E
     _private_dir(out / "audio")
     count = ExportCount()
     tasks = []
+    intents: set[str] = set()
+    flags: set[str] = set()
     for row, data in with_audio(store, store.finals(), count):
         _write(out / "audio" / audio_name(row), data)
         tasks.append(label_studio_task(row, f"audio/{audio_name(row)}"))
+        intents.add(row.intent)
+        flags.update(row.flags)
         count.written += 1
         progress(1)
     _write(out / "tasks.json", json.dumps(tasks, ensure_ascii=False, indent=1).encode())
-    _write(out / "label_config.xml", LABEL_STUDIO_CONFIG.encode())
+    taxonomy = load_default_taxonomy()
+    config = label_studio_config(
+        _with_taxonomy(intents, (i.id for i in taxonomy.intents)),
+        _with_taxonomy(flags, (f.id for f in taxonomy.flags)),
+    )
+    _write(out / "label_config.xml", config.encode())
     return count
 
 

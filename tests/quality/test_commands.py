@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import datasets
 import pytest
@@ -178,6 +179,10 @@ def test_label_studio_tasks_follow_the_documented_format(
     tasks = json.loads((out / "tasks.json").read_text())
     assert isinstance(tasks, list) and len(tasks) == 3
     config = (out / "label_config.xml").read_text()
+    choices = {
+        tag.get("name"): {c.get("value") for c in tag.findall("Choice")}
+        for tag in ElementTree.fromstring(config).iter("Choices")
+    }
     for task in tasks:
         assert set(task) >= {"data", "annotations"}
         audio = task["data"]["audio"]
@@ -192,6 +197,13 @@ def test_label_studio_tasks_follow_the_documented_format(
         assert isinstance(kinds["transcription"]["value"]["text"], list)
         assert kinds["intent"]["type"] == "choices"
         assert len(kinds["intent"]["value"]["choices"]) == 1
+        # Label Studio shows a <Choices> tag's <Choice> children: the config had none, so an
+        # imported task could be neither read back against its labels nor re-labelled.
+        for name in ("intent", "flags"):
+            for value in kinds.get(name, {"value": {"choices": []}})["value"]["choices"]:
+                assert value in choices[name], (name, value)
+    assert {"no_speech", "alarm_set"} <= choices["intent"]
+    assert {"distress", "pii"} <= choices["flags"]
     reviewed = [t for t in tasks if t["annotations"][0]["ground_truth"]]
     assert len(reviewed) == 1
     assert reviewed[0]["annotations"][0]["result"][0]["value"]["text"] == ["wake me up at 7"]

@@ -21,7 +21,7 @@ from tests.fixtures.server import LiveServer, annotator_command
 
 def _export(server: LiveServer, out: Path, home: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [*annotator_command(), "export", "--db", str(server.db_path), "--data",
+        [*annotator_command(), "export", "--db", server.db, "--data",
          str(server.data_dir), "--out", str(out)],
         capture_output=True, timeout=60, check=False,
         env={**os.environ, "ANNOTATOR_HOME": str(home)},

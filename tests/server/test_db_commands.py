@@ -232,3 +232,15 @@ def test_a_database_outage_is_a_503_and_the_server_recovers(
             assert time.monotonic() - began < RECOVERY_S  # not a backed-off reconnection
     finally:
         server.stop()
+
+
+def test_export_from_a_mistyped_db_path_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    """`annotator export --db /srv/annotator/queue.bd` made that file (and its directories) as
+    a new, empty queue and said "exported 0 annotations": nothing told the admin the path was
+    wrong."""
+    typo = tmp_path / "srv" / "queue.bd"
+    for final in ([], ["--final"]):
+        done = run("export", "--db", str(typo), *final, "--out", str(tmp_path / "x"), home=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert f"no queue database at {typo}" in done.stderr and "--db" in done.stderr
+        assert not typo.parent.exists() and not (tmp_path / "x").exists()
