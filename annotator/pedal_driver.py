@@ -123,8 +123,8 @@ class HoldParser(XTermParser):
         press = _without_event_type(typed) if typed else sequence
         keys = list(super()._sequence_to_key_events(press))
         event = typed.group(3) if typed else _PRESS
-        if not keys:
-            return None
+        if not keys:  # an event type never reaches Textual's parser (it would raise)
+            return [events.Key(Keys.Ignore, sequence)] if typed else None
         if len(keys) == 1 and keys[0].key == self.hold_key and self.holding:
             if event == _REPEAT:
                 return [events.Key(Keys.Ignore, sequence)]
