@@ -118,6 +118,16 @@ async def test_overdue_when_the_servers_clock_passes_the_target(
         [eid] = screen.table._keys
         assert str(screen.table.get_row(eid)[0]) != "!"
         assert str(screen.table.get_row(eid)[3]) in {"ack in 15m", "ack in 14m"}
+        # Ten minutes on this machine with no news: the list's countdown moved, and the detail
+        # pane's too (it kept "raised … (0s ago)", "ack due … (in 14m)" until the next page).
+        await until(pilot, lambda: "ago)" in screen.detail_view.plain_text(), "the detail")
+        local = screen.board.clock
+        screen.board.clock = lambda: local() + 10 * 60
+        await until(pilot, lambda: "(10m ago)" in screen.detail_view.plain_text(), "10m ago")
+        assert "(in 5m)" in screen.detail_view.plain_text() or "(in 4m)" in (
+            screen.detail_view.plain_text()
+        )
+        screen.board.clock = local
         clocked_server.clock.advance(16 * 60)
         flag(clocked_server, "bob", ["self_harm"])  # news: a page with the server's new time
         await until(pilot, lambda: len(screen.table._keys) == 2, "the second escalation")

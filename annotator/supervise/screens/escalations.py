@@ -212,6 +212,8 @@ class EscalationsScreen(PlayerKeys, Screen[None]):
     def _tick(self) -> None:
         if self.board.page is not None:
             self.table.tick([self._row(e) for e in self.board.rows()])
+            # The pane's "(12m ago)" / "(in 3m)" count on with the list's.
+            self._show_detail(self.table.selected)
 
     def _tick_player(self) -> None:
         player = self.services.player
