@@ -123,16 +123,26 @@ def transcribe_all(clips: list[Clip]) -> tuple[list[Drafted], float, float]:
 
 
 def trained_suggester(taxonomy: Taxonomy, directory: Path) -> tuple[Suggester, TrainingReport]:
+    """Train on the corpus and serve it as `serve` does: stored in a (throwaway) queue database,
+    read back by the Suggester from there."""
+    from datetime import UTC, datetime
+
+    from api.server.backends import open_repository
     from api.server.intents.classifier import TrainingRow, train
+    from api.server.intents.model_store import IntentModelStore
     from api.server.intents.suggester import Suggester
+    from api.server.sql_repo import SqlRepository
     from bench.asr_data.corpus import training_annotations
 
     rows = [
         TrainingRow(f"corpus-{i}", text, intent)
         for i, (text, intent) in enumerate(training_annotations(TRAINING_ANNOTATIONS))
     ]
-    report = train(rows, taxonomy.intents, directory)
-    return Suggester(taxonomy, directory), report
+    repo = open_repository(f"sqlite:///{directory / 'queue.db'}", directory / "data")
+    assert isinstance(repo, SqlRepository)
+    store = IntentModelStore(repo)
+    report = store.put(train(rows, taxonomy.intents), datetime.now(UTC))
+    return Suggester(taxonomy, store), report
 
 
 def top3_rate(suggest: Callable[[str], list[str]], drafted: list[Drafted]) -> float:
