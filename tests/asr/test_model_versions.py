@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from api.client import QueueClient
@@ -14,7 +13,8 @@ from api.models import AnnotationIn, BatchItem, ReleaseReason
 from api.server.intents.suggester import RELOAD_SECONDS
 from tests.asr.support import db_args, run
 from tests.asr.test_suggestions import jargon_rows
-from tests.fixtures.server import LiveServer, open_repo, write_wavs
+from tests.fixtures.postgres import TempCluster
+from tests.fixtures.server import LiveServer, open_repo, start_live_server, write_wavs
 
 #: A deployment's jargon for turning a light on, which the shipped descriptions do not hold.
 DRAFT = "flick the glow loft"
@@ -30,18 +30,20 @@ def _top(client: QueueClient) -> str:
 
 
 def test_servers_on_one_database_serve_the_stored_version_without_restart(
-    make_live_server: Callable[..., LiveServer], tmp_path: Path
+    pg_cluster: TempCluster, tmp_path: Path
 ) -> None:
-    a = make_live_server("--max-live-leases", "100")
-    # A second process on the same database (and, for SQLite, the same audio directory).
+    """PostgreSQL: the database several hosts share (the store itself is tested on both
+    backends in test_suggestions.py)."""
+    a = start_live_server(
+        tmp_path / "a", "--max-live-leases", "100", db_url=pg_cluster.new_database()
+    )
     b = LiveServer(root=tmp_path / "b", extra_args=a.extra_args, db_url=a.db)
     b.root.mkdir()
-    (b.root / "data").symlink_to(a.data_dir)
-    b.start()
     try:
+        b.start()
         ids = a.ingest(write_wavs(tmp_path / "in", 62))
         client = QueueClient(a.url, a.annotator_token)
-        leases = client.lease(count=60).leases
+        leases = client.lease(count=50).leases + client.lease(count=10).leases
         rows = jargon_rows(60, seed=11)
         items = [
             BatchItem(
@@ -78,3 +80,4 @@ def test_servers_on_one_database_serve_the_stored_version_without_restart(
         assert "trained model v1" in status.stdout
     finally:
         b.stop()
+        a.stop()
