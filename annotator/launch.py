@@ -143,9 +143,11 @@ def _demo_batches(
         hints = out_dir / f"asr_hints.{locale}.jsonl"
         with hints.open("w", encoding="utf-8") as f:
             for entry in group:
-                if entry.get("asr_hint"):
-                    f.write(json.dumps({"file": entry["file"], "asr_hint": entry["asr_hint"]}))
-                    f.write("\n")
+                # The engine's drafts (scripts/make_demo_clips.py) travel with their words, so
+                # the clips are queued as machine drafts; a plain hint as a hint.
+                if "asr_words" in entry or entry.get("asr_hint"):
+                    keys = ("file", "asr_hint", "asr_words")
+                    f.write(json.dumps({k: entry[k] for k in keys if k in entry}) + "\n")
         batches.append((locale, hints, [clips / entry["file"] for entry in group]))
     return batches
 

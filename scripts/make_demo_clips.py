@@ -1,16 +1,21 @@
 """Synthesise the bundled demo clips (annotator/demo_clips/) with espeak-ng and sox.
 
-    .venv/bin/python scripts/make_demo_clips.py [--out DIR]
+    .venv/bin/python scripts/make_demo_clips.py [--out DIR] [--drafts-only]
+
+`--drafts-only` keeps the audio and re-makes the drafts (after an engine or house-style change).
 
 Each clip is a short assistant request spoken by a different espeak-ng voice, speed and pitch,
 some with background noise, resampled to 16 kHz mono and saved mostly as OGG Opus (small), with
 one WAV, one FLAC, one MP3 and one OGG Vorbis so every decoder path is exercised. The manifest
-records what was said, the intended intent and flags (an answer key for practice), and for a few
-clips an ASR hypothesis with the kind of errors a recogniser makes.
+records what was said, the intended intent and flags (an answer key for practice), and each
+clip's machine draft from the real engine (`api.server.asr`: faster-whisper tiny.en, the same
+one `annotator ingest` uses) with its per-word confidence, so the demo shows real drafts, marked
+as machine drafts, with their low-confidence words underlined.
 
 Re-runnable: it rewrites the clips and the manifest and removes audio the manifest no longer
-lists. Needs /usr/bin/espeak-ng and sox (`make system-deps` installs both). The names in the
-clips are invented first names and the phone numbers are in the fictional 555-01xx range.
+lists. Needs /usr/bin/espeak-ng and sox (`make system-deps` installs both) and the asr extra.
+The names in the clips are invented first names and the phone numbers are in the fictional
+555-01xx range.
 """
 
 from __future__ import annotations
@@ -58,7 +63,6 @@ class Spec:
     speech: tuple[Say, ...]
     locale: str = "en-US"
     ext: str = ".opus"
-    asr_hint: str | None = None
     flags: tuple[str, ...] = ()
     noise_db: float | None = None  # background noise level relative to full scale
     gain_db: float = -3.0  # speech peak level
@@ -82,14 +86,12 @@ CLIPS: tuple[Spec, ...] = (
         "alarm_seven_thirty",
         "alarm_set",
         us("set an alarm for seven thirty tomorrow morning", "en-us+f3", 165, 60),
-        asr_hint="set and alarm for seven thirteen tomorrow morning",
     ),
     Spec(
         "weather_leeds_weekend",
         "weather_query",
         gb("what's the weather going to be like in Leeds this weekend", "en-gb+m3", 150, 40),
         locale="en-GB",
-        asr_hint="what's the weather going to be like in leads this weekend",
     ),
     Spec(
         "play_jazz_kitchen",
@@ -102,7 +104,6 @@ CLIPS: tuple[Spec, ...] = (
         "iot_hue_lightoff",
         us("turn off the lights in the living room", "en-us-nyc+f4", 180, 65),
         ext=".wav",
-        asr_hint="turn of the lights in the living room",
     ),
     Spec(
         "meetings_thursday",
@@ -115,7 +116,6 @@ CLIPS: tuple[Spec, ...] = (
         "order_pizza",
         "takeaway_order",
         us("order a large pepperoni pizza from the place on Main Street", "en-us+m3", 175, 45),
-        asr_hint="order a large pepper only pizza from the place on main street",
         noise_db=-38,
     ),
     Spec(
@@ -129,7 +129,6 @@ CLIPS: tuple[Spec, ...] = (
         "transport_taxi",
         us("book me a taxi to the airport for six a m", "en-us+f5", 160, 70),
         ext=".mp3",
-        asr_hint="book me a taxi to the airport for six",
     ),
     Spec(
         "joke_penguins",
@@ -147,7 +146,6 @@ CLIPS: tuple[Spec, ...] = (
         "shopping_list_oat_milk",
         "lists_createoradd",
         us("add oat milk and bananas to my shopping list", "en-us+m2", 155, 40),
-        asr_hint="add oatmeal and bananas to my shopping list",
     ),
     Spec(
         "email_marco_late",
@@ -196,7 +194,6 @@ CLIPS: tuple[Spec, ...] = (
         "dim_bedroom",
         "iot_hue_lightdim",
         us("dim the bedroom lights to twenty percent", "en-us+f3", 155, 50),
-        asr_hint="dim the bedroom lights to twenty five percent",
     ),
     Spec(
         "who_sings_this",
@@ -209,7 +206,6 @@ CLIPS: tuple[Spec, ...] = (
         "qa_currency",
         gb("how many euros is fifty dollars", "en-gb+f5", 160, 60),
         locale="en-GB",
-        asr_hint="how many years is fifty dollars",
     ),
     Spec(
         "train_cambridge",
@@ -227,7 +223,6 @@ CLIPS: tuple[Spec, ...] = (
             45,
         ),
         flags=("pii",),
-        asr_hint="remind me to call pria back on five five five zero one four to",
     ),
     Spec(
         "fifteen_percent",
@@ -335,15 +330,44 @@ def render(spec: Spec, index: int, tmp: Path) -> np.ndarray:
     return clipped
 
 
+def draft(out: Path, manifest: list[dict[str, object]]) -> None:
+    """Give each manifest entry its clip's draft from the default engine, as ingest stores it:
+    `asr_hint` (the words joined by spaces; "" when it heard nothing) and `asr_words`
+    ([word, confidence] pairs)."""
+    from api.server.asr.whisper import WhisperEngine
+
+    engine = WhisperEngine(workers=1, threads=0)
+    for entry in manifest:
+        made = engine.transcribe(engine.decode((out / str(entry["file"])).read_bytes()))
+        entry["asr_hint"] = made.text
+        entry["asr_words"] = [[w.word, w.confidence] for w in made.words]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
+    parser.add_argument(
+        "--drafts-only", action="store_true", help="keep the audio; re-make the drafts"
+    )
     args = parser.parse_args(argv)
+    out: Path = args.out
+    try:
+        from api.server.asr.model import model_dir, verify_model
+
+        verify_model(model_dir())
+    except Exception as e:  # noqa: BLE001 - AsrUnavailable, or the package missing entirely
+        print(f"the drafts need the ASR engine: {e}", file=sys.stderr)
+        return 1
+    if args.drafts_only:
+        manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+        draft(out, manifest)
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+        print(f"re-drafted {len(manifest)} clips in {out}")
+        return 0
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
         print(f"needs {' and '.join(missing)}: apt-get install espeak-ng sox", file=sys.stderr)
         return 1
-    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     manifest: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -359,9 +383,8 @@ def main(argv: list[str] | None = None) -> int:
                 "flags": list(spec.flags),
                 "locale": spec.locale,
             }
-            if spec.asr_hint is not None:
-                entry["asr_hint"] = spec.asr_hint
             manifest.append(entry)
+    draft(out, manifest)
     keep = {str(e["file"]) for e in manifest}
     for stale in out.iterdir():
         if stale.suffix.lower() in AUDIO_SUFFIXES and stale.name not in keep:

@@ -413,14 +413,18 @@ def ingest(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     from api.server.asr.commands import draft_ingested, ingest_wants_asr
+    from api.server.asr.stored_drafts import attach_draft_words, load_draft_words
     from api.server.ingest import ingest_paths, load_asr_hints
+    from api.server.sql_repo import SqlRepository
 
     engine = ingest_wants_asr(args)  # before ingesting: `--asr` without the extra stops here
     hints: dict[str, str] = {}
+    draft_words: dict[str, list[tuple[str, float]]] = {}  # hints that are machine drafts
     hint_file = _path(getattr(args, "asr_hint_from", None))
     if hint_file is not None:
         try:
             hints = load_asr_hints(hint_file)
+            draft_words = load_draft_words(hint_file)
         except ValueError as e:
             raise UsageError(f"--asr-hint-from: {e}") from None
     paths = [Path(p).expanduser() for p in args.paths]
@@ -437,6 +441,8 @@ def _ingest(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
         )
         batcher.flush()
+        if draft_words and isinstance(repo, SqlRepository):
+            attach_draft_words(repo, [cid for _, cid in report.ingested], draft_words)
         undrafted = 0
         if engine is not None:
             undrafted = draft_ingested(repo, engine, [cid for _, cid in report.ingested], args)

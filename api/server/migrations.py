@@ -324,6 +324,21 @@ _POSTGRES_V_QUALITY_FIGURES = (
     _V_QUALITY_FIGURES.format(real="DOUBLE PRECISION") + _POSTGRES_QUALITY_TRIGGERS
 )
 
+#: Intent models (issue 13, `api.server.intents.model_store`): every trained version, in the
+#: database every `serve` process reads, so all of them suggest from the same one. `model` is
+#: the classifier's arrays as .npz bytes (loaded with allow_pickle=False: never code); `report`
+#: the JSON of its training numbers (rows, gold left out, held-out top-1/top-3 beside the cold
+#: start's); `deployed` 1 when it did at least as well as the cold start on the held-out rows.
+_INTENT_MODELS = """
+CREATE TABLE intent_models (
+    version INTEGER PRIMARY KEY,
+    created_at {real} NOT NULL,
+    deployed INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    model {blob} NOT NULL
+);
+"""
+
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     _SQLITE_V1,
     _V2.format(real="REAL"),
@@ -333,6 +348,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     _V_PEOPLE.format(real="REAL", seq="INTEGER", random_id="lower(hex(randomblob(12)))"),
     _WELFARE.format(real="REAL"),
     _SQLITE_V_QUALITY_FIGURES,
+    _INTENT_MODELS.format(real="REAL", blob="BLOB"),
 )
 
 _POSTGRES_V1 = """
@@ -423,6 +439,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     ),
     _WELFARE.format(real="DOUBLE PRECISION"),
     _POSTGRES_V_QUALITY_FIGURES,
+    _INTENT_MODELS.format(real="DOUBLE PRECISION", blob="BYTEA"),
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
@@ -442,4 +459,5 @@ COPIED_TABLES = (
     "adjudications",
     "welfare_opt_outs",
     "welfare_breaks",
+    "intent_models",
 )

@@ -39,7 +39,8 @@ from api.server.error_handlers import validation_error_body
 from api.server.errors import Rejection, not_found
 from api.server.export import export_lines
 from api.server.group_commit import GroupCommitter
-from api.server.intents.suggester import Suggester, models_dir
+from api.server.intents.model_store import IntentModelStore
+from api.server.intents.suggester import Suggester
 from api.server.repository import (
     AnnotationContent,
     LeaseGrant,
@@ -115,7 +116,8 @@ class QueueService:
             if isinstance(repo, SqlRepository)
             else None
         )
-        self.suggester = Suggester(self.taxonomy, models_dir(settings.data_dir))
+        models = IntentModelStore(repo) if isinstance(repo, SqlRepository) else None
+        self.suggester = Suggester(self.taxonomy, models)
         from api.server.quality_service import QualityService
 
         self.quality = QualityService.attach(self)

@@ -22,6 +22,8 @@ from api.server.asr.engine import make_draft
         ("in 2024", "in 2024"),  # a year reads two ways
         ("it is 3.5 degrees", "it is 3.5 degrees"),
         ("25:99", "25:99"),  # not a time
+        ("What is 15% of 80?", "what is fifteen percent of eighty"),
+        ("a 100 % sure", "a one hundred percent sure"),
     ],
 )
 def test_house_style(heard: str, written: str) -> None:

@@ -3,24 +3,20 @@ three, training on accepted annotations beats the cold start on held-out rows, g
 
 from __future__ import annotations
 
-import json
 import random
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from api.client import QueueClient
-from api.server.intents.classifier import (
-    MIN_ROWS,
-    IntentModel,
-    TrainingRow,
-    deployed_model,
-    fit,
-    train,
-)
+from api.server.intents.classifier import MIN_ROWS, IntentModel, TrainingRow, fit, train
 from api.server.intents.coldstart import ColdStart
-from api.server.intents.suggester import RELOAD_SECONDS, Suggester, models_dir
+from api.server.intents.model_store import IntentModelStore
+from api.server.intents.suggester import RELOAD_SECONDS, Suggester
 from api.taxonomy import load_taxonomy
 from tests.fixtures.server import LiveServer, open_repo, wav_bytes
 
@@ -103,42 +99,51 @@ def jargon_rows(n: int, seed: int) -> list[TrainingRow]:
     return rows
 
 
-def test_training_beats_the_cold_start_on_held_out_rows(tmp_path: Path) -> None:
-    report = train(jargon_rows(120, seed=1), TAXONOMY.intents, tmp_path)
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(new_db_url: Callable[[Path], str], tmp_path: Path) -> Iterator[IntentModelStore]:
+    """Intent models in a new queue database of the backend under test."""
+    repo = open_repo(new_db_url(tmp_path / "q"), tmp_path / "data")
+    yield IntentModelStore(repo)
+    repo.close()
+
+
+def test_training_beats_the_cold_start_on_held_out_rows(store: IntentModelStore) -> None:
+    report = store.put(train(jargon_rows(120, seed=1), TAXONOMY.intents), NOW)
     assert report.rows == 120 and report.held_out == 24
     assert report.top1 > report.coldstart_top1 + 0.3  # the jargon is learnt
     assert report.top3 >= report.coldstart_top3
-    assert report.deployed
-    found = deployed_model(tmp_path)
-    assert found is not None and found[0] == report.version == 1
+    assert report.deployed and report.version == 1
+    assert store.deployed_version() == 1 and store.reports() == [report]
     # Fresh rows the model never saw, ranked by what the server serves.
     unseen = jargon_rows(30, seed=2)
-    trained, cold = Suggester(TAXONOMY, tmp_path), Suggester(TAXONOMY, None)
+    trained, cold = Suggester(TAXONOMY, store), Suggester(TAXONOMY, None)
     hit = sum(r.intent == trained.suggest(r.text)[0] for r in unseen)
     cold_hit = sum(r.intent == cold.suggest(r.text)[0] for r in unseen)
     assert hit > cold_hit and hit >= 24
     assert trained.version == 1
 
 
-def test_training_never_sees_gold_answers(tmp_path: Path) -> None:
+def test_training_never_sees_gold_answers() -> None:
     rows = jargon_rows(100, seed=3)
     gold = [TrainingRow(f"gold-{k}", "zebracorn quasar telemetry", "qa_stock") for k in range(20)]
-    report = train(rows + gold, TAXONOMY.intents, tmp_path, gold_clip_ids={g.clip_id for g in gold})
-    assert report.gold_excluded == 20 and report.rows == 100
-    model = IntentModel.load(Path(report.path))
+    trained = train(rows + gold, TAXONOMY.intents, gold_clip_ids={g.clip_id for g in gold})
+    assert trained.gold_excluded == 20 and trained.rows == 100
+    model = IntentModel.from_bytes(trained.model.to_bytes())
     assert not any("zebracorn" in term or "quasar" in term for term in model.space.vocabulary)
     # The same rows without the exclusion do teach those words: the check above can fail.
     leaky = fit(rows + gold)
     assert "w:zebracorn" in leaky.space.vocabulary
 
 
-def test_too_few_annotations_keep_the_cold_start(tmp_path: Path) -> None:
+def test_too_few_annotations_keep_the_cold_start() -> None:
     with pytest.raises(ValueError, match=f"needs {MIN_ROWS}"):
-        train(jargon_rows(MIN_ROWS - 1, seed=4), TAXONOMY.intents, tmp_path)
-    assert deployed_model(tmp_path) is None
+        train(jargon_rows(MIN_ROWS - 1, seed=4), TAXONOMY.intents)
 
 
-def test_serving_scores_equal_scikit_learn(tmp_path: Path) -> None:
+def test_serving_scores_equal_scikit_learn() -> None:
     """The numpy-only serving path computes what scikit-learn would (no pickle needed)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -146,9 +151,7 @@ def test_serving_scores_equal_scikit_learn(tmp_path: Path) -> None:
     from api.server.intents.features import features
 
     rows = jargon_rows(90, seed=5)
-    model = fit(rows)
-    model.save(tmp_path / "m.npz")
-    loaded = IntentModel.load(tmp_path / "m.npz")
+    loaded = IntentModel.from_bytes(fit(rows).to_bytes())
     vec = TfidfVectorizer(analyzer=features, sublinear_tf=True)
     x = vec.fit_transform([r.text for r in rows])
     ref = LogisticRegression(C=20.0, max_iter=2000).fit(x, [r.intent for r in rows])
@@ -157,19 +160,41 @@ def test_serving_scores_equal_scikit_learn(tmp_path: Path) -> None:
         assert np.allclose(loaded.scores(text), expected, atol=1e-6)
 
 
-def test_a_new_version_is_picked_up_without_a_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    directory = models_dir(tmp_path)
-    suggester = Suggester(TAXONOMY, directory)
-    assert suggester.suggest("flick the glow loft")  # cold start, no model yet
-    assert suggester.version == 0
-    train(jargon_rows(120, seed=6), TAXONOMY.intents, directory)
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     import api.server.intents.suggester as module
 
-    later = module.time.monotonic() + RELOAD_SECONDS + 1
+    later = module.time.monotonic() + seconds
     monkeypatch.setattr(module.time, "monotonic", lambda: later)
+
+
+def test_a_new_version_is_picked_up_without_a_restart(
+    store: IntentModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suggester = Suggester(TAXONOMY, store)
+    assert suggester.suggest("flick the glow loft")  # cold start, no model yet
+    assert suggester.version == 0
+    store.put(train(jargon_rows(120, seed=6), TAXONOMY.intents), NOW)
+    assert suggester.version == 0  # within RELOAD_SECONDS the version in hand serves
+    _later(monkeypatch, RELOAD_SECONDS + 1)
     assert suggester.suggest("flick the glow loft")[0] == "iot_hue_lighton"
     assert suggester.version == 1
-    meta = json.loads((directory / "intent-model-0001.json").read_text())
-    assert meta["deployed"] is True and meta["gold_excluded"] == 0
+
+
+def test_versions_count_up_and_an_undeployed_or_broken_one_never_serves(
+    store: IntentModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = store.put(train(jargon_rows(120, seed=7), TAXONOMY.intents), NOW)
+    # A version that did worse than the cold start on its held-out rows is kept, not served.
+    worse = replace(train(jargon_rows(120, seed=8), TAXONOMY.intents), top3=0.0)
+    second = store.put(worse, NOW)
+    assert (first.version, first.deployed, second.version, second.deployed) == (1, True, 2, False)
+    assert store.deployed_version() == 1
+    third = store.put(train(jargon_rows(120, seed=9), TAXONOMY.intents), NOW)
+    assert third.version == 3 and store.deployed_version() == 3
+    repo = store.repo
+    with repo._write() as conn:  # v3's bytes spoiled: v1, the newest that loads, serves
+        repo._x(conn, "UPDATE intent_models SET model = ? WHERE version = 3", (b"not a model",))
+    found = store.load_deployed()
+    assert found is not None and found[0] == 1
+    suggester = Suggester(TAXONOMY, store)
+    assert suggester.suggest("flick the glow loft") and suggester.version == 1

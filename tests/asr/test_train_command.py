@@ -9,7 +9,6 @@ from pathlib import Path
 
 from api.client import QueueClient
 from api.models import AnnotationIn, BatchItem
-from api.server.intents.suggester import models_dir
 from tests.asr.support import db_args, run
 from tests.asr.test_suggestions import jargon_rows
 from tests.fixtures.server import LiveServer, write_wavs
@@ -41,9 +40,10 @@ def test_train_learns_from_accepted_work_and_never_from_gold(
     assert done.returncode == 0, done.stderr
     assert "intent model v1: 50 annotations (10 on gold clips left out)" in done.stderr
     assert "deployed" in done.stderr and "NOT" not in done.stderr
-    assert (models_dir(live_server.data_dir) / "intent-model-0001.npz").exists()
+    assert "stored in the queue's database" in done.stderr
+    assert not (live_server.data_dir / "intent-models").exists()  # no file on the training host
     status = run("asr", "status", *db_args(live_server), home=tmp_path)
-    assert "intent suggestions: trained model v1" in status.stdout
+    assert "intent suggestions: trained model v1 (50 annotations; held-out top-3" in status.stdout
 
     too_few = run("asr", "train", "--db", str(tmp_path / "empty.db"), home=tmp_path)
     assert too_few.returncode == 2 and "only 0 usable annotations" in too_few.stderr

@@ -422,8 +422,8 @@ def test_manifest_matches_the_bundled_files_and_the_default_taxonomy() -> None:
         text = str(e["text"])
         assert bool(text) == (e["intent"] != "no_speech"), e
         hint = e.get("asr_hint")
-        if hint is not None:
-            assert isinstance(hint, str) and hint != text and not index.lint_transcript(hint), e
+        if hint:  # the engine's draft; "" when it heard nothing (the no_speech clip)
+            assert isinstance(hint, str) and not index.lint_transcript(hint), e
     intents = [e["intent"] for e in entries]
     assert len(set(intents)) >= 20
     assert {"not_device_directed", "no_speech"} <= set(intents)

@@ -24,6 +24,8 @@ from api.server.asr.drafting import DraftJob, DraftOutcome, draft_many
 from api.server.asr.engine import AsrEngine, AsrUnavailable
 from api.server.asr.status import asr_status_line
 from api.server.commands import UsageError, _open_repo, _run, _settings
+from api.server.intents.model_store import IntentModelStore
+from api.server.intents.suggester import RELOAD_SECONDS
 from api.server.repository import Repository
 
 #: Transcriptions at once: the CPU's cores, one thread each (more threads per clip scale worse).
@@ -177,9 +179,11 @@ def _gold_ids(path: Path | None) -> set[str]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from api.server.intents.classifier import TrainingRow
     from api.server.intents.classifier import train as train_model
-    from api.server.intents.suggester import models_dir
+    from api.server.quality_store import QualityStore
     from api.taxonomy import load_taxonomy
 
     settings = _settings(args)
@@ -187,30 +191,40 @@ def _train(args: argparse.Namespace) -> int:
     taxonomy = load_taxonomy(settings.taxonomy_path)
     repo = _open_repo(settings)
     try:
+        store = _model_store(repo)
+        gold |= set(QualityStore(store.repo).gold())  # the queue's own gold clips, always
         rows = [
             TrainingRow(
                 r.annotation.clip_id, r.annotation.content.transcript, r.annotation.content.intent
             )
             for r in repo.export()
         ]
+        try:
+            trained = train_model(rows, taxonomy.intents, gold_clip_ids=gold)
+        except ImportError:
+            raise UsageError("training needs scikit-learn: pip install 'annotator[asr]'") from None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        report = store.put(trained, datetime.now(UTC))
     finally:
         repo.close()
-    try:
-        report = train_model(
-            rows, taxonomy.intents, models_dir(settings.data_dir), gold_clip_ids=gold
-        )
-    except ImportError:
-        raise UsageError("training needs scikit-learn: pip install 'annotator[asr]'") from None
-    except ValueError as e:
-        raise UsageError(str(e)) from None
     state = "deployed" if report.deployed else "kept but NOT deployed (the cold start did better)"
     sys.stderr.write(
         f"intent model v{report.version}: {report.rows} annotations ({report.gold_excluded} on "
         f"gold clips left out); held out {report.held_out}: top-1 {report.top1:.1%}, top-3 "
         f"{report.top3:.1%} (cold start {report.coldstart_top1:.1%} / "
-        f"{report.coldstart_top3:.1%}); {state}\n"
+        f"{report.coldstart_top3:.1%}); {state}; stored in the queue's database, served by "
+        f"every server on it within {RELOAD_SECONDS:.0f} s\n"
     )
     return 0
+
+
+def _model_store(repo: Repository) -> IntentModelStore:
+    from api.server.sql_repo import SqlRepository
+
+    if not isinstance(repo, SqlRepository):  # pragma: no cover - every backend is SQL today
+        raise UsageError("intent models need a SQL queue database")
+    return IntentModelStore(repo)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -218,15 +232,21 @@ def status(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from api.server.intents.classifier import deployed_model
-    from api.server.intents.suggester import models_dir
-
     settings = _settings(args)
     sys.stdout.write(asr_status_line() + "\n")
-    found = deployed_model(models_dir(settings.data_dir))
-    sys.stdout.write(
-        f"intent suggestions: trained model v{found[0]}\n"
-        if found
-        else "intent suggestions: cold start (descriptions and examples; no trained model yet)\n"
-    )
+    repo = _open_repo(settings)
+    try:
+        deployed = [r for r in _model_store(repo).reports() if r.deployed]
+    finally:
+        repo.close()
+    if deployed:
+        r = deployed[-1]
+        sys.stdout.write(
+            f"intent suggestions: trained model v{r.version} ({r.rows} annotations; held-out "
+            f"top-3 {r.top3:.1%}, cold start {r.coldstart_top3:.1%})\n"
+        )
+    else:
+        sys.stdout.write(
+            "intent suggestions: cold start (descriptions and examples; no trained model yet)\n"
+        )
     return 0

@@ -76,7 +76,8 @@ def make_draft(pieces: list[tuple[str, float]]) -> Draft:
     words: list[WordConfidence] = []
     for raw, confidence in pieces:
         conf = min(1.0, max(0.0, float(confidence))) if np.isfinite(confidence) else 0.0
-        for part in _SPACES.split(raw):
+        # "15%" is said "fifteen percent": the sign would otherwise go with the punctuation.
+        for part in _SPACES.split(raw.replace("%", " percent ")):
             if word := house_word(part):
                 words += [WordConfidence(w, round(conf, 3)) for w in spell(word)]
     return Draft(tuple(words))

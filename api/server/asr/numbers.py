@@ -2,7 +2,8 @@
 
 Recognisers write digits; the transcripts this project collects spell numbers out (see the demo
 clips' manifest), so a digit left in a draft is an edit the annotator would have to make. Only
-the shapes that read one way are spelled: whole numbers up to 999, clock times and a.m./p.m.;
+the shapes that read one way are spelled: whole numbers up to 999, clock times and a.m./p.m.
+(and "%" is "percent", in `engine.make_draft`);
 anything else (years, decimals, ordinals, phone numbers) is left as heard, since "2024" may be
 "twenty twenty four" or "two thousand twenty four".
 """

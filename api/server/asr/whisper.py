@@ -34,8 +34,12 @@ __all__ = ["ENGINE_NAME", "MODEL_SHA256", "WhisperEngine", "model_dir", "verify_
 
 #: From this length on, the VAD cuts silences out before decoding.
 VAD_FROM_S = 20.0
-#: Greedy decoding: beam 5 gained under 1 % WER on the bench set for about twice the CPU.
+#: Greedy decoding: beam 5 did not lower the bench set's WER (0.294 either way, notes/asr13b.md).
 BEAM_SIZE = 1
+#: One pass at temperature 0, no sampled retries: faster-whisper's default falls back to sampling
+#: at rising temperatures when a pass looks unsure, which made the same clip's draft differ from
+#: run to run (and the bench's figures with it) without lowering WER (0.291 against 0.294).
+TEMPERATURE = 0.0
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -84,6 +88,7 @@ class WhisperEngine:
         options: dict[str, Any] = {
             "language": "en",
             "beam_size": BEAM_SIZE,
+            "temperature": TEMPERATURE,
             "word_timestamps": True,
             "condition_on_previous_text": False,
             "vad_filter": len(samples) >= VAD_FROM_S * SAMPLE_RATE,

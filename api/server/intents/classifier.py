@@ -10,19 +10,18 @@ descriptions. A fifth of the annotations (fixed seed) is held out; the held-out 
 accuracy of the blend trained on the rest, and of the cold start on the same rows, are reported,
 and the version refitted on all rows is *deployed* only when the blend was at least as good.
 
-Each version is `<dir>/intent-model-NNNN.npz` (vocabulary, idf, weights, classes: plain arrays,
-loaded with `allow_pickle=False`, so a model file can never run code) and a `.json` beside it
-with its numbers. Serving needs numpy only.
+Each version is stored in the queue's database (`api.server.intents.model_store`), so every
+`serve` process on it suggests from the same one: the arrays (vocabulary, idf, weights, classes)
+as .npz bytes, loaded with `allow_pickle=False` (a stored model can never run code), beside its
+numbers. Serving needs numpy only.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import random
-import re
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,6 @@ HOLDOUT_FRACTION = 0.2
 SEED = 13
 #: Weight of the cold start's cosine similarity beside the model's probabilities.
 BLEND = 1.0
-_VERSION_FILE = re.compile(r"^intent-model-(\d{4,})\.json$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +57,37 @@ class TrainingReport:
     coldstart_top1: float
     coldstart_top3: float
     deployed: bool
-    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    """A trained model and its numbers, before it is stored (the store gives it its version)."""
+
+    model: IntentModel
+    rows: int
+    gold_excluded: int
+    held_out: int
+    top1: float
+    top3: float
+    coldstart_top1: float
+    coldstart_top3: float
+
+    @property
+    def deployed(self) -> bool:
+        """Served only when the blend did at least as well as the cold start on held-out rows."""
+        return self.top3 >= self.coldstart_top3
+
+    def report(self, version: int) -> TrainingReport:
+        keys = ("top1", "top3", "coldstart_top1", "coldstart_top3")
+        numbers = {k: getattr(self, k) for k in keys}
+        return TrainingReport(
+            version=version,
+            rows=self.rows,
+            gold_excluded=self.gold_excluded,
+            held_out=self.held_out,
+            deployed=self.deployed,
+            **{k: round(v, 4) for k, v in numbers.items()},
+        )
 
 
 class IntentModel:
@@ -83,22 +111,23 @@ class IntentModel:
         order = np.argsort(-self.scores(text), kind="stable")[:k]
         return [self.classes[i] for i in order]
 
-    def save(self, path: Path) -> None:
+    def to_bytes(self) -> bytes:
         vocab = sorted(self.space.vocabulary, key=self.space.vocabulary.__getitem__)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        out = io.BytesIO()
         np.savez_compressed(
-            tmp,
+            out,
             vocabulary=np.array(vocab, dtype=np.str_),
             idf=self.space.idf,
             weights=self.weights,
             bias=self.bias,
             classes=np.array(self.classes, dtype=np.str_),
         )
-        tmp.replace(path)
+        return out.getvalue()
 
     @classmethod
-    def load(cls, path: Path) -> IntentModel:
-        with np.load(path, allow_pickle=False) as z:
+    def from_bytes(cls, data: bytes) -> IntentModel:
+        """ValueError (or OSError/KeyError) when `data` is not a model's arrays."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             vocab = {str(t): i for i, t in enumerate(z["vocabulary"])}
             return cls(
                 TermSpace(vocab, z["idf"]),
@@ -178,11 +207,10 @@ def split(rows: Sequence[TrainingRow]) -> tuple[list[TrainingRow], list[Training
 def train(
     rows: Iterable[TrainingRow],
     intents: list[IntentDef],
-    directory: Path,
     *,
     gold_clip_ids: Collection[str] = (),
-) -> TrainingReport:
-    """Train, measure, store the next version in `directory`; ValueError when too few rows."""
+) -> Trained:
+    """Measure on held-out rows, then refit on all of them; ValueError when too few rows."""
     kept, gold = usable_rows(rows, {i.id for i in intents}, gold_clip_ids)
     if len(kept) < MIN_ROWS:
         raise ValueError(
@@ -192,50 +220,13 @@ def train(
     train_rows, held = split(kept)
     cold = ColdStart(intents)
     trial = Blended(fit(train_rows + seed_rows(intents)), cold)
-    numbers = {
-        "top1": top_k_accuracy(trial, held, 1),
-        "top3": top_k_accuracy(trial, held, 3),
-        "coldstart_top1": top_k_accuracy(cold, held, 1),
-        "coldstart_top3": top_k_accuracy(cold, held, 3),
-    }
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    version = latest_version(directory) + 1
-    path = directory / f"intent-model-{version:04d}.npz"
-    fit(kept + seed_rows(intents)).save(path)
-    report = TrainingReport(
-        version=version,
+    return Trained(
+        model=fit(kept + seed_rows(intents)),
         rows=len(kept),
         gold_excluded=gold,
         held_out=len(held),
-        deployed=numbers["top3"] >= numbers["coldstart_top3"],
-        path=str(path),
-        **{k: round(v, 4) for k, v in numbers.items()},
+        top1=top_k_accuracy(trial, held, 1),
+        top3=top_k_accuracy(trial, held, 3),
+        coldstart_top1=top_k_accuracy(cold, held, 1),
+        coldstart_top3=top_k_accuracy(cold, held, 3),
     )
-    # The .json is written last: a version exists for the server only once it is complete.
-    meta = path.with_suffix(".json")
-    tmp = meta.with_name(meta.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(report), indent=1) + "\n")
-    tmp.replace(meta)
-    return report
-
-
-def latest_version(directory: Path) -> int:
-    try:
-        names = [p.name for p in directory.iterdir()]
-    except FileNotFoundError:
-        return 0
-    return max((int(m.group(1)) for n in names if (m := _VERSION_FILE.match(n))), default=0)
-
-
-def deployed_model(directory: Path) -> tuple[int, IntentModel] | None:
-    """The newest version marked deployed, loaded; None when there is none (or it is unreadable:
-    the cold start then serves, and `annotator asr train` can make a new one)."""
-    for version in range(latest_version(directory), 0, -1):
-        meta = directory / f"intent-model-{version:04d}.json"
-        try:
-            if not json.loads(meta.read_text()).get("deployed"):
-                continue
-            return version, IntentModel.load(meta.with_suffix(".npz"))
-        except (OSError, ValueError, KeyError):
-            continue
-    return None
