@@ -30,6 +30,7 @@ from api.client import (
     QueueClient,
     RequestRejected,
     ServerError,
+    new_idempotency_key,
 )
 from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
 
@@ -73,7 +74,9 @@ def checkout(
         with ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
             while len(result.leases) + len(result.broken) < count:
                 n = min(MAX_LEASE_COUNT, count - len(result.leases) - len(result.broken))
-                leases = _retrying(partial(client.lease, n, MAX_TTL_SECONDS)).leases
+                # One key for this request and all its retries: a lost answer is not a loss.
+                key = new_idempotency_key()
+                leases = _retrying(partial(client.lease, n, MAX_TTL_SECONDS, key)).leases
                 if not leases:
                     break
                 for lease, outcome in zip(

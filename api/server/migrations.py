@@ -230,6 +230,14 @@ CREATE TABLE welfare_breaks (
 );
 """
 
+#: Idempotent lease requests (branch robust): a claim sent with an `Idempotency-Key` stores the key
+#: on every lease it granted, so a retry of a request whose answer was lost is answered with the
+#: same leases while they live (the key expires with them: nothing to sweep).
+_LEASE_REQUESTS = """
+ALTER TABLE leases ADD COLUMN request_key TEXT;
+CREATE INDEX leases_by_request ON leases(annotator, request_key) WHERE request_key IS NOT NULL;
+"""
+
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     _SQLITE_V1,
     _V2.format(real="REAL"),
@@ -238,6 +246,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     _V_QUALITY.format(real="REAL"),
     _V_PEOPLE.format(real="REAL", seq="INTEGER", random_id="lower(hex(randomblob(12)))"),
     _WELFARE.format(real="REAL"),
+    _LEASE_REQUESTS,
 )
 
 _POSTGRES_V1 = """
@@ -327,6 +336,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         random_id="substr(md5(random()::text || name), 1, 24)",
     ),
     _WELFARE.format(real="DOUBLE PRECISION"),
+    _LEASE_REQUESTS,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
