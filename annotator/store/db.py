@@ -422,6 +422,16 @@ class LocalStore:
             for lid, body, origin, session, has_draft in rows
         ]
 
+    def unclaimed_checkouts(self, now: datetime | float | None = None) -> int:
+        """Live checked-out leases no session holds yet (one indexed count, no decryption): what
+        an `annotator checkout` run beside an open annotator left for it to adopt."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM leases WHERE state = 'live' AND origin = 'checkout'"
+            " AND session IS NULL AND expires_at > ?",
+            (_ts(now),),
+        )
+        return int(str(rows[0][0]))
+
     def claim_leases(self, lease_ids: Iterable[str], session: str) -> None:
         """This session holds these leases now (adopted at start)."""
         with self._tx() as c:
