@@ -3,9 +3,9 @@
 - A second `annotator` on a profile that is open says so (which pid, since when, what to do)
   and exits 2; `annotator purge` refuses too. After the first is killed with SIGKILL its lock
   is gone: the second starts and adopts its clips.
-- `annotator checkout` twice and `annotator sync` beside a running TUI: the TUI adopts the
-  checked-out clips within seconds and works them offline; nothing is leased twice or left
-  stranded on the server.
+- `annotator checkout` twice and `annotator sync` beside a TUI that is killed with SIGKILL and
+  started again meanwhile: the TUI adopts the checked-out clips within seconds and works them
+  offline; nothing is leased twice or left stranded on the server.
 - `annotator sync` racing the TUI's own sync engine, the TUI killed with SIGKILL meanwhile:
   every annotation reaches the server exactly once.
 """
@@ -164,10 +164,16 @@ def test_checkouts_and_sync_beside_a_running_annotator(
     live_server.ingest(test_wavs(16))
     tui = panes()
     wait_for_clip(tui)
-    pid = tui.pane_pid()
-    # Two checkouts and a sync at once, in other terminals, while the TUI prefetches.
+    wait_for(lambda: len(records()) >= 4, "the shown and 3 prefetched clips recorded", 15, tui)
+    # Two checkouts and a sync at once, in other terminals; the TUI killed meanwhile and started
+    # again while they run.
     jobs = [run(tui, "checkout", "--count", "3"), run(tui, "checkout", "--count", "3")]
     jobs.append(run(tui, "sync"))
+    time.sleep(0.2)
+    tui.kill_annotator()
+    tui.restart()
+    wait_for_clip(tui)
+    pid = tui.pane_pid()
     results = [finished(job) for job in jobs]
     assert [code for code, _ in results] == [0, 0, 0], results
     checked_out = {
