@@ -32,6 +32,7 @@ from api.client import (
     RequestRejected,
     ServerError,
     Unauthorized,
+    new_idempotency_key,
 )
 from api.models import Lease, ReleaseReason
 
@@ -202,6 +203,8 @@ class Prefetcher:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._client: QueueClient | None = None
+        #: The key of the lease request waiting for an answer (reused by its retries).
+        self._lease_key: str | None = None
         self.lost: deque[str] = deque()  # in-use lease ids the server no longer honours
         #: Offline copies that failed their check (each message names the clip; entry deleted).
         self.damaged: deque[str] = deque()
@@ -497,25 +500,30 @@ class Prefetcher:
             on_break = time.monotonic() < self._break_until
         if wanted <= 0 or took or backing_off or on_break:
             return
+        # A request whose answer never came (timeout, reset, 5xx) is retried under its key: the
+        # server answers with the leases it granted then, instead of stranding them.
+        key = self._lease_key = self._lease_key or new_idempotency_key()
         try:
-            leases = self._client.lease(count=min(wanted, 50), ttl_seconds=self._ttl_seconds).leases
-        except OfflineError as e:
+            leases = self._client.lease(
+                count=min(wanted, 50), ttl_seconds=self._ttl_seconds, idempotency_key=key
+            ).leases
+        except (OfflineError, ServerError) as e:
             self._enter_backoff(PrefetchState.OFFLINE, str(e))
-            return
-        except ServerError as e:
-            self._enter_backoff(PrefetchState.OFFLINE, str(e))
-            return
-        except Unauthorized:
-            self._enter_backoff(PrefetchState.FAILED, REFUSED_MESSAGE)
-            return
-        except OnBreak as e:
-            with self._cond:
-                self._break_until = time.monotonic() + e.retry_after_s
-            self._set_state(PrefetchState.ON_BREAK, e.error.message)
-            return
+            return  # the key is kept for the retry
         except RequestRejected as e:
-            self._enter_backoff(PrefetchState.FAILED, str(e))
+            self._lease_key = None  # answered: the next request is a new one
+            if isinstance(e, Unauthorized):
+                self._enter_backoff(PrefetchState.FAILED, REFUSED_MESSAGE)
+            elif isinstance(e, OnBreak):
+                with self._cond:
+                    self._break_until = time.monotonic() + e.retry_after_s
+                self._set_state(PrefetchState.ON_BREAK, e.error.message)
+            else:
+                self._enter_backoff(PrefetchState.FAILED, str(e))
             return
+        self._lease_key = None
+        with self._cond:  # a replay only names leases never heard of here; belt and braces
+            leases = [le for le in leases if le.lease_id not in self._held]
         if not leases:
             self._enter_backoff(PrefetchState.EMPTY, "no clips waiting in the queue")
             return

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from annotator.config import Settings
     from annotator.keymap import ResolvedKeymap
     from annotator.prefetch import ClipSource
+    from annotator.profile_lock import ProfileLock
     from annotator.store.cache import ClipCache
     from annotator.store.db import LocalStore
     from annotator.sync import SyncEngine
@@ -77,6 +78,8 @@ class Services:
     workbench: Workbench = field(default=None)  # type: ignore[assignment]  # built in post_init
     #: What quitting did with the leases (set by `shutdown`), printed after the App exits.
     quit_summary: QuitSummary | None = None
+    #: This process's hold on the profile (`build_services` takes it; released at shutdown).
+    profile_lock: ProfileLock | None = None
     _started: bool = False
 
     def __post_init__(self) -> None:
@@ -124,6 +127,7 @@ class Services:
             ("sync", sync.stop if sync is not None else lambda: None),
             ("player", self.player.close),
             ("store", self.store.close),
+            ("profile lock", self.profile_lock.release if self.profile_lock else lambda: None),
         ]
         for what, step in steps:
             try:
@@ -176,9 +180,29 @@ def open_configured_player(settings: Settings) -> tuple[Player, str]:
 
 
 def build_services(args: argparse.Namespace) -> Services:
-    """Everything the App needs, or a LaunchError saying what to fix."""
+    """Everything the App needs, or a LaunchError saying what to fix (one is that another
+    annotator holds this profile: `annotator.profile_lock`)."""
     settings, keymap, factory = connect(args)
+    from annotator.profile_lock import ProfileInUse, ProfileLock
 
+    try:
+        lock = ProfileLock.acquire()
+    except ProfileInUse as e:
+        raise LaunchError(str(e)) from None
+    except OSError as e:
+        raise LaunchError(f"cannot lock this profile's data directory: {e}") from None
+    try:
+        services = _build_services(settings, keymap, factory)
+    except BaseException:
+        lock.release()
+        raise
+    services.profile_lock = lock
+    return services
+
+
+def _build_services(
+    settings: Settings, keymap: ResolvedKeymap, factory: Callable[..., QueueClient]
+) -> Services:
     from annotator.prefetch import Prefetcher
     from annotator.session import Session
     from annotator.store.cache import ClipCache

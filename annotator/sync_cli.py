@@ -308,6 +308,23 @@ def purge(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
+    from annotator.profile_lock import ProfileInUse, ProfileLock
+
+    try:
+        # Held while purging: no annotator starts on what is being deleted.
+        lock = ProfileLock.acquire()
+    except ProfileInUse as e:
+        # It works from the cache and the drafts this would delete, and writes more as it goes.
+        err.print(
+            f"[red]refusing to purge:[/] an annotator is open on this profile"
+            f" ({e.holder.describe()}). Quit it (ctrl+q) first, then purge."
+        )
+        return EXIT_ATTENTION
+    with lock:
+        return _purge_locked(args)
+
+
+def _purge_locked(args: argparse.Namespace) -> int:
     with _open_store() as store:
         counts = store.counts()
         unsynced = store.unsynced_count()

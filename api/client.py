@@ -286,9 +286,17 @@ class QueueClient:
     def taxonomy(self) -> Taxonomy:
         return self._parse(Taxonomy, self._request("GET", "/v1/taxonomy"))
 
-    def lease(self, count: int = 1, ttl_seconds: int | None = None) -> LeaseList:
+    def lease(
+        self, count: int = 1, ttl_seconds: int | None = None, idempotency_key: str | None = None
+    ) -> LeaseList:
+        """New leases. Send an `idempotency_key` (`new_idempotency_key()`) and reuse it for every
+        retry of this request: a retry whose first answer was lost gets the leases that answer
+        held (still live, same fences), not new ones stranded until they expire."""
         body = LeaseRequest(count=count, ttl_seconds=ttl_seconds)
-        return self._parse(LeaseList, self._request("POST", "/v1/leases", body=body))
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._parse(
+            LeaseList, self._request("POST", "/v1/leases", body=body, headers=headers)
+        )
 
     def renew(self, lease_id: str, ttl_seconds: int | None = None) -> LeaseState:
         resp = self._request(

@@ -61,6 +61,7 @@ HISTORY_KEEP_S = 24 * 3600
 #: appends must also journal the new file size.
 CHECKPOINT_EVERY_COMMITS = 32
 _CURRENT = "current_lease"
+_LEASE_REQUEST = "lease_request:"
 
 _OUTBOX_COLS = (
     "o.key, o.kind, o.clip_id, o.lease_id, o.fence, o.body_json, o.attempts, o.next_attempt_at, "
@@ -421,6 +422,38 @@ class LocalStore:
             )
             for lid, body, origin, session, has_draft in rows
         ]
+
+    # -- lease requests in flight (a checkout killed between the server's grant and recording)
+
+    def note_lease_request(self, key: str, session: str) -> None:
+        """Before a checkout's lease request leaves: its key, so that if this process dies before
+        every lease it was granted is recorded, the next checkout asks again under that key and
+        the server answers with those leases instead of leaving them stranded for hours."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (_LEASE_REQUEST + key, session)
+            )
+
+    def lease_request_done(self, key: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM meta WHERE k = ?", (_LEASE_REQUEST + key,))
+
+    def lease_requests(self) -> list[tuple[str, str]]:
+        """(key, session) of every lease request noted and not done."""
+        rows = self._read(
+            "SELECT k, v FROM meta WHERE k LIKE ? ORDER BY rowid", (_LEASE_REQUEST + "%",)
+        )
+        return [(str(k).removeprefix(_LEASE_REQUEST), str(v)) for k, v in rows]
+
+    def unclaimed_checkouts(self, now: datetime | float | None = None) -> int:
+        """Live checked-out leases no session holds yet (one indexed count, no decryption): what
+        an `annotator checkout` run beside an open annotator left for it to adopt."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM leases WHERE state = 'live' AND origin = 'checkout'"
+            " AND session IS NULL AND expires_at > ?",
+            (_ts(now),),
+        )
+        return int(str(rows[0][0]))
 
     def claim_leases(self, lease_ids: Iterable[str], session: str) -> None:
         """This session holds these leases now (adopted at start)."""

@@ -30,6 +30,7 @@ from api.client import (
     QueueClient,
     RequestRejected,
     ServerError,
+    new_idempotency_key,
 )
 from api.models import MAX_LEASE_COUNT, MAX_TTL_SECONDS, Lease, ReleaseReason
 
@@ -63,19 +64,32 @@ def checkout(
     """Lease up to `count` clips for the server's longest lease and cache their audio.
 
     `progress(done, total)` is called from this thread after each clip."""
+    from annotator.workbench.sitting import session_alive, this_session
+
     result = CheckoutResult(asked=count)
     try:
         client = client_factory()
     except ApiError as e:
         result.error = e
         return result
+    me = this_session()
+    # Requests of a checkout killed before it recorded all it was granted: asked again first,
+    # under their keys, the server answers with those leases (those still live).
+    orphans = [k for k, who in store.lease_requests() if who != me and not session_alive(who)]
+    known = {r.lease_id for r in store.lease_records()}
     try:
         with ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
             while len(result.leases) + len(result.broken) < count:
                 n = min(MAX_LEASE_COUNT, count - len(result.leases) - len(result.broken))
-                leases = _retrying(partial(client.lease, n, MAX_TTL_SECONDS)).leases
+                # One key for this request and all its retries: a lost answer is not a loss,
+                # and it is on disk before the request leaves: neither is a kill -9 here.
+                key = orphans.pop(0) if orphans else new_idempotency_key()
+                store.note_lease_request(key, me)
+                leases = _retrying(partial(client.lease, n, MAX_TTL_SECONDS, key)).leases
                 if not leases:
+                    store.lease_request_done(key)
                     break
+                leases = [le for le in leases if le.lease_id not in known]
                 for lease, outcome in zip(
                     leases, pool.map(lambda le: _download(client, le), leases), strict=True
                 ):
@@ -86,8 +100,10 @@ def checkout(
                     else:
                         result.broken.append(f"{lease.clip.clip_id}: {outcome}")
                         _release_quietly(client, lease)
+                    known.add(lease.lease_id)
                     if progress is not None:
                         progress(len(result.leases) + len(result.broken), count)
+                store.lease_request_done(key)
     except ApiError as e:
         result.error = e
     finally:

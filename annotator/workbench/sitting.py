@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ QUIT_RELEASE_TIMEOUT_S = 3.0
 AMENDABLE_LISTED = 200
 #: Submissions counted for the shift's most used intents (digits 4–9): about two shifts.
 FREQUENT_FROM = 2000
+#: How often a running annotator looks for clips `annotator checkout` recorded in another
+#: terminal (one indexed count each time).
+CHECKOUT_WATCH_S = 2.0
 
 
 def this_session() -> str:
@@ -78,9 +82,19 @@ def session_alive(session: str) -> bool:
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
     pid = int(pid_text)
-    if not process_alive(pid):
+    if not process_alive(pid) or _zombie(pid):
         return False
     return start == "?" or _start_ticks(pid) == start  # a recycled pid is another process
+
+
+def _zombie(pid: int) -> bool:
+    """Killed but not yet reaped by its parent: gone for every purpose here. (tmux marks a
+    pane dead when its pty closes, which can be a moment before it reaps the process.)"""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def process_alive(pid: int) -> bool:
@@ -135,6 +149,7 @@ class Workbench:
         self.amending: _Amending | None = None
         self._adopted = False
         self._started = False
+        self._watch_stop = threading.Event()
         self._closed: QuitSummary | None = None
         #: Escalated submissions (clip id → flags) and when the server acknowledged them.
         self._escalations: dict[str, tuple[str, ...]] = {}
@@ -192,12 +207,37 @@ class Workbench:
         self.prefetcher.adopt([r.lease for r in records])
         return records
 
+    def adopt_checked_out(self) -> list[LeaseRecord]:
+        """Adopt clips checked out since the start by `annotator checkout` in another terminal
+        (recorded with no session): offline work that must not wait for a restart to appear."""
+        if not self._adopted or not self.store.unclaimed_checkouts():
+            return []
+        records = [
+            r
+            for r in self.store.lease_records()
+            if r.origin is LeaseOrigin.CHECKOUT and r.session is None
+        ]
+        self.store.claim_leases([r.lease_id for r in records], self.session_id)
+        self.prefetcher.adopt([r.lease for r in records])
+        return records
+
+    def _watch_checkouts(self) -> None:
+        while not self._watch_stop.wait(CHECKOUT_WATCH_S):
+            try:
+                self.adopt_checked_out()
+            except Exception:  # a busy or closing store: the next look will do
+                log.debug("looking for new checkouts failed", exc_info=True)
+
     def start(self) -> None:
-        """Adopt (if not yet), then start the prefetch, sync and connectivity threads."""
+        """Adopt (if not yet), then start the prefetch, sync and connectivity threads, and the
+        look every CHECKOUT_WATCH_S for clips checked out in another terminal."""
         if self._started:
             return
         self._started = True
         self.adopt()
+        threading.Thread(
+            target=self._watch_checkouts, name="annotator-checkouts", daemon=True
+        ).start()
         if not self.prefetcher.started:
             self.prefetcher.start()
         if self.sync is not None:
@@ -496,6 +536,7 @@ class Workbench:
         server stays recorded (the next session adopts it) and expires there on its own."""
         if self._closed is not None:
             return self._closed
+        self._watch_stop.set()
         on_bench = [c.lease for c in (self.current, self._parked()) if c is not None]
         unused = self.prefetcher.close(release_unused=False) or []
         self.connectivity.stop()

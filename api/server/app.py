@@ -139,10 +139,15 @@ def _build_router(service: QueueService) -> APIRouter:
         return Response(service.taxonomy_json, media_type="application/json")
 
     @router.post("/leases", response_model=LeaseList, responses=_errors(401, 403, 409, 422, 429))
-    async def lease(who: Anyone, body: LeaseRequest) -> Response:
+    async def lease(
+        who: Anyone,
+        body: LeaseRequest,
+        idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
+    ) -> Response:
         if service.welfare is not None:
             service.welfare.refuse_lease_on_break(who)  # 429 on_break + Retry-After
-        return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds)))
+        leases = service.claim(who, body.count, body.ttl_seconds, idempotency_key)
+        return json_response(LeaseList(leases=leases))
 
     @router.post(
         "/leases/{lease_id}/renew",

@@ -337,6 +337,12 @@ CREATE TABLE intent_models (
     report TEXT NOT NULL,
     model {blob} NOT NULL
 );
+#: Idempotent lease requests (branch robust): a claim sent with an `Idempotency-Key` stores the key
+#: on every lease it granted, so a retry of a request whose answer was lost is answered with the
+#: same leases while they live (the key expires with them: nothing to sweep).
+_LEASE_REQUESTS = """
+ALTER TABLE leases ADD COLUMN request_key TEXT;
+CREATE INDEX leases_by_request ON leases(annotator, request_key) WHERE request_key IS NOT NULL;
 """
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
@@ -349,6 +355,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     _WELFARE.format(real="REAL"),
     _SQLITE_V_QUALITY_FIGURES,
     _INTENT_MODELS.format(real="REAL", blob="BLOB"),
+    _LEASE_REQUESTS,
 )
 
 _POSTGRES_V1 = """
@@ -440,6 +447,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _WELFARE.format(real="DOUBLE PRECISION"),
     _POSTGRES_V_QUALITY_FIGURES,
     _INTENT_MODELS.format(real="DOUBLE PRECISION", blob="BYTEA"),
+    _LEASE_REQUESTS,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)

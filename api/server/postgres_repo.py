@@ -73,8 +73,8 @@ WITH picked AS (
               clips.sample_rate, clips.channels, clips.locale, clips.sha256, clips.asr_hint,
               clips.asr_words
 ), leased AS (
-    INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at)
-    SELECT current_lease, clip_id, %s, fence, %s, %s FROM stamped
+    INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at, request_key)
+    SELECT current_lease, clip_id, %s, fence, %s, %s, %s FROM stamped
 )
 SELECT current_lease, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint,
        asr_words
@@ -306,7 +306,13 @@ class PostgresRepository(SqlRepository):
     # ------------------------------------------------------------------ backend specifics
 
     def _claim_rows(
-        self, conn: Any, annotator: str, count: int, t_now: float, expires: float
+        self,
+        conn: Any,
+        annotator: str,
+        count: int,
+        t_now: float,
+        expires: float,
+        request_key: str | None = None,
     ) -> Iterator[tuple[str, int, tuple[Any, ...]]]:
         ids = [new_id() for _ in range(count)]
         cursor = conn.execute(
@@ -322,6 +328,7 @@ class PostgresRepository(SqlRepository):
                 annotator,
                 t_now,
                 expires,
+                request_key,
             ),
         )
 

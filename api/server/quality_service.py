@@ -10,7 +10,7 @@ gold clip left to do; gold clips take random places in the claim's list.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api.quality_models import Final, FinalIn, ReviewAnnotation, ReviewItem, ReviewList
 from api.server.errors import Rejection
@@ -80,26 +80,36 @@ class QualityService:
         *,
         max_live: int | None = None,
         max_lifetime_s: int | None = None,
+        request_key: str | None = None,
     ) -> list[LeaseGrant]:
         """Ordinary clips first, under the person's live-lease cap (which counts every lease,
         gold ones too), then gold into the slots the cap left, then ordinary clips again for any
         gold slot no gold clip filled: a gold lease never takes a person past the cap by more than
         the gold share of one request, and a request is never short because gold ran out."""
         now = self.queue.clock.now()
-        cap = {"max_live": max_live, "max_lifetime_s": max_lifetime_s}
+        cap: dict[str, Any] = {
+            "max_live": max_live,
+            "max_lifetime_s": max_lifetime_s,
+            "request_key": request_key,
+        }
         slots = gold_slots(count, self.queue.settings.gold_rate)
-        # Called even for 0 ordinary clips when there is a cap: at the cap it refuses (409).
+        # Called even for 0 ordinary clips when there is a cap (at the cap it refuses: 409) or a
+        # key (a retry is answered there, gold leases included, before anything is dealt).
         normal = (
             self.queue.repo.claim(who, count - slots, ttl_s, now, **cap)
-            if count > slots or max_live is not None
+            if count > slots or max_live is not None or request_key is not None
             else []
         )
+        if normal and normal[0].replayed:
+            return normal
         if len(normal) < count - slots:
             return normal  # the cap or an empty queue stopped the ordinary claim: no gold either
-        gold = self.store.claim_gold(who, slots, ttl_s, now) if slots else []
+        gold = (
+            self.store.claim_gold(who, slots, ttl_s, now, request_key=request_key) if slots else []
+        )
         if (short := slots - len(gold)) > 0:
             try:
-                normal += self.queue.repo.claim(who, short, ttl_s, now, **cap)
+                normal += self.queue.repo.claim(who, short, ttl_s, now, **cap, replay=False)
             except Rejection as e:  # the first part reached the cap: grant what it got
                 if e.reason != "lease_cap" or not (normal or gold):
                     raise

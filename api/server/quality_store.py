@@ -162,7 +162,15 @@ class QualityStore:
         with self.repo._read() as conn:
             return self.repo._one(conn, "SELECT 1 FROM gold_clips LIMIT 1") is not None
 
-    def claim_gold(self, annotator: str, count: int, ttl_s: int, now: datetime) -> list[LeaseGrant]:
+    def claim_gold(
+        self,
+        annotator: str,
+        count: int,
+        ttl_s: int,
+        now: datetime,
+        *,
+        request_key: str | None = None,
+    ) -> list[LeaseGrant]:
         """Lease up to `count` gold clips `annotator` has not annotated (nor skipped), exactly as
         the normal claim leases a clip (fence bumped, lease row, durable)."""
         if count <= 0 or not self._any_gold():
@@ -191,8 +199,8 @@ class QualityStore:
                 repo._x(
                     conn,
                     "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at,"
-                    " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (lease_id, info[0], annotator, fence, t_now, expires),
+                    " expires_at, request_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (lease_id, info[0], annotator, fence, t_now, expires, request_key),
                 )
                 grants.append(LeaseGrant(lease_id, fence, dt(expires), clip_info(tuple(info))))
         return grants

@@ -78,6 +78,8 @@ class LeaseGrant:
     fence: int
     expires_at: datetime
     clip: ClipInfo
+    #: Granted by an earlier request with the same idempotency key (a retry's answer).
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,11 +241,16 @@ class Repository(Protocol):
         *,
         max_live: int | None = None,
         max_lifetime_s: int | None = None,
+        request_key: str | None = None,
+        replay: bool = True,
     ) -> list[LeaseGrant]:
         """Lease up to `count` clips that need annotation, that nobody holds and that this
         annotator has neither annotated nor skipped. Each lease bumps its clip's fence.
         `max_live` caps the live leases this annotator holds afterwards (fewer are granted; at
-        the cap a 409 `lease_cap` names it); `max_lifetime_s` caps the ttl."""
+        the cap a 409 `lease_cap` names it); `max_lifetime_s` caps the ttl. `request_key` (the
+        request's Idempotency-Key) is stored with the leases granted; with `replay`, an earlier
+        claim's leases under that key that still live are the answer (`replayed`), unchanged,
+        and nothing new is leased; when none live the key is spent and this is a new claim."""
         ...
 
     def renew(

@@ -174,11 +174,16 @@ class QueueService:
 
     # -- leases
 
-    def claim(self, who: Principal, count: int, ttl_s: int | None) -> list[Lease]:
+    def claim(
+        self, who: Principal, count: int, ttl_s: int | None, request_key: str | None = None
+    ) -> list[Lease]:
+        """`request_key` (the Idempotency-Key header): a retry gets the leases its first attempt
+        was granted, while they live (see `Repository.claim`)."""
         ttl, now = self.ttl(ttl_s), self.clock.now()
-        cap = {
+        cap: dict[str, Any] = {
             "max_live": self.settings.max_live_leases,
             "max_lifetime_s": self.settings.max_lease_lifetime_s,
+            "request_key": request_key,
         }
         if self.quality is not None:  # gold clips dealt in at their rate
             grants = self.quality.claim(who.name, count, ttl, **cap)

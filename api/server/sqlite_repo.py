@@ -192,7 +192,13 @@ class SqliteRepository(SqlRepository):
     # ------------------------------------------------------------------ backend specifics
 
     def _claim_rows(
-        self, conn: Any, annotator: str, count: int, t_now: float, expires: float
+        self,
+        conn: Any,
+        annotator: str,
+        count: int,
+        t_now: float,
+        expires: float,
+        request_key: str | None = None,
     ) -> list[tuple[str, int, tuple[Any, ...]]]:
         picked = conn.execute(
             _CLAIM_SQL, (t_now, annotator, annotator, annotator, count)
@@ -206,9 +212,9 @@ class SqliteRepository(SqlRepository):
                 (fence, lease_id, expires, seq),
             )
             conn.execute(
-                "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (lease_id, info[0], annotator, fence, t_now, expires),
+                "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at,"
+                " request_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (lease_id, info[0], annotator, fence, t_now, expires, request_key),
             )
             out.append((lease_id, fence, tuple(info)))
         return out

@@ -106,7 +106,11 @@ async def _cycle(client: httpx.AsyncClient, marks: Callable[[str], None] | None 
         if marks:
             marks(step)
 
-    r = await client.post("/v1/leases", json={"count": 1})
+    # With an Idempotency-Key, as the client sends it: the replay check rides in the claim's
+    # transaction (on PostgreSQL in the round trip that reads the live-lease count).
+    r = await client.post(
+        "/v1/leases", json={"count": 1}, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
     mark("claim")
     assert r.status_code == 200, r.text
     lease = r.json()["leases"][0]

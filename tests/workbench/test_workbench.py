@@ -110,6 +110,8 @@ def test_a_killed_sessions_prefetched_leases_are_adopted(server: LiveServer) -> 
     finally:
         services.store.close()
         services.player.close()
+        assert services.profile_lock is not None
+        services.profile_lock.release()  # as the kernel does for a killed process
     assert not session_alive(dead)
     assert session_alive(this_session())
 

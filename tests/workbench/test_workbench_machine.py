@@ -152,6 +152,8 @@ class Sitting(RuleBasedStateMachine):
         s.workbench.connectivity.stop()
         s.store.close()
         s.player.close()
+        if s.profile_lock is not None:
+            s.profile_lock.release()  # the kernel drops a killed process's flock
         self.services = self._open()
 
     @precondition(lambda self: self.up)
