@@ -337,6 +337,8 @@ CREATE TABLE intent_models (
     report TEXT NOT NULL,
     model {blob} NOT NULL
 );
+"""
+
 #: Idempotent lease requests (branch robust): a claim sent with an `Idempotency-Key` stores the key
 #: on every lease it granted, so a retry of a request whose answer was lost is answered with the
 #: same leases while they live (the key expires with them: nothing to sweep).
