@@ -350,7 +350,31 @@ def _purge_locked(args: argparse.Namespace) -> int:
             if answer not in ("y", "yes"):
                 err.print("aborted; nothing deleted")
                 return EXIT_ATTENTION
+        released = _give_back(args, store)
         ClipCache.wipe(cache_dir)
         store.purge()
     out.print(f"purged {what}")
+    if released:
+        out.print(released)
     return EXIT_OK
+
+
+def _give_back(args: argparse.Namespace, store: LocalStore) -> str:
+    """The leases a purge forgets go back to the server first: left there, their clips stay
+    held (up to the checkout's 8 h) where nobody else can annotate them."""
+    from annotator.workbench.checkout import release_leases
+
+    leases = [r.lease for r in store.lease_records()]
+    if not leases:
+        return ""
+    try:
+        gone = release_leases(_client_factory(args), leases, "purge")
+    except _ConfigError:
+        gone = set()
+    text = f"released {len(gone)} clip{'s' * (len(gone) != 1)}"
+    if len(gone) < len(leases):
+        text += (
+            f"; {len(leases) - len(gone)} could not be released (server unreachable or not "
+            "configured): they stay leased to you until they expire"
+        )
+    return text

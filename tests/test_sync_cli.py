@@ -15,6 +15,7 @@ import pytest
 from annotator import sync_cli
 from annotator.cli import build_parser
 from annotator.store import ClipCache, LocalStore, load_cache_key
+from api.client import QueueClient
 from tests.fixtures.server import LiveServer
 from tests.store.sync_support import annotation_for, export
 
@@ -193,3 +194,16 @@ def test_sync_release_gives_back_unstarted_checkouts_and_keeps_drafts(
     with server.client(server.annotator_token) as c:
         free = c.post("/v1/leases", json={"count": 12}).json()["leases"]
     assert leases[2].clip.clip_id in {le["clip"]["clip_id"] for le in free}
+
+
+def test_purge_gives_the_checked_out_clips_back(
+    server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The purge forgot the checked-out leases but left them on the server: the clips stayed
+    held for the checkout's 8 h, where nobody else could annotate them."""
+    assert run("checkout", "--count", "3") == 0
+    assert run("purge", "--yes") == 0
+    assert "released 3 clips" in capsys.readouterr().out
+    with QueueClient(server.url, server.admin_token) as admin:
+        queue = admin.queue_status()
+    assert (queue.leased, queue.pending) == (0, 12)

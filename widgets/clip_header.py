@@ -128,9 +128,9 @@ class ClipHeader(Widget):
                 self.clip_id[:SHORT_ID_LENGTH],
                 self.get_visual_style("clip-header--id", partial=True),
             ),
-            "  ",
-            clock(self.duration),
         ]
+        if self.duration > 0:  # 0: not known (a reopened submission whose audio is gone)
+            parts += ["  ", clock(self.duration)]
         if self.locale:
             parts += ["  ", for_terminal(self.locale)]
         if self.late:

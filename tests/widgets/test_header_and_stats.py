@@ -39,6 +39,11 @@ async def test_header_names_the_clip() -> None:
         header.show_clip(12, "3f9a2c1d7e6b5a40", 7.5, "en-US", late=True, amending=True)
         await pilot.pause()
         assert str(header.render()) == "#12  clip 3f9a2c1d  0:07.5  en-US   late    amending "
+        # A submission reopened from the history list after its audio left memory: its length
+        # is not known, and the header said "0:00.0".
+        header.show_clip(0, "3f9a2c1d7e6b5a40", 0.0, "", amending=True)
+        await pilot.pause()
+        assert str(header.render()) == "clip 3f9a2c1d   amending "
 
 
 async def test_stats_line_and_offline_outbox() -> None:
