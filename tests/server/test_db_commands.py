@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from api.client import QueueClient
+from api.server.intents.classifier import IntentModel, train
+from api.server.intents.model_store import IntentModelStore
 from api.server.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from tests.fixtures.server import LiveServer, open_repo, start_live_server
 from tests.server.helpers import annotation, key
@@ -136,6 +140,7 @@ def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
     repo = open_repo(old.db, old.data_dir)
     try:
         assert repo.set_draft(ids[3], "machine words", [("machine", 0.25), ("words", 0.75)])
+        model = _store_intent_model(repo)
     finally:
         repo.close()
     old.stop()
@@ -179,10 +184,12 @@ def test_db_copy_moves_a_live_sqlite_queue_to_postgres(
         try:
             with repo._read() as conn:
                 rows = conn.execute("SELECT seq, needed FROM clips ORDER BY seq").fetchall()
+            found = IntentModelStore(repo).load_deployed()  # the model's versions came along
         finally:
             repo.close()
         assert [n for _, n in rows] == [2] * 5  # K came along and applies to new clips
         assert rows[-1][0] > max(seq for seq, _ in rows[:-1])
+        assert found is not None and found[0] == 1 and found[1].classes == model.classes
     finally:
         new.stop()
 
@@ -244,3 +251,11 @@ def test_export_from_a_mistyped_db_path_says_so_and_creates_nothing(tmp_path: Pa
         assert done.returncode == 2, done.stderr
         assert f"no queue database at {typo}" in done.stderr and "--db" in done.stderr
         assert not typo.parent.exists() and not (tmp_path / "x").exists()
+
+
+def _store_intent_model(repo: Any) -> IntentModel:
+    from tests.asr.test_suggestions import TAXONOMY, jargon_rows
+
+    trained = train(jargon_rows(60, seed=1), TAXONOMY.intents)
+    IntentModelStore(repo).put(trained, datetime.now(UTC))
+    return trained.model
