@@ -140,8 +140,7 @@ def _build_router(service: QueueService) -> APIRouter:
 
     @router.post("/leases", response_model=LeaseList, responses=_errors(401, 403, 409, 422, 429))
     async def lease(who: Anyone, body: LeaseRequest) -> Response:
-        if service.welfare is not None:
-            service.welfare.refuse_lease_on_break(who)  # 429 on_break + Retry-After
+        # 429 on_break + Retry-After during a welfare break, 409 lease_cap at the cap.
         return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds)))
 
     @router.post(

@@ -17,7 +17,7 @@ from api.server.errors import Rejection
 from api.server.quality_rules import Expected, Report, Thresholds, build_report
 from api.server.quality_store import QualityStore, ReviewCase
 from api.server.repository import LeaseGrant
-from api.server.sql_repo import SqlRepository
+from api.server.sql_repo import ClaimGate, SqlRepository
 
 if TYPE_CHECKING:
     from api.server.repository import Principal
@@ -80,18 +80,22 @@ class QualityService:
         *,
         max_live: int | None = None,
         max_lifetime_s: int | None = None,
+        gate: ClaimGate | None = None,
     ) -> list[LeaseGrant]:
         """Ordinary clips first, under the person's live-lease cap (which counts every lease,
         gold ones too), then gold into the slots the cap left, then ordinary clips again for any
         gold slot no gold clip filled: a gold lease never takes a person past the cap by more than
-        the gold share of one request, and a request is never short because gold ran out."""
+        the gold share of one request, and a request is never short because gold ran out.
+        `gate` (a welfare break check) goes with the first ordinary claim, which is made even
+        for 0 clips when there is one: a closed gate raises `GateClosed` before anything."""
         now = self.queue.clock.now()
         cap = {"max_live": max_live, "max_lifetime_s": max_lifetime_s}
         slots = gold_slots(count, self.queue.settings.gold_rate)
-        # Called even for 0 ordinary clips when there is a cap: at the cap it refuses (409).
+        # Called even for 0 ordinary clips when there is a cap (at the cap it refuses: 409) or
+        # a gate.
         normal = (
-            self.queue.repo.claim(who, count - slots, ttl_s, now, **cap)
-            if count > slots or max_live is not None
+            self.store.repo.claim(who, count - slots, ttl_s, now, gate=gate, **cap)
+            if count > slots or max_live is not None or gate is not None
             else []
         )
         if len(normal) < count - slots:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -69,6 +70,28 @@ CLAIMABLE_WHERE = f"""
    AND NOT EXISTS (SELECT 1 FROM annotations f JOIN welfare_opt_outs o ON o.person = ?
                     WHERE f.clip_id = c.clip_id AND f.flags LIKE o.flag_pattern)
 """  # noqa: S608 - our own constants
+
+#: The person's live leases (params: annotator, now), for the per-person cap.
+LIVE_LEASES_SQL = (
+    "(SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimGate:
+    """A condition the claim's own statement checks before it leases anything: `sql` an integer
+    expression (1: go ahead, 0: lease nothing) in `?` placeholders, with its `params`. The
+    welfare break check travels this way (`api.server.welfare.WelfareService.claim_gate`), so
+    the common case costs no statement of its own; a closed gate raises `GateClosed` and the
+    caller decides with its full rules."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+class GateClosed(Exception):
+    """The claim's `ClaimGate` said 0: nothing was leased."""
+
 
 _CLIP_INFO_COLUMNS = (
     "clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint, asr_words"
@@ -173,13 +196,45 @@ class SqlRepository:
         return self._statement()
 
     def _claim_rows(
-        self, conn: Any, annotator: str, count: int, t_now: float, expires: float
+        self,
+        conn: Any,
+        annotator: str,
+        count: int,
+        t_now: float,
+        expires: float,
+        *,
+        max_live: int | None,
+        gate: ClaimGate | None,
     ) -> Iterable[tuple[str, int, tuple[Any, ...]]]:
         """Lease up to `count` claimable clips inside the caller's write transaction: stamp each
         with a new lease id, a bumped fence and `expires`, insert its lease row, and return
-        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order. The rows may be
-        read after the transaction (PostgreSQL sends the claim and its COMMIT together)."""
+        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order. The same
+        statement reads `claim_head` (the gate, the live leases) and leases nothing unless
+        `admit` would; `admit`'s refusals are raised before the first row. The rows may be read
+        after the transaction (PostgreSQL sends the claim and its COMMIT together)."""
         raise NotImplementedError
+
+    @staticmethod
+    def claim_head(
+        annotator: str, t_now: float, max_live: int | None, gate: ClaimGate | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """`SELECT <gate> AS clear, <live leases> AS live` (and its parameters): what a claim
+        must know before it leases, read by the claim's own statement."""
+        gate_sql, params = ("1", ()) if gate is None else (gate.sql, gate.params)
+        if max_live is None:
+            return f"SELECT {gate_sql} AS clear, 0 AS live", params
+        return (
+            f"SELECT {gate_sql} AS clear, {LIVE_LEASES_SQL} AS live",
+            (*params, annotator, t_now),
+        )
+
+    @staticmethod
+    def admit(clear: Any, live: Any, count: int, max_live: int | None) -> int:
+        """How many of `count` the claim may lease, from its head row: a closed gate raises
+        `GateClosed`, the live-lease cap a 409 `lease_cap` (`rules.lease_allowance`)."""
+        if not clear:
+            raise GateClosed
+        return count if max_live is None else rules.lease_allowance(int(live), max_live, count)
 
     def _known_sha256(self, digests: list[str]) -> set[str]:
         raise NotImplementedError
@@ -374,11 +429,7 @@ class SqlRepository:
         counts, then claims). SQLite's BEGIN IMMEDIATE already serialises every writer."""
 
     def live_leases(self, conn: Any, annotator: str, t_now: float) -> int:
-        row = self._one(
-            conn,
-            "SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?",
-            (annotator, t_now),
-        )
+        row = self._one(conn, f"SELECT {LIVE_LEASES_SQL}", (annotator, t_now))
         return int(row[0])
 
     def claim(
@@ -390,15 +441,17 @@ class SqlRepository:
         *,
         max_live: int | None = None,
         max_lifetime_s: int | None = None,
+        gate: ClaimGate | None = None,
     ) -> list[LeaseGrant]:
         t_now = ts(now)
         expires = t_now + (ttl_s if max_lifetime_s is None else min(ttl_s, max_lifetime_s))
         with self._claim_transaction() as conn:
             if max_live is not None:
                 self._lock_person(conn, annotator)
-                live = self.live_leases(conn, annotator, t_now)
-                count = rules.lease_allowance(live, max_live, count)
-            rows = self._claim_rows(conn, annotator, count, t_now, expires)
+            # One statement: the gate, the cap's count and the claim (see `_claim_rows`).
+            rows = self._claim_rows(
+                conn, annotator, count, t_now, expires, max_live=max_live, gate=gate
+            )
         when = dt(expires)
         return [
             LeaseGrant(lease_id=lease_id, fence=int(fence), expires_at=when, clip=clip_info(info))
