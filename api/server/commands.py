@@ -437,6 +437,7 @@ def _ingest(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
         )
         batcher.flush()
+        batcher.repo.refresh_statistics()
         undrafted = 0
         if engine is not None:
             undrafted = draft_ingested(repo, engine, [cid for _, cid in report.ingested], args)

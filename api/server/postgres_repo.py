@@ -360,6 +360,10 @@ class PostgresRepository(SqlRepository):
         # here until the first commits (other people's claims do not wait).
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (annotator,))
 
+    def refresh_statistics(self) -> None:
+        with self._connection() as conn:
+            conn.execute("ANALYZE clips")
+
     def _known_sha256(self, digests: list[str]) -> set[str]:
         with self._read() as conn:
             rows = conn.execute(

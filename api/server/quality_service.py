@@ -91,6 +91,10 @@ class QualityService:
         now = self.queue.clock.now()
         cap = {"max_live": max_live, "max_lifetime_s": max_lifetime_s}
         slots = gold_slots(count, self.queue.settings.gold_rate)
+        if slots and not self.store._any_gold():
+            # No gold to deal: one claim of `count` grants exactly what the ordinary claim and
+            # its top-up below would (the cap applies to the sum either way), in one statement.
+            slots = 0
         # Called even for 0 ordinary clips when there is a cap (at the cap it refuses: 409) or
         # a gate.
         normal = (

@@ -129,8 +129,8 @@ class WelfareStore:
             params += [person, *since_params, *since_params, HEARD_BEFORE_S, after_flagged]
         if limit > 0:
             # Runs: a new one starts at each submission `rest` or more after the one before
-            # (RANGE frame: equal times share a run); the one holding the latest time is the
-            # current run.
+            # (RANGE frame: equal times share a run); the one holding the person's latest time
+            # (one step down the index, not a scan) is the current run.
             sql += (
                 " OR EXISTS (SELECT 1 FROM (SELECT MIN(t) AS b, MAX(t) AS e FROM"  # noqa: S608
                 "   (SELECT t, SUM(brk) OVER (ORDER BY t) AS run FROM"
@@ -138,11 +138,11 @@ class WelfareStore:
                 "              OVER (ORDER BY created_at) < ? THEN 0 ELSE 1 END AS brk"
                 f"        FROM annotations WHERE annotator = ? AND created_at >= {since}) AS w"
                 "   ) AS r GROUP BY run) AS g"
-                "  WHERE (CASE WHEN g.e = (SELECT MAX(created_at) FROM annotations"
-                f"                         WHERE annotator = ? AND created_at >= {since})"
+                "  WHERE (CASE WHEN g.e = (SELECT created_at FROM annotations WHERE annotator = ?"
+                "                          ORDER BY created_at DESC LIMIT 1)"
                 "              AND ? - g.e < ? THEN ? ELSE g.e END) - g.b >= ?)"
             )
-            params += [rest, person, *since_params, person, *since_params]
+            params += [rest, person, *since_params, person]
             params += [now, rest, now, limit]
         return ClaimGate(sql + " THEN 0 ELSE 1 END", tuple(params))
 
