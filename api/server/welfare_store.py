@@ -130,9 +130,19 @@ class WelfareStore:
         if limit > 0:
             # Runs: a new one starts at each submission `rest` or more after the one before
             # (RANGE frame: equal times share a run); the one holding the person's latest time
-            # (one step down the index, not a scan) is the current run.
+            # (one step down the index, not a scan) is the current run. Computed only when the
+            # work since `since` spans the limit at all (two index steps), as no run is longer
+            # than from the first time to now (or the latest time).
+            latest = (
+                "(SELECT created_at FROM annotations WHERE annotator = ?"
+                " ORDER BY created_at DESC LIMIT 1)"
+            )
             sql += (
-                " OR EXISTS (SELECT 1 FROM (SELECT MIN(t) AS b, MAX(t) AS e FROM"  # noqa: S608
+                f" OR (CASE WHEN (CASE WHEN {latest} > ? THEN {latest} ELSE ? END)"  # noqa: S608
+                "             - (SELECT created_at FROM annotations WHERE annotator = ?"
+                f"                 AND created_at >= {since} ORDER BY created_at LIMIT 1) < ?"
+                "  THEN false ELSE"
+                " EXISTS (SELECT 1 FROM (SELECT MIN(t) AS b, MAX(t) AS e FROM"
                 "   (SELECT t, SUM(brk) OVER (ORDER BY t) AS run FROM"
                 "     (SELECT created_at AS t, CASE WHEN created_at - LAG(created_at)"
                 "              OVER (ORDER BY created_at) < ? THEN 0 ELSE 1 END AS brk"
@@ -140,8 +150,9 @@ class WelfareStore:
                 "   ) AS r GROUP BY run) AS g"
                 "  WHERE (CASE WHEN g.e = (SELECT created_at FROM annotations WHERE annotator = ?"
                 "                          ORDER BY created_at DESC LIMIT 1)"
-                "              AND ? - g.e < ? THEN ? ELSE g.e END) - g.b >= ?)"
+                "              AND ? - g.e < ? THEN ? ELSE g.e END) - g.b >= ?) END)"
             )
+            params += [person, now, person, now, person, *since_params, limit]
             params += [rest, person, *since_params, person]
             params += [now, rest, now, limit]
         return ClaimGate(sql + " THEN 0 ELSE 1 END", tuple(params))

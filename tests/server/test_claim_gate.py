@@ -68,14 +68,16 @@ def _run(end: float, length: float) -> list[float]:
 def _edges(limit: float) -> list[tuple[list[float], list[tuple[float, int]], list[Break]]]:
     """Histories on the rules' edges: a run just under the limit that ended exactly a break's
     length ago (over: not going on) or a second less (still going: it lasts until now); runs
-    exactly at and just under the limit; two runs apart by exactly a break's length (two runs)
-    or a second less (one)."""
+    exactly at and just under the limit (some up to now); two runs apart by exactly a break's
+    length (two runs) or a second less (one)."""
     span = limit or 3600.0
     half = span / 2 + 60
     return [
         (_run(NOW - REST, span - 60), [], []),
         (_run(NOW - REST + 1, span - 60), [], []),
         (_run(NOW - 3600, span), [], []),
+        (_run(NOW, span), [], []),  # exactly the limit, up to now
+        (_run(NOW, span - 1), [], []),
         (_run(NOW - 3600, span - 1), [], []),
         (_run(NOW - 4 * 3600 - half - REST, half) + _run(NOW - 4 * 3600, half), [], []),
         (_run(NOW - 4 * 3600 - half - REST + 1, half) + _run(NOW - 4 * 3600, half), [], []),
