@@ -29,9 +29,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.responses import Response, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel
 
 from api.models import (
     Annotation,
@@ -56,6 +56,8 @@ from api.server.body_limit import BodySizeLimit
 from api.server.clock import Clock, SystemClock
 from api.server.error_handlers import client_address, install_error_handlers
 from api.server.errors import Rejection
+from api.server.hot_path import HotPath, answer_audio, answer_lease, answer_submit
+from api.server.hot_path import json_response as json_response  # the other routers use it
 from api.server.repository import Principal, Repository
 from api.server.service import QueueService, batch_items
 from api.server.settings import ServerSettings
@@ -106,10 +108,6 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-def json_response(model: BaseModel, status_code: int = 200) -> Response:
-    return Response(model.model_dump_json().encode(), status_code, media_type="application/json")
-
-
 def _role(*allowed: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def check(who: Annotated[Principal, Security(_principal)]) -> Principal:
         if who.role not in allowed:
@@ -144,10 +142,7 @@ def _build_router(service: QueueService) -> APIRouter:
         body: LeaseRequest,
         idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
     ) -> Response:
-        if service.welfare is not None:
-            service.welfare.refuse_lease_on_break(who)  # 429 on_break + Retry-After
-        leases = service.claim(who, body.count, body.ttl_seconds, idempotency_key)
-        return json_response(LeaseList(leases=leases))
+        return answer_lease(service, who, body, idempotency_key)  # also served by `HotPath`
 
     @router.post(
         "/leases/{lease_id}/renew",
@@ -175,13 +170,7 @@ def _build_router(service: QueueService) -> APIRouter:
         },
     )
     async def audio(who: Anyone, lease_id: OpaqueIdPath) -> Response:
-        # Clips are seconds long and sit in the page cache or one row: inline beats a thread hop.
-        stored = service.audio(who, lease_id)
-        return Response(
-            stored.data,
-            media_type=stored.media_type,
-            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-        )
+        return answer_audio(service, who, lease_id)  # also served by `HotPath`
 
     @router.post(
         "/annotations",
@@ -197,8 +186,7 @@ def _build_router(service: QueueService) -> APIRouter:
         body: AnnotationIn,
         idempotency_key: Annotated[IdempotencyKey, Header(alias="Idempotency-Key")],
     ) -> Response:
-        status, receipt = await service.submit_grouped(who, idempotency_key, body)
-        return json_response(receipt, status)
+        return await answer_submit(service, who, idempotency_key, body)  # also by `HotPath`
 
     @router.post(
         "/annotations/batch",
@@ -328,6 +316,16 @@ def create_app(
     # function calls per request, a third of the server's CPU in an annotator's cycle
     # (`python -m bench.cycle_cost`). Other modules' routers may be included as usual.
     app.router.routes.extend(_build_router(service).routes)
+    # The annotator's cycle without FastAPI's per-request machinery, inside its middleware and
+    # exception handlers (`api.server.hot_path`: it falls through to the router for anything
+    # it does not take).
+    hot = {
+        f"{method} {route.path}": route
+        for route in app.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    app.router.middleware_stack = HotPath(app.router.middleware_stack, service, hot)
     # Imported here: that module takes its role dependencies from this one.
     from api.server.supervision import SupervisionService
     from api.server.supervisor_routes import supervisor_router

@@ -443,6 +443,7 @@ def _ingest(args: argparse.Namespace) -> int:
         batcher.flush()
         if draft_words and isinstance(repo, SqlRepository):
             attach_draft_words(repo, [cid for _, cid in report.ingested], draft_words)
+        batcher.repo.refresh_statistics()
         undrafted = 0
         if engine is not None:
             undrafted = draft_ingested(repo, engine, [cid for _, cid in report.ingested], args)

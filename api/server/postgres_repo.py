@@ -43,7 +43,7 @@ from api.server.audio_store import AudioMissing
 from api.server.errors import Rejection
 from api.server.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from api.server.repository import ExportRow
-from api.server.sql_repo import CLAIMABLE_WHERE, SqlRepository, new_id
+from api.server.sql_repo import CLAIMABLE_WHERE, ClaimGate, SqlRepository, new_id
 
 log = logging.getLogger("annotator.server")
 
@@ -56,12 +56,19 @@ CONNECT_TIMEOUT_S = 10
 CHECKOUT_TIMEOUT_S = 5
 EXPORT_CHUNK = 500
 
+#: The claim, one statement: its head row (`SqlRepository.claim_head`: the gate, the cap's count)
+#: decides how many clips it may pick (none when the gate is closed or the cap reached), and is
+#: returned with the leased rows (a LEFT JOIN: always one row at least).
 _CLAIM_SQL = f"""
-WITH picked AS (
+WITH head AS ({{head}}
+), picked AS (
     SELECT c.seq, row_number() OVER (ORDER BY c.seq) AS n
       FROM (SELECT seq FROM clips AS c
              WHERE {CLAIMABLE_WHERE}
-             ORDER BY c.seq LIMIT %s
+             ORDER BY c.seq
+             LIMIT (SELECT CASE WHEN clear = 1 AND replayed = 0
+                                THEN LEAST(%s, GREATEST(%s - live, 0)) ELSE 0 END
+                      FROM head)
                FOR UPDATE SKIP LOCKED) AS c
 ), ids AS (
     SELECT id, n FROM unnest(%s::text[]) WITH ORDINALITY AS t(id, n)
@@ -76,9 +83,10 @@ WITH picked AS (
     INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at, request_key)
     SELECT current_lease, clip_id, %s, fence, %s, %s, %s FROM stamped
 )
-SELECT current_lease, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint,
-       asr_words
-  FROM stamped ORDER BY seq
+SELECT head.clear, head.live, head.replayed, s.current_lease, s.fence, s.clip_id,
+       s.duration_s, s.sample_rate, s.channels, s.locale, s.sha256, s.asr_hint, s.asr_words
+  FROM head LEFT JOIN stamped AS s ON true
+ ORDER BY s.seq
 """  # noqa: S608 - built from our own constants, not from input
 
 
@@ -312,17 +320,27 @@ class PostgresRepository(SqlRepository):
         count: int,
         t_now: float,
         expires: float,
+        *,
+        max_live: int | None,
+        gate: ClaimGate | None,
         request_key: str | None = None,
+        replay: bool = False,
     ) -> Iterator[tuple[str, int, tuple[Any, ...]]]:
+        head, head_params = self.claim_head(
+            annotator, t_now, max_live, gate, request_key if replay else None
+        )
         ids = [new_id() for _ in range(count)]
+        cap = count if max_live is None else max_live
         cursor = conn.execute(
-            self._sql(_CLAIM_SQL),
+            self._sql(_CLAIM_SQL.replace("{head}", head)),
             (
+                *head_params,
                 t_now,
                 annotator,
                 annotator,
                 annotator,
                 count,
+                cap,
                 ids,
                 expires,
                 annotator,
@@ -334,8 +352,12 @@ class PostgresRepository(SqlRepository):
 
         def rows() -> Iterator[tuple[str, int, tuple[Any, ...]]]:
             # Read once the transaction has ended: the claim and its COMMIT in one round trip.
-            for row in cursor.fetchall():
-                yield row[0], int(row[1]), tuple(row[2:])
+            # The statement leased only what `admit` allows; its refusals are raised here.
+            found = cursor.fetchall()
+            self.admit(found[0][0], found[0][1], found[0][2], count, max_live)
+            for row in found:
+                if row[3] is not None:  # the LEFT JOIN's row when nothing was leased
+                    yield row[3], int(row[4]), tuple(row[5:])
 
         return rows()
 
@@ -343,6 +365,10 @@ class PostgresRepository(SqlRepository):
         # Two claims of one person in parallel would both count under the cap: the second waits
         # here until the first commits (other people's claims do not wait).
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (annotator,))
+
+    def refresh_statistics(self) -> None:
+        with self._connection() as conn:
+            conn.execute("ANALYZE clips")
 
     def _known_sha256(self, digests: list[str]) -> set[str]:
         with self._read() as conn:

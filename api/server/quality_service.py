@@ -17,7 +17,7 @@ from api.server.errors import Rejection
 from api.server.quality_rules import Expected, Report, Thresholds
 from api.server.quality_store import QualityStore, ReviewCase
 from api.server.repository import LeaseGrant
-from api.server.sql_repo import SqlRepository
+from api.server.sql_repo import ClaimGate, SqlRepository
 
 if TYPE_CHECKING:
     from api.server.repository import Principal
@@ -81,11 +81,14 @@ class QualityService:
         max_live: int | None = None,
         max_lifetime_s: int | None = None,
         request_key: str | None = None,
+        gate: ClaimGate | None = None,
     ) -> list[LeaseGrant]:
         """Ordinary clips first, under the person's live-lease cap (which counts every lease,
         gold ones too), then gold into the slots the cap left, then ordinary clips again for any
         gold slot no gold clip filled: a gold lease never takes a person past the cap by more than
-        the gold share of one request, and a request is never short because gold ran out."""
+        the gold share of one request, and a request is never short because gold ran out.
+        `gate` (a welfare break check) goes with the first ordinary claim, which is made even
+        for 0 clips when there is one: a closed gate raises `GateClosed` before anything."""
         now = self.queue.clock.now()
         cap: dict[str, Any] = {
             "max_live": max_live,
@@ -93,11 +96,16 @@ class QualityService:
             "request_key": request_key,
         }
         slots = gold_slots(count, self.queue.settings.gold_rate)
-        # Called even for 0 ordinary clips when there is a cap (at the cap it refuses: 409) or a
-        # key (a retry is answered there, gold leases included, before anything is dealt).
+        if slots and not self.store._any_gold():
+            # No gold to deal: one claim of `count` grants exactly what the ordinary claim and
+            # its top-up below would (the cap applies to the sum either way), in one statement.
+            slots = 0
+        # Called even for 0 ordinary clips when there is a cap (at the cap it refuses: 409), a
+        # gate, or a key (a retry is answered there, gold leases included, before anything is
+        # dealt).
         normal = (
-            self.queue.repo.claim(who, count - slots, ttl_s, now, **cap)
-            if count > slots or max_live is not None or request_key is not None
+            self.store.repo.claim(who, count - slots, ttl_s, now, gate=gate, **cap)
+            if count > slots or max_live is not None or gate is not None or request_key is not None
             else []
         )
         if normal and normal[0].replayed:

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -53,7 +53,7 @@ from api.server.repository import (
 )
 from api.server.retention import NOT_DEVICE_DIRECTED, Retention
 from api.server.settings import ServerSettings
-from api.server.sql_repo import SqlRepository
+from api.server.sql_repo import ClaimGate, GateClosed, SqlRepository, ts
 from api.server.stats import compute_stats, start_of_day
 from api.server.welfare import WelfareService
 from api.taxonomy import TaxonomyIndex, load_taxonomy
@@ -177,19 +177,41 @@ class QueueService:
     def claim(
         self, who: Principal, count: int, ttl_s: int | None, request_key: str | None = None
     ) -> list[Lease]:
-        """`request_key` (the Idempotency-Key header): a retry gets the leases its first attempt
-        was granted, while they live (see `Repository.claim`)."""
+        """Lease clips, refused with 429 `on_break` during a welfare break (before the cap's
+        409): the break check travels inside the claim's statement (`WelfareService.claim_gate`)
+        and the full rules run only when it says a break is on or due. `request_key` (the
+        Idempotency-Key header): a retry gets the leases its first attempt was granted, while
+        they live (see `Repository.claim`)."""
         ttl, now = self.ttl(ttl_s), self.clock.now()
+        gate = self.welfare.claim_gate(who.name, ts(now)) if self.welfare is not None else None
+        try:
+            grants = self._claim(who, count, ttl, now, gate, request_key)
+        except GateClosed:
+            assert self.welfare is not None
+            self.welfare.refuse_lease_on_break(who)  # 429 on_break + Retry-After
+            grants = self._claim(who, count, ttl, now, None, request_key)  # that break is over
+        return [lease_model(g, self.suggester.suggest) for g in grants]
+
+    def _claim(
+        self,
+        who: Principal,
+        count: int,
+        ttl: int,
+        now: datetime,
+        gate: ClaimGate | None,
+        request_key: str | None,
+    ) -> list[LeaseGrant]:
         cap: dict[str, Any] = {
             "max_live": self.settings.max_live_leases,
             "max_lifetime_s": self.settings.max_lease_lifetime_s,
             "request_key": request_key,
         }
         if self.quality is not None:  # gold clips dealt in at their rate
-            grants = self.quality.claim(who.name, count, ttl, **cap)
-        else:
-            grants = self.repo.claim(who.name, count, ttl, now, **cap)
-        return [lease_model(g, self.suggester.suggest) for g in grants]
+            return self.quality.claim(who.name, count, ttl, gate=gate, **cap)
+        if gate is not None:
+            assert isinstance(self.repo, SqlRepository)  # the welfare service needs one
+            return self.repo.claim(who.name, count, ttl, now, gate=gate, **cap)
+        return self.repo.claim(who.name, count, ttl, now, **cap)
 
     def renew(self, who: Principal, lease_id: str, ttl_s: int | None) -> LeaseState:
         s = self.repo.renew(

@@ -16,6 +16,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -61,14 +62,45 @@ OPEN_TO_ME_WHERE = f"""
 #: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks). Gold
 #: clips are dealt apart, at their own rate (`api.server.quality_store.QualityStore.claim_gold`).
 #: Parameters: now, then the annotator three times. The last clause is the welfare opt-out: no
-#: clip an earlier annotator flagged in a category this person opted out of (issue 11).
+#: clip an earlier annotator flagged in a category this person opted out of (issue 11); written
+#: from the person's opt-outs (a primary-key probe, empty for most people) down to the clip's
+#: annotations, so no plan scans every annotation per claim.
 CLAIMABLE_WHERE = f"""
        c.completed < c.needed
    AND {OPEN_TO_ME_WHERE}
    AND NOT EXISTS (SELECT 1 FROM gold_clips g WHERE g.clip_id = c.clip_id)
-   AND NOT EXISTS (SELECT 1 FROM annotations f JOIN welfare_opt_outs o ON o.person = ?
-                    WHERE f.clip_id = c.clip_id AND f.flags LIKE o.flag_pattern)
+   AND NOT EXISTS (SELECT 1 FROM welfare_opt_outs o
+                    WHERE o.person = ?
+                      AND EXISTS (SELECT 1 FROM annotations f
+                                   WHERE f.clip_id = c.clip_id AND f.flags LIKE o.flag_pattern))
 """  # noqa: S608 - our own constants
+
+#: The person's live leases (params: annotator, now), for the per-person cap.
+LIVE_LEASES_SQL = (
+    "(SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimGate:
+    """A condition the claim's own statement checks before it leases anything: `sql` an integer
+    expression (1: go ahead, 0: lease nothing) in `?` placeholders, with its `params`. The
+    welfare break check travels this way (`api.server.welfare.WelfareService.claim_gate`), so
+    the common case costs no statement of its own; a closed gate raises `GateClosed` and the
+    caller decides with its full rules."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+class GateClosed(Exception):
+    """The claim's `ClaimGate` said 0: nothing was leased."""
+
+
+class Replayed(Exception):
+    """The claim's request key already names live leases of this person: nothing was leased,
+    the caller answers with those."""
+
 
 _CLIP_INFO_COLUMNS = (
     "clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint, asr_words"
@@ -78,16 +110,19 @@ _CLIP_INFO_COLUMNS = (
 #: earlier claim with this `Idempotency-Key` granted (NULLs when none): one statement, so the
 #: replay check costs a claim neither a round trip (PostgreSQL) nor a statement (SQLite).
 #: Parameters: annotator, now, annotator, key, now.
-_LIVE_AND_REPLAYED = (
-    "SELECT live.n, r.lease_id, r.fence, r.expires_at, r.clip_id, r.duration_s, r.sample_rate,"
-    " r.channels, r.locale, r.sha256, r.asr_hint, r.asr_words FROM"
-    " (SELECT COUNT(*) AS n FROM leases"
-    "   WHERE annotator = ? AND released = 0 AND expires_at > ?) AS live"
-    " LEFT JOIN (SELECT l.lease_id, l.fence, l.expires_at, c.seq, c.clip_id, c.duration_s,"
-    "   c.sample_rate, c.channels, c.locale, c.sha256, c.asr_hint, c.asr_words"
-    "   FROM leases l JOIN clips c ON c.clip_id = l.clip_id"
-    "   WHERE l.annotator = ? AND l.request_key = ? AND l.released = 0 AND l.expires_at > ?)"
-    " AS r ON 1 = 1 ORDER BY r.seq"
+#: A key's live leases (params: annotator, request key, now), for answering a retry.
+_REPLAYED = (
+    "SELECT l.lease_id, l.fence, l.expires_at, c.clip_id, c.duration_s, c.sample_rate,"
+    " c.channels, c.locale, c.sha256, c.asr_hint, c.asr_words"
+    " FROM leases l JOIN clips c ON c.clip_id = l.clip_id"
+    " WHERE l.annotator = ? AND l.request_key = ? AND l.released = 0 AND l.expires_at > ?"
+    " ORDER BY c.seq"
+)
+
+#: Whether a key names live leases of the person (params: annotator, request key, now).
+REPLAYED_SQL = (
+    "(SELECT COUNT(*) FROM leases WHERE annotator = ? AND request_key = ? AND released = 0"
+    " AND expires_at > ?)"
 )
 
 
@@ -195,14 +230,55 @@ class SqlRepository:
         count: int,
         t_now: float,
         expires: float,
+        *,
+        max_live: int | None,
+        gate: ClaimGate | None,
         request_key: str | None = None,
+        replay: bool = False,
     ) -> Iterable[tuple[str, int, tuple[Any, ...]]]:
         """Lease up to `count` claimable clips inside the caller's write transaction: stamp each
         with a new lease id, a bumped fence and `expires`, insert its lease row (with the
         request's `request_key`, NULL without one), and return
-        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order. The rows may be
-        read after the transaction (PostgreSQL sends the claim and its COMMIT together)."""
+        (lease_id, fence, the `_CLIP_INFO_COLUMNS` row) per clip in queue order. The same
+        statement reads `claim_head` (the gate, the live leases, whether `request_key` already
+        names live leases when `replay`) and leases nothing unless `admit` would; `admit`'s
+        refusals (and `Replayed`) are raised before the first row. The rows may be read after
+        the transaction (PostgreSQL sends the claim and its COMMIT together)."""
         raise NotImplementedError
+
+    @staticmethod
+    def claim_head(
+        annotator: str,
+        t_now: float,
+        max_live: int | None,
+        gate: ClaimGate | None,
+        replay_key: str | None = None,
+    ) -> tuple[str, tuple[Any, ...]]:
+        """`SELECT <gate> AS clear, <live leases> AS live, <key's live leases> AS replayed` (and
+        its parameters): what a claim must know before it leases, read by the claim's own
+        statement."""
+        gate_sql, params = ("1", ()) if gate is None else (gate.sql, gate.params)
+        live_sql = "0"
+        if max_live is not None:
+            live_sql, params = LIVE_LEASES_SQL, (*params, annotator, t_now)
+        replayed_sql = "0"
+        if replay_key is not None:
+            replayed_sql, params = REPLAYED_SQL, (*params, annotator, replay_key, t_now)
+        return (
+            f"SELECT {gate_sql} AS clear, {live_sql} AS live, {replayed_sql} AS replayed",
+            params,
+        )
+
+    @staticmethod
+    def admit(clear: Any, live: Any, replayed: Any, count: int, max_live: int | None) -> int:
+        """How many of `count` the claim may lease, from its head row: a closed gate raises
+        `GateClosed`, a retry of an answered request `Replayed` (before the cap: its leases are
+        already counted), the live-lease cap a 409 `lease_cap` (`rules.lease_allowance`)."""
+        if not clear:
+            raise GateClosed
+        if replayed:
+            raise Replayed
+        return count if max_live is None else rules.lease_allowance(int(live), max_live, count)
 
     def _known_sha256(self, digests: list[str]) -> set[str]:
         raise NotImplementedError
@@ -261,7 +337,13 @@ class SqlRepository:
                 chunk = []
         if chunk:
             results += self._add_clip_batch(chunk)
+        self.refresh_statistics()
         return results
+
+    def refresh_statistics(self) -> None:
+        """After a bulk insert of clips: let the planner see them (PostgreSQL: ANALYZE). A
+        planner that still thinks the clips table empty picks a claim plan that filters every
+        open clip per claim instead of walking the queue's index to the first one free."""
 
     def batcher(self) -> ClipBatcher:
         return ClipBatcher(self)
@@ -399,11 +481,7 @@ class SqlRepository:
         counts, then claims). SQLite's BEGIN IMMEDIATE already serialises every writer."""
 
     def live_leases(self, conn: Any, annotator: str, t_now: float) -> int:
-        row = self._one(
-            conn,
-            "SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?",
-            (annotator, t_now),
-        )
+        row = self._one(conn, f"SELECT {LIVE_LEASES_SQL}", (annotator, t_now))
         return int(row[0])
 
     def claim(
@@ -417,33 +495,41 @@ class SqlRepository:
         max_lifetime_s: int | None = None,
         request_key: str | None = None,
         replay: bool = True,
+        gate: ClaimGate | None = None,
     ) -> list[LeaseGrant]:
         t_now = ts(now)
         expires = t_now + (ttl_s if max_lifetime_s is None else min(ttl_s, max_lifetime_s))
-        with self._claim_transaction() as conn:
-            if max_live is not None or request_key is not None:
-                # Also serialises a retry with the request it repeats (it then sees its leases).
-                self._lock_person(conn, annotator)
-            if request_key is not None and replay:
-                found = self._x(
-                    conn, _LIVE_AND_REPLAYED, (annotator, t_now, annotator, request_key, t_now)
-                ).fetchall()
-                if found[0][1] is not None:  # a retry of a request already answered
-                    return [
-                        LeaseGrant(r[1], int(r[2]), dt(float(r[3])), clip_info(r[4:]), True)
-                        for r in found
-                    ]
-                live = int(found[0][0])
-            elif max_live is not None:
-                live = self.live_leases(conn, annotator, t_now)
-            if max_live is not None:
-                count = rules.lease_allowance(live, max_live, count)
-            rows = self._claim_rows(conn, annotator, count, t_now, expires, request_key)
-        when = dt(expires)
-        return [
-            LeaseGrant(lease_id=lease_id, fence=int(fence), expires_at=when, clip=clip_info(info))
-            for lease_id, fence, info in rows
-        ]
+        try:
+            with self._claim_transaction() as conn:
+                if max_live is not None or request_key is not None:
+                    # Also serialises a retry with the request it repeats (it sees its leases).
+                    self._lock_person(conn, annotator)
+                # One statement: the gate, the cap's count, the replay check and the claim (see
+                # `_claim_rows`).
+                rows = self._claim_rows(
+                    conn,
+                    annotator,
+                    count,
+                    t_now,
+                    expires,
+                    max_live=max_live,
+                    gate=gate,
+                    request_key=request_key,
+                    replay=request_key is not None and replay,
+                )
+            when = dt(expires)
+            return [
+                LeaseGrant(lease_id=lease_id, fence=int(fence), expires_at=when, clip=clip_info(i))
+                for lease_id, fence, i in rows
+            ]
+        except Replayed:
+            # A retry of a request already answered (rare): its leases, read on their own.
+            assert request_key is not None
+            with self._read() as conn:
+                found = self._x(conn, _REPLAYED, (annotator, request_key, t_now)).fetchall()
+            return [
+                LeaseGrant(r[0], int(r[1]), dt(float(r[2])), clip_info(r[3:]), True) for r in found
+            ]
 
     def _lease(self, conn: Any, lease_id: str, *, lock: bool = True) -> rules.LeaseRow | None:
         row = self._one(

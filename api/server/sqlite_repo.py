@@ -32,7 +32,7 @@ from typing import Any
 from api.server.audio_store import LocalAudioStore, private_dir
 from api.server.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from api.server.repository import ExportRow
-from api.server.sql_repo import CLAIMABLE_WHERE, SqlRepository, new_id
+from api.server.sql_repo import CLAIMABLE_WHERE, ClaimGate, SqlRepository, new_id
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -81,13 +81,19 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+#: The claimable clips after the claim's head row (`SqlRepository.claim_head`): one read for the
+#: gate, the cap's count and the candidates (none when the gate is closed).
 _CLAIM_SQL = f"""
-SELECT seq, fence, clip_id, duration_s, sample_rate, channels, locale, sha256, asr_hint,
-       asr_words
-  FROM clips AS c
- WHERE {CLAIMABLE_WHERE}
- ORDER BY c.seq
- LIMIT ?
+SELECT h.clear, h.live, h.replayed, p.seq, p.fence, p.clip_id, p.duration_s, p.sample_rate,
+       p.channels, p.locale, p.sha256, p.asr_hint, p.asr_words
+  FROM ({{head}}) AS h
+  LEFT JOIN (SELECT seq, fence, clip_id, duration_s, sample_rate, channels, locale, sha256,
+                    asr_hint, asr_words
+               FROM clips AS c
+              WHERE {CLAIMABLE_WHERE}
+              ORDER BY c.seq
+              LIMIT ?) AS p ON h.clear = 1 AND h.replayed = 0
+ ORDER BY p.seq
 """  # noqa: S608 - built from our own constants, not from input
 
 
@@ -198,13 +204,24 @@ class SqliteRepository(SqlRepository):
         count: int,
         t_now: float,
         expires: float,
+        *,
+        max_live: int | None,
+        gate: ClaimGate | None,
         request_key: str | None = None,
+        replay: bool = False,
     ) -> list[tuple[str, int, tuple[Any, ...]]]:
+        head, head_params = self.claim_head(
+            annotator, t_now, max_live, gate, request_key if replay else None
+        )
         picked = conn.execute(
-            _CLAIM_SQL, (t_now, annotator, annotator, annotator, count)
+            _CLAIM_SQL.replace("{head}", head),
+            (*head_params, t_now, annotator, annotator, annotator, count),
         ).fetchall()
+        allowed = self.admit(picked[0][0], picked[0][1], picked[0][2], count, max_live)
         out: list[tuple[str, int, tuple[Any, ...]]] = []
-        for seq, fence, *info in picked:
+        for _clear, _live, _replayed, seq, fence, *info in picked[:allowed]:
+            if seq is None:  # the LEFT JOIN's row when nothing is claimable
+                break
             lease_id = new_id()
             fence += 1
             conn.execute(

@@ -19,7 +19,7 @@ from api.server.clock import Clock
 from api.server.errors import Rejection
 from api.server.repository import Principal
 from api.server.settings import ServerSettings
-from api.server.sql_repo import SqlRepository, dt, ts
+from api.server.sql_repo import ClaimGate, SqlRepository, dt, ts
 from api.server.welfare_store import Break, WelfareStore
 from api.welfare import (
     EXPOSURE_CATEGORIES,
@@ -69,6 +69,20 @@ class WelfareService:
             flagged_since_break=flagged,
             working_since=dt(working) if working is not None else None,
             opt_outs=self.store.opt_outs(person),
+        )
+
+    def claim_gate(self, person: str, now: float) -> ClaimGate | None:
+        """What `refuse_lease_on_break` would let through without a word, as a condition the
+        claim's own statement checks (no statement of its own per lease request); None with
+        breaks off. When it is closed the claim leases nothing and the caller runs
+        `refuse_lease_on_break`, which records a break that came due and refuses (or finds it
+        already over)."""
+        p = self.policy
+        rest = p.break_minutes * 60.0
+        if rest <= 0 or (p.break_after_flagged == 0 and p.max_continuous_minutes == 0):
+            return None
+        return self.store.claim_gate(
+            person, now, p.break_after_flagged, rest, p.max_continuous_minutes * 60.0, LOOKBACK_S
         )
 
     def refuse_lease_on_break(self, who: Principal) -> None:

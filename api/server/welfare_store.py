@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.server import rules
-from api.server.sql_repo import SqlRepository
+from api.server.sql_repo import ClaimGate, SqlRepository
 
 #: A clip flagged this long before a person heard it still counts as flagged for them (a clip is
 #: re-served to a second annotator within hours, not weeks).
@@ -112,6 +112,59 @@ class WelfareStore:
                 (since, until),
             ).fetchall()
         return [Break(str(p), float(s), float(e), str(why)) for p, s, e, why in rows]
+
+    @staticmethod
+    def claim_gate(
+        person: str, now: float, after_flagged: int, rest: float, limit: float, lookback: float
+    ) -> ClaimGate:
+        """`WelfareService._evaluate`'s "no break on, none due" in SQL, for the claim's own
+        statement (`SqlRepository.claim`): 1 when no break of `person`'s ends after `now`, and
+        since the last one (or `lookback` before `now`) fewer than `after_flagged` of their
+        submissions were on escalated clips, and no run of work (submissions less than `rest`
+        apart; the latest run lasting until `now` while its last one is under `rest` ago) lasted
+        `limit` seconds. A rule at 0 is off. The same rows `work_times` reads, counted in the
+        database instead of sent to this process."""
+        since = "COALESCE((SELECT MAX(b.ends_at) FROM welfare_breaks b WHERE b.person = ?), ?)"
+        since_params = (person, now - lookback)
+        sql = "CASE WHEN EXISTS (SELECT 1 FROM welfare_breaks WHERE person = ? AND ends_at > ?)"
+        params: list[object] = [person, now]
+        if after_flagged > 0:
+            sql += (
+                " OR (SELECT COUNT(*) FROM annotations a"  # noqa: S608 - our own SQL
+                f"      WHERE a.annotator = ? AND a.created_at >= {since} AND a.clip_id IN"
+                "        (SELECT e.clip_id FROM annotations e"
+                f"          WHERE e.escalated = 1 AND e.created_at >= {since} - ?)) >= ?"
+            )
+            params += [person, *since_params, *since_params, HEARD_BEFORE_S, after_flagged]
+        if limit > 0:
+            # Runs: a new one starts at each submission `rest` or more after the one before
+            # (RANGE frame: equal times share a run); the one holding the person's latest time
+            # (one step down the index, not a scan) is the current run. Computed only when the
+            # work since `since` spans the limit at all (two index steps), as no run is longer
+            # than from the first time to now (or the latest time).
+            latest = (
+                "(SELECT created_at FROM annotations WHERE annotator = ?"
+                " ORDER BY created_at DESC LIMIT 1)"
+            )
+            sql += (
+                f" OR (CASE WHEN (CASE WHEN {latest} > ? THEN {latest} ELSE ? END)"  # noqa: S608
+                "             - (SELECT created_at FROM annotations WHERE annotator = ?"
+                f"                 AND created_at >= {since} ORDER BY created_at LIMIT 1) < ?"
+                "  THEN false ELSE"
+                " EXISTS (SELECT 1 FROM (SELECT MIN(t) AS b, MAX(t) AS e FROM"
+                "   (SELECT t, SUM(brk) OVER (ORDER BY t) AS run FROM"
+                "     (SELECT created_at AS t, CASE WHEN created_at - LAG(created_at)"
+                "              OVER (ORDER BY created_at) < ? THEN 0 ELSE 1 END AS brk"
+                f"        FROM annotations WHERE annotator = ? AND created_at >= {since}) AS w"
+                "   ) AS r GROUP BY run) AS g"
+                "  WHERE (CASE WHEN g.e = (SELECT created_at FROM annotations WHERE annotator = ?"
+                "                          ORDER BY created_at DESC LIMIT 1)"
+                "              AND ? - g.e < ? THEN ? ELSE g.e END) - g.b >= ?) END)"
+            )
+            params += [person, now, person, now, person, *since_params, limit]
+            params += [rest, person, *since_params, person]
+            params += [now, rest, now, limit]
+        return ClaimGate(sql + " THEN 0 ELSE 1 END", tuple(params))
 
     # -- what a person did
 
