@@ -14,10 +14,11 @@ Exactness: nothing with a side effect runs until the request is known to be one 
 accept — `Authorization: Bearer <token>`, `Content-Type: application/json`, a JSON body its model
 validates, one valid `Idempotency-Key` (at most one on a lease request) — so any other request
 falls through with its body replayed, and gets FastAPI's own answer (its 401/422 wording,
-`error_handlers`' ordering of the token check before body errors). From there on the answers are the routes' own, and refusals
-(`Rejection`: 401, 404, 409, 429...) are raised into the same exception handlers, because this
-sits inside the app's middleware (body-size limit, catch-all) and exception handling, in front of
-its router only. `tests/server/test_hot_path.py` sends the same requests both ways.
+`error_handlers`' ordering of the token check before body errors). From there on the answers are
+the routes' own, and refusals (`Rejection`: 401, 404, 409, 429...) are raised into the same
+exception handlers, because this sits inside the app's middleware (body-size limit, catch-all) and
+exception handling, in front of its router only. `tests/server/test_hot_path.py` sends the same
+requests both ways.
 """
 
 from __future__ import annotations

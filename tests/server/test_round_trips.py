@@ -38,8 +38,10 @@ from tests.fixtures.server import open_repo, write_wavs
 PG_BUDGET = {"claim": 1, "audio": 1, "submit": 3, "renew": 3}
 #: Statements per request on SQLite (BEGIN IMMEDIATE's busy-timeout PRAGMAs and the durable
 #: submit's synchronous=FULL/NORMAL PRAGMAs included); the claim's one read holds the break
-#: check, the cap's count and the candidates.
-SQLITE_BUDGET = {"claim": 7, "audio": 1, "submit": 11, "renew": 7}
+#: check, the cap's count and the candidates; a submit's count includes the statements of the
+#: quality triggers that mark its clip stale (`api.server.quality_figures`), which SQLite's trace
+#: reports as statements of their own.
+SQLITE_BUDGET = {"claim": 7, "audio": 1, "submit": 13, "renew": 7}
 WARMUP_CYCLES = 7  # psycopg prepares a statement on its 5th use: one extra round trip, once
 
 
