@@ -222,13 +222,21 @@ class QualityFigures:
                     )
             figures = people_pairs(shared, None)
             cur = conn.cursor()
-            cur.executemany(
-                repo._sql("DELETE FROM quality_people_pairs WHERE a = ? AND b = ?"), taken
-            )
+            gone = [pair for pair in taken if pair not in figures]
+            if gone:
+                cur.executemany(
+                    repo._sql("DELETE FROM quality_people_pairs WHERE a = ? AND b = ?"), gone
+                )
+            # An upsert, not delete + insert: on PostgreSQL another report may be writing the
+            # same pair (marked again meanwhile); this one waits for it and writes the newer.
             cur.executemany(
                 repo._sql(
                     "INSERT INTO quality_people_pairs (a, b, clips, mean_wer, intent_alpha,"
                     " intent_low, intent_high, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (a, b) DO UPDATE SET clips = excluded.clips,"
+                    " mean_wer = excluded.mean_wer, intent_alpha = excluded.intent_alpha,"
+                    " intent_low = excluded.intent_low, intent_high = excluded.intent_high,"
+                    " flags = excluded.flags"
                 ),
                 [(a, b, *_pair_columns(f)) for (a, b), f in figures.items()],
             )

@@ -166,5 +166,11 @@ def test_at_scale_the_overall_figures_come_from_stored_totals(
         figures = QualityFigures(store)
         assert figures.refresh(batch=37)[0] == SMALL_SAMPLE + 60
         _same(figures.report(FLAGS, LIMITS, 7200.0), want)
+        # A person's annotations deleted: the delete trigger marks their clips, their pairs go.
+        with repo._write() as conn:
+            repo._x(conn, "DELETE FROM annotations WHERE annotator = 'p5'")
+        fewer = figures.report(FLAGS, LIMITS, 7200.0)
+        assert all("p5" not in (p.a, p.b) for p in fewer.pairs) and len(fewer.pairs) == 10
+        _same(fewer, build_report(store.labels(), store.gold(), FLAGS, LIMITS, 7200.0))
     finally:
         repo.close()
