@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -39,6 +40,7 @@ class XTerm(VtScreen):
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stop = threading.Event()
         self.env: dict[str, str] = {}
+        self._err: BinaryIO | None = None
 
     def start(self, argv: list[str], env: dict[str, str], resources: list[str]) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,7 @@ class XTerm(VtScreen):
         self._wait_for_display(xvfb)
         command = ["env", *(f"{k}={v}" for k, v in env.items()), *argv]
         options = [arg for r in resources for arg in ("-xrm", f"XTerm*{r}")]
+        self._err = (self.workdir / "xterm.err").open("wb")
         xterm = subprocess.Popen(
             [
                 "xterm",
@@ -83,11 +86,11 @@ class XTerm(VtScreen):
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self._err,
         )
         self._procs.append(xterm)
         threading.Thread(target=self._tail_log, daemon=True).start()
-        self.window = self._window()
+        self.window = self._window(xterm)
         self.focus()
 
     def _wait_for_display(self, xvfb: subprocess.Popen[bytes]) -> None:
@@ -106,14 +109,15 @@ class XTerm(VtScreen):
         self.xdotool("mousemove", "--window", self.window, "20", "20")
         self.xdotool("windowfocus", "--sync", self.window)
 
-    def _window(self) -> str:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+    def _window(self, xterm: subprocess.Popen[bytes]) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and xterm.poll() is None:
             found = self.xdotool("search", "--onlyvisible", "--class", "xterm").split()
             if found:
                 return found[0]
             time.sleep(0.1)
-        raise AssertionError("no xterm window appeared")
+        err = (self.workdir / "xterm.err").read_text(errors="replace")[-2000:]
+        raise AssertionError(f"no xterm window appeared (xterm exit {xterm.poll()}): {err}")
 
     def _tail_log(self) -> None:
         offset = 0
@@ -138,6 +142,8 @@ class XTerm(VtScreen):
 
     def close(self) -> None:
         self._stop.set()
+        if self._err is not None:
+            self._err.close()
         for proc in reversed(self._procs):
             proc.terminate()
             try:
