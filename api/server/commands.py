@@ -296,7 +296,7 @@ def token_revoke(args: argparse.Namespace) -> int:
 
 def _token_revoke(args: argparse.Namespace) -> int:
     name = _display_name(args)
-    repo = _open_repo(_settings(args))
+    repo = _open_repo(_settings(args), existing=True)
     try:
         count = repo.revoke_tokens(name)
     finally:

@@ -43,8 +43,10 @@ def parse_expires(value: str, now: datetime) -> datetime:
     return when
 
 
-def _store(args: argparse.Namespace) -> tuple[SqlRepository, PeopleStore]:
-    repo = _open_repo(_settings(args))
+def _store(
+    args: argparse.Namespace, *, existing: bool = False
+) -> tuple[SqlRepository, PeopleStore]:
+    repo = _open_repo(_settings(args), existing=existing)
     if not isinstance(repo, SqlRepository):  # pragma: no cover - every backend is SQL
         repo.close()
         raise UsageError("this database does not keep people")
@@ -101,7 +103,7 @@ def _when(t: datetime | None) -> str:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    repo, people = _store(args)
+    repo, people = _store(args, existing=True)
     try:
         tokens = people.tokens()
     finally:

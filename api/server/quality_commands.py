@@ -141,7 +141,7 @@ def _gold_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     index = _index(settings.taxonomy_path)
-    repo = _open_repo(settings)
+    repo = _open_repo(settings, existing=True)
     try:
         assert isinstance(repo, SqlRepository)
         store = QualityStore(repo)
@@ -174,7 +174,7 @@ def _report(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     index = _index(settings.taxonomy_path)
-    repo = _open_repo(settings)
+    repo = _open_repo(settings, existing=True)
     try:
         assert isinstance(repo, SqlRepository)
         result = quality_report(

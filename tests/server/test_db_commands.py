@@ -259,3 +259,21 @@ def _store_intent_model(repo: Any) -> IntentModel:
     trained = train(jargon_rows(60, seed=1), TAXONOMY.intents)
     IntentModelStore(repo).put(trained, datetime.now(UTC))
     return trained.model
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["token", "list"], ["token", "revoke", "ann"], ["gold", "import", "GOLD"]],
+    ids=["report", "token-list", "token-revoke", "gold-import"],
+)
+def test_reading_commands_refuse_a_mistyped_db_path(tmp_path: Path, command: list[str]) -> None:
+    """Like export: `report`, `token list`/`revoke` and `gold import` against a path with no
+    database made a new empty queue there and answered as if it were the real one."""
+    typo = tmp_path / "srv" / "queue.bd"
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"sha256": "' + "0" * 64 + '", "transcript": "hi", "intent": "greet"}\n')
+    args = [str(gold) if a == "GOLD" else a for a in command]
+    done = run(*args, "--db", str(typo), home=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"no queue database at {typo}" in done.stderr and "--db" in done.stderr
+    assert not typo.parent.exists()
