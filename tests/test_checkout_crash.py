@@ -18,26 +18,12 @@ from pathlib import Path
 import pytest
 
 from annotator.store.db import LocalStore
-from tests.fixtures.server import LiveServer, annotator_command, open_repo
+from tests.fixtures.server import LiveServer, annotator_command
+from tests.server.helpers import live_lease_ids
 
 pytestmark = pytest.mark.slow
 
 ATTEMPTS = 4
-
-
-def server_live(server: LiveServer) -> set[str]:
-    repo = open_repo(server.db, server.data_dir)
-    try:
-        with repo._read() as conn:
-            rows = repo._x(
-                conn,
-                "SELECT lease_id FROM leases WHERE annotator = 'ann1' AND released = 0"
-                " AND expires_at > ?",
-                (time.time(),),
-            ).fetchall()
-    finally:
-        repo.close()
-    return {str(r[0]) for r in rows}
 
 
 def recorded() -> set[str]:
@@ -64,16 +50,16 @@ def test_a_checkout_killed_mid_way_is_recovered_by_the_next(
     cmd = [*annotator_command(), "checkout", "--count", "30"]
     stranded: set[str] = set()
     for _ in range(ATTEMPTS):
-        before = server_live(server)
+        before = live_lease_ids(server)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while server_live(server) == before:  # granted on the server now
+        while live_lease_ids(server) == before:  # granted on the server now
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "the checkout was never granted its leases"
             time.sleep(0.002)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        stranded = server_live(server) - recorded()
+        stranded = live_lease_ids(server) - recorded()
         if stranded:
             break
     assert stranded, f"no kill in {ATTEMPTS} tries landed before the leases were recorded"
@@ -87,7 +73,7 @@ def test_a_checkout_killed_mid_way_is_recovered_by_the_next(
     )
     assert again.returncode == 0, again.stderr
     # Every lease the server holds for this person is on this disk now, none leased anew.
-    assert server_live(server) == recorded()
+    assert live_lease_ids(server) == recorded()
     assert stranded <= recorded()
     with LocalStore.open() as store:
         assert store.lease_requests() == []  # nothing left in flight

@@ -33,3 +33,24 @@ def body(lease: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+def live_lease_ids(server: Any, person: str = "ann1") -> set[str]:
+    """The live leases a `LiveServer`'s database holds for `person`, stranded ones included
+    (read from the database, not the API: a lease nobody was told of counts too)."""
+    import time
+
+    from tests.fixtures.server import open_repo
+
+    repo = open_repo(server.db, server.data_dir)
+    try:
+        with repo._read() as conn:
+            rows = repo._x(
+                conn,
+                "SELECT lease_id FROM leases WHERE annotator = ? AND released = 0"
+                " AND expires_at > ?",
+                (person, time.time()),
+            ).fetchall()
+    finally:
+        repo.close()
+    return {str(r[0]) for r in rows}

@@ -24,7 +24,8 @@ from annotator.workbench.checkout import checkout
 from api.client import Conflict, QueueClient, new_idempotency_key
 from api.server.quality_rules import Expected
 from api.server.quality_store import GoldAnswer, QualityStore
-from tests.fixtures.server import ClockedServer, LiveServer, open_repo
+from tests.fixtures.server import ClockedServer, LiveServer
+from tests.server.helpers import live_lease_ids
 
 
 class DropsFirstLeaseAnswer(httpx.BaseTransport):
@@ -49,22 +50,6 @@ class DropsFirstLeaseAnswer(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
-
-
-def live_lease_ids(server: LiveServer, person: str) -> set[str]:
-    """What the server's database holds live for `person` (every lease, stranded ones too)."""
-    repo = open_repo(server.db, server.data_dir)
-    try:
-        with repo._read() as conn:
-            rows = repo._x(
-                conn,
-                "SELECT lease_id FROM leases WHERE annotator = ? AND released = 0"
-                " AND expires_at > ?",
-                (person, time.time()),
-            ).fetchall()
-    finally:
-        repo.close()
-    return {str(r[0]) for r in rows}
 
 
 def post_lease(client: httpx.Client, key: str | None, count: int = 2) -> httpx.Response:

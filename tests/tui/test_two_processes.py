@@ -26,7 +26,8 @@ import pytest
 from annotator.profile_lock import holder
 from annotator.store.db import LocalStore
 from annotator.store.models import LeaseOrigin, LeaseRecord
-from tests.fixtures.server import LiveServer, open_repo
+from tests.fixtures.server import LiveServer
+from tests.server.helpers import live_lease_ids
 from tests.store.sync_support import export
 from tests.tui.test_tui_crash import (
     ANNOTATOR,
@@ -92,21 +93,6 @@ def records() -> list[LeaseRecord]:
 def outbox() -> int:
     with LocalStore.open() as store:
         return store.outbox_count()
-
-
-def server_live_leases(server: LiveServer) -> set[str]:
-    repo = open_repo(server.db, server.data_dir)
-    try:
-        with repo._read() as conn:
-            rows = repo._x(
-                conn,
-                "SELECT lease_id FROM leases WHERE annotator = 'ann1' AND released = 0"
-                " AND expires_at > ?",
-                (time.time(),),
-            ).fetchall()
-    finally:
-        repo.close()
-    return {str(r[0]) for r in rows}
 
 
 def submit_shown(pane: Pane, text: str) -> str:
@@ -191,7 +177,7 @@ def test_checkouts_and_sync_beside_a_running_annotator(
     )
     # ...and the server holds exactly what this profile recorded: none twice, none stranded.
     wait_for(
-        lambda: server_live_leases(live_server) == {r.lease_id for r in records()},
+        lambda: live_lease_ids(live_server) == {r.lease_id for r in records()},
         "the server's live leases to be the profile's",
         10,
     )
