@@ -85,7 +85,13 @@ def test_doctor_measures_the_controlling_terminal_when_stdout_is_a_file(
         "new-session", "-d", "-s", tmux.session, "-x", "100", "-y", "30",
         f"{shlex.quote(str(ANNOTATOR))} doctor > {shlex.quote(str(out))} 2>&1; sleep 30",
     )  # fmt: skip
-    wait_for(lambda: out.exists() and "│ keymap " in out.read_text(), "doctor's table", 60, tmux)
+    # Read as bytes: the file may end mid-character while doctor is still writing it.
+    wait_for(
+        lambda: out.exists() and "│ keymap " in out.read_bytes().decode(errors="replace"),
+        "doctor's table",
+        60,
+        tmux,
+    )
     (line,) = [ln for ln in out.read_text().splitlines() if ln.startswith("│ terminal ")]
     assert "100×30" in line, out.read_text()
 

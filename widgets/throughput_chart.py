@@ -1,10 +1,11 @@
 """`ThroughputChart`: clips per hour over the shift, one Sparkline per person.
 
 Display only. Each row: the person's name, a Sparkline of their clips per hour (oldest hour on
-the left, aligned with the hours given), this hour's count and the total.
+the left, aligned with the hours given), this hour's count and the total. Drawn by
+`ShiftSparklines` (the same rows the quality view shows), with its own axis line.
 
 API:
-    show(hours, people): `hours` the buckets' labels (oldest first); `people` a list of
+    show_people(hours, people): `hours` the buckets' labels (oldest first); `people` a list of
         (name, clips per hour aligned with `hours`, total). Names are escaped here.
 """
 
@@ -12,43 +13,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline
-
-from api.text_safety import for_terminal
+from widgets.shift_sparklines import ShiftSparklines
 
 __all__ = ["ThroughputChart"]
 
 
-class ThroughputChart(Vertical):
+class ThroughputChart(ShiftSparklines):
     DEFAULT_CSS = """
-    ThroughputChart { height: auto; }
-    ThroughputChart > Horizontal { height: 1; }
     ThroughputChart .name { width: 20; }
-    ThroughputChart Sparkline { width: 1fr; min-width: 12; }
-    ThroughputChart .count { width: 18; text-align: right; }
-    ThroughputChart #axis { height: 1; color: $text-muted; }
+    ThroughputChart .summary { width: 18; }
     """
 
-    def compose(self) -> ComposeResult:
-        yield Label("", id="axis", markup=False)
-
-    def show(self, hours: Sequence[str], people: Sequence[tuple[str, Sequence[int], int]]) -> None:
-        for row in self.query(Horizontal):
-            row.remove()
+    def show_people(
+        self, hours: Sequence[str], people: Sequence[tuple[str, Sequence[int], int]]
+    ) -> None:
         span = f"{hours[0]} → {hours[-1]}" if hours else "no hours"
         who = f"{len(people)} people" if people else "nobody has annotated in these hours"
-        self.query_one("#axis", Label).update(f"clips per hour, {span} UTC · {who}")
-        rows = []
-        for name, counts, total in people:
-            last = counts[-1] if counts else 0
-            rows.append(
-                Horizontal(
-                    Label(for_terminal(name), classes="name", markup=False),
-                    Sparkline([float(c) for c in counts] or [0.0], summary_function=max),
-                    Label(f"{last:>3}/h now · {total:>4}", classes="count", markup=False),
+        self.show(
+            f"clips per hour, {span} UTC · {who}",
+            [
+                (
+                    name,
+                    [float(c) for c in counts],
+                    f"{counts[-1] if counts else 0:>3}/h now · {total:>4}",
                 )
-            )
-        if rows:
-            self.mount_all(rows)
+                for name, counts, total in people
+            ],
+        )

@@ -452,4 +452,5 @@ def test_every_bundled_demo_clip_ingests_cleanly() -> None:
         clip = queue.by_name(str(e["file"]))
         assert clip.sample_rate == 16_000 and clip.channels == 1
         assert 1.0 < clip.duration_s < 10.0
-        assert clip.asr_hint == e.get("asr_hint")
+        # The engine's empty draft of a clip without speech (room noise) is no draft at all.
+        assert clip.asr_hint == (e.get("asr_hint") or None)

@@ -203,7 +203,7 @@ class QueueScreen(Screen[None]):
         )
         self.query_one("#queue-table", Static).update(queue_table(status))
         self.query_one("#leases-table", Static).update(leases_table(status))
-        self.query_one(ThroughputChart).show(
+        self.query_one(ThroughputChart).show_people(
             [_hour(h) for h in throughput.hours],
             [(p.annotator, p.clips_per_hour, p.total) for p in throughput.people],
         )
