@@ -349,7 +349,9 @@ def figures(quick: bool) -> list[Figure]:
         root = Path(tmp)
         (token,) = prepare(root, 2 * n + single + 20, 1)
         step(f"{2 * n + single + 20} clips queued on the server")
-        with running_server(root, workers=1) as url:
+        # One person leases thousands of clips: above the default per-person lease cap.
+        cap = ("--max-live-leases", str(2 * n + single + 20))
+        with running_server(root, workers=1, extra=cap) as url:
             step("server up")
             figs = sync_figures(root, url, token, n, single)
             step("sync measured")
