@@ -56,6 +56,9 @@ class XTerm(VtScreen):
                 "1600x1000x24",
                 "-nolisten",
                 "tcp",
+                # Without it the server resets when its last client leaves — the display check's
+                # xdotool — and an xterm connecting during that reset cannot open the display.
+                "-noreset",
             ],
             pass_fds=(write_fd,),
             stdout=subprocess.DEVNULL,
