@@ -5,14 +5,12 @@ within RELOAD_SECONDS."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from api.client import QueueClient
-from api.models import AnnotationIn, BatchItem, ReleaseReason
+from api.models import ReleaseReason
 from api.server.intents.suggester import RELOAD_SECONDS
-from tests.asr.support import db_args, run
-from tests.asr.test_suggestions import jargon_rows
+from tests.asr.support import db_args, run, submit_jargon
 from tests.fixtures.postgres import TempCluster
 from tests.fixtures.server import LiveServer, open_repo, start_live_server, write_wavs
 
@@ -43,18 +41,7 @@ def test_servers_on_one_database_serve_the_stored_version_without_restart(
         b.start()
         ids = a.ingest(write_wavs(tmp_path / "in", 62))
         client = QueueClient(a.url, a.annotator_token)
-        leases = client.lease(count=50).leases + client.lease(count=10).leases
-        rows = jargon_rows(60, seed=11)
-        items = [
-            BatchItem(
-                idempotency_key=uuid.uuid4().hex,
-                annotation=AnnotationIn(
-                    lease_id=lease.lease_id, fence=lease.fence, transcript=r.text, intent=r.intent
-                ),
-            )
-            for lease, r in zip(leases, rows, strict=True)
-        ]
-        assert all(r.status_code == 201 for r in client.submit_batch(items).results)
+        submit_jargon(client)
         repo = open_repo(a.db, a.data_dir)
         try:
             for clip_id in ids[60:]:

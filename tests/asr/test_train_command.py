@@ -3,14 +3,11 @@ deployed version the running server then suggests from."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from api.client import QueueClient
-from api.models import AnnotationIn, BatchItem
-from tests.asr.support import db_args, run
-from tests.asr.test_suggestions import jargon_rows
+from tests.asr.support import db_args, run, submit_jargon
 from tests.fixtures.server import LiveServer, write_wavs
 
 
@@ -21,18 +18,7 @@ def test_train_learns_from_accepted_work_and_never_from_gold(
     live_server = make_live_server("--max-live-leases", "100")
     ids = live_server.ingest(write_wavs(tmp_path / "in", 60))
     client = QueueClient(live_server.url, live_server.annotator_token)
-    leases = client.lease(count=50).leases + client.lease(count=10).leases
-    rows = jargon_rows(60, seed=11)
-    items = [
-        BatchItem(
-            idempotency_key=uuid.uuid4().hex,
-            annotation=AnnotationIn(
-                lease_id=lease.lease_id, fence=lease.fence, transcript=row.text, intent=row.intent
-            ),
-        )
-        for lease, row in zip(leases, rows, strict=True)
-    ]
-    assert all(r.status_code == 201 for r in client.submit_batch(items).results)
+    submit_jargon(client)
     gold = tmp_path / "gold.txt"
     gold.write_text("\n".join(ids[:10]) + "\n")
 
