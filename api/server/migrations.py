@@ -347,6 +347,21 @@ ALTER TABLE leases ADD COLUMN request_key TEXT;
 CREATE INDEX leases_by_request ON leases(annotator, request_key) WHERE request_key IS NOT NULL;
 """
 
+#: PostgreSQL's guard for writes sent without waiting for their counts (`postgres_repo`: the
+#: submit's writes travel with its COMMIT): a row that moved under the transaction raises, with
+#: its own SQLSTATE, and the transaction rolls back instead of committing half of it. SQLite
+#: reads its counts before COMMIT and needs none (its step is empty).
+_POSTGRES_WRITE_GUARD = """
+CREATE FUNCTION annotator_expect(ok boolean, what text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION '%', what USING ERRCODE = 'AN409';
+    END IF;
+    RETURN true;
+END $$;
+"""
+_SQLITE_WRITE_GUARD = "SELECT 1;"
+
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     _SQLITE_V1,
     _V2.format(real="REAL"),
@@ -358,6 +373,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     _SQLITE_V_QUALITY_FIGURES,
     _INTENT_MODELS.format(real="REAL", blob="BLOB"),
     _LEASE_REQUESTS,
+    _SQLITE_WRITE_GUARD,
 )
 
 _POSTGRES_V1 = """
@@ -450,6 +466,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _POSTGRES_V_QUALITY_FIGURES,
     _INTENT_MODELS.format(real="DOUBLE PRECISION", blob="BYTEA"),
     _LEASE_REQUESTS,
+    _POSTGRES_WRITE_GUARD,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)

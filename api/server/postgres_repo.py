@@ -31,6 +31,7 @@ empty database apply each version once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import select
 from collections.abc import Iterator, Sequence
@@ -39,11 +40,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from api.server import rules
 from api.server.audio_store import AudioMissing
 from api.server.errors import Rejection
 from api.server.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from api.server.repository import ExportRow
-from api.server.sql_repo import CLAIMABLE_WHERE, ClaimGate, SqlRepository, new_id
+from api.server.sql_repo import CLAIMABLE_WHERE, ClaimGate, SqlRepository, lease_moved, new_id
 
 log = logging.getLogger("annotator.server")
 
@@ -55,6 +57,8 @@ CONNECT_TIMEOUT_S = 10
 #: a longer outage answers 503 well within a client's request timeout.
 CHECKOUT_TIMEOUT_S = 5
 EXPORT_CHUNK = 500
+#: `annotator_expect`'s SQLSTATE (migrations): a guarded write found its row moved.
+MOVED_SQLSTATE = "AN409"
 
 #: The claim, one statement: its head row (`SqlRepository.claim_head`: the gate, the cap's count)
 #: decides how many clips it may pick (none when the gate is closed or the cap reached), and is
@@ -88,6 +92,36 @@ SELECT head.clear, head.live, head.replayed, s.current_lease, s.fence, s.clip_id
   FROM head LEFT JOIN stamped AS s ON true
  ORDER BY s.seq
 """  # noqa: S608 - built from our own constants, not from input
+
+
+@functools.cache
+def _submit_writes_sql(holds_clip: bool, releases: bool) -> str:
+    """`SqlRepository._submit_writes` as one statement: the annotation row, the clip's completion
+    and the lease's release, with `annotator_expect` over the guarded writes' counts in place of
+    reading them before COMMIT, so the COMMIT travels with the writes (a submit is two round
+    trips: its reads, then its writes and COMMIT)."""
+    complete = SqlRepository._COMPLETE_HELD if holds_clip else SqlRepository._COMPLETE
+    parts = [f"a AS ({SqlRepository._SUBMIT_INSERT} RETURNING 1)", f"c AS ({complete} RETURNING 1)"]
+    checks = ["(SELECT count(*) FROM c) = 1"] if holds_clip else []
+    if releases:
+        parts.append(f"l AS ({SqlRepository._RELEASE_SUBMITTED} RETURNING 1)")
+        checks.append("(SELECT count(*) FROM l) = 1")
+    check = " AND ".join(checks) or "true"
+    text = (
+        f"WITH {', '.join(parts)} SELECT annotator_expect({check}, 'the lease changed meanwhile')"
+    )
+    return text.replace("?", "%s")
+
+
+@contextlib.contextmanager
+def _moved_refused() -> Iterator[None]:
+    """A guarded write's error (`annotator_expect`) as the refusal it stands for."""
+    try:
+        yield
+    except psycopg.Error as e:
+        if e.sqlstate != MOVED_SQLSTATE:
+            raise
+        raise lease_moved() from None
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -267,20 +301,30 @@ class PostgresRepository(SqlRepository):
                     yield conn
                 conn.execute("COMMIT")
                 return
-            with conn.pipeline() as pipeline:
-                self._pipelines[id(conn)] = pipeline
-                try:
-                    # Queued: they go out with the first statement that is waited for.
-                    conn.execute("BEGIN")
-                    if not durable:
-                        conn.execute("SET LOCAL synchronous_commit = off")
-                    with self._rolled_back_on_error(conn):
-                        yield conn
-                    # Sent, and waited for as the pipeline ends. Every check of the transaction
-                    # was made before it (a rowcount is read only after `_settle`).
-                    conn.execute("COMMIT")
-                finally:
-                    del self._pipelines[id(conn)]
+            try:
+                with conn.pipeline() as pipeline:
+                    self._pipelines[id(conn)] = pipeline
+                    try:
+                        # Queued: they go out with the first statement that is waited for.
+                        conn.execute("BEGIN")
+                        if not durable:
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        with self._rolled_back_on_error(conn):
+                            yield conn
+                        # Sent, and waited for as the pipeline ends. Every check of the
+                        # transaction was made before it (a rowcount is read only after
+                        # `_settle`), or travels with it (`annotator_expect`).
+                        conn.execute("COMMIT")
+                    finally:
+                        del self._pipelines[id(conn)]
+            except psycopg.Error as e:
+                # A statement sent with the COMMIT failed: the COMMIT was not run, and the
+                # transaction is undone here before the connection goes back to the pool.
+                if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                with _moved_refused():
+                    raise e from None
 
     @staticmethod
     @contextlib.contextmanager
@@ -295,7 +339,27 @@ class PostgresRepository(SqlRepository):
     def _settle(self, conn: Any) -> None:
         pipeline = self._pipelines.get(id(conn))
         if pipeline is not None:
-            pipeline.sync()
+            with _moved_refused():
+                pipeline.sync()
+
+    def _submit_writes(
+        self,
+        conn: Any,
+        row_values: tuple[Any, ...],
+        lease: rules.LeaseRow,
+        holds_clip: bool,
+        releases: bool,
+        alone: bool,
+    ) -> None:
+        params: tuple[Any, ...] = row_values
+        params += (lease.clip_id, lease.lease_id, lease.fence) if holds_clip else (lease.clip_id,)
+        if releases:
+            params += (lease.lease_id, lease.fence)
+        # Its check travels with it: alone, it goes out with the COMMIT; in a group, it is
+        # waited for here, so a refusal undoes only its own item (the caller's savepoint).
+        conn.execute(_submit_writes_sql(holds_clip, releases), params)
+        if not alone:
+            self._settle(conn)
 
     def _statement(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         return self._connection()  # autocommit: one statement is its own transaction

@@ -49,14 +49,23 @@ ANNOTATION_COLUMNS = (
 )
 
 #: A clip nobody holds that `:me` (params: now, me, me) neither annotated nor skipped, whose
-#: audio the retention policy has not deleted.
+#: audio the retention policy has not deleted. The two "not mine already" checks carry `LIMIT 1
+#: OFFSET 0` so that PostgreSQL keeps each as a probe of its (clip_id, annotator) index for the
+#: candidate clip in hand, in queue order, instead of turning it into an anti-join whose plan
+#: follows the table statistics: those lag a busy queue (the leases table grows by one row a
+#: claim), and the anti-join then read every lease of the table, or every annotation the person
+#: ever made, on every claim (0.2 ms and growing; notes/pg9c.md). The candidates are few (the
+#: first open clips), so a probe each is the least work whatever the statistics say. (OFFSET
+#: is what stops the rewrite; SQLite reads it as written.)
 OPEN_TO_ME_WHERE = f"""
        c.audio_deleted_at IS NULL
    AND (c.leased_until IS NULL OR c.leased_until <= ?)
-   AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = c.clip_id AND a.annotator = ?)
+   AND NOT EXISTS (SELECT 1 FROM annotations a
+                    WHERE a.clip_id = c.clip_id AND a.annotator = ? LIMIT 1 OFFSET 0)
    AND NOT EXISTS (SELECT 1 FROM leases l
                     WHERE l.clip_id = c.clip_id AND l.annotator = ?
-                      AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)}))
+                      AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)})
+                    LIMIT 1 OFFSET 0)
 """  # noqa: S608 - the IN list is built from our own enum, not from input
 
 #: Clips the claim may hand to `:me` (both backends; the caller adds ORDER/LIMIT/locks). Gold
@@ -79,6 +88,11 @@ CLAIMABLE_WHERE = f"""
 LIVE_LEASES_SQL = (
     "(SELECT COUNT(*) FROM leases WHERE annotator = ? AND released = 0 AND expires_at > ?)"
 )
+
+
+def lease_moved() -> Rejection:
+    """A guarded write found its row changed by someone else meanwhile: nothing is applied."""
+    return Rejection(409, "stale_fence", "the lease changed meanwhile; try again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,7 +561,7 @@ class SqlRepository:
     @staticmethod
     def _changed(cursor: Any) -> None:
         if cursor.rowcount != 1:  # the row moved under us: refuse rather than half-apply
-            raise Rejection(409, "stale_fence", "the lease changed meanwhile; try again")
+            raise lease_moved()
 
     def renew(
         self,
@@ -658,7 +672,7 @@ class SqlRepository:
         if len(items) == 1:  # group commit's usual group: the transaction is the savepoint
             try:
                 with self._write(durable=True, batched=True) as conn:
-                    return [self._submit_one(conn, items[0][0], items[0][1], t_now)]
+                    return [self._submit_one(conn, items[0][0], items[0][1], t_now, alone=True)]
             except Rejection as r:
                 if r.status_code >= 500:  # not a refusal: the database failed
                     raise
@@ -668,7 +682,7 @@ class SqlRepository:
                 conn.execute("SAVEPOINT item")
                 try:
                     result: SubmitResult | Rejection = self._submit_one(
-                        conn, annotator, submission, t_now
+                        conn, annotator, submission, t_now, alone=False
                     )
                 except Rejection as r:
                     conn.execute("ROLLBACK TO SAVEPOINT item")
@@ -686,9 +700,12 @@ class SqlRepository:
         " FROM leases l JOIN clips c ON c.clip_id = l.clip_id WHERE l.lease_id = ?"
     )
 
-    def _submit_one(self, conn: Any, annotator: str, s: Submission, t_now: float) -> SubmitResult:
+    def _submit_one(
+        self, conn: Any, annotator: str, s: Submission, t_now: float, *, alone: bool
+    ) -> SubmitResult:
         """One submission inside the caller's write transaction; raises `Rejection` when refused
-        (every check precedes the first write). The lease row is locked first, so a concurrent
+        (every check precedes the first write; `alone`: the transaction holds nothing else, so
+        its writes may be settled by its COMMIT). The lease row is locked first, so a concurrent
         retry of the same request waits here and then finds the first one's annotation."""
         read = self._x(conn, self._SUBMIT_READ + self.FOR_UPDATE, (annotator, s.lease_id))
         replay = self._x(
@@ -711,59 +728,27 @@ class SqlRepository:
         status = rules.submission_status(lease, s.fence, clip, row[10], t_now)
         annotation_id = new_id()
         c = s.content
-        self._x(
-            conn,
-            "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
-            " idempotency_key, request_hash, body, transcript, intent, flags, note,"
-            " active_seconds, status, escalated, taxonomy_version, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                annotation_id,
-                lease.clip_id,
-                s.lease_id,
-                annotator,
-                s.idempotency_key,
-                s.request_hash,
-                s.body_json,
-                c.transcript,
-                c.intent,
-                json.dumps(list(c.flags)),
-                c.note,
-                s.active_seconds,
-                status.value,
-                int(c.escalated),
-                s.taxonomy_version,
-                t_now,
-            ),
+        row_values = (
+            annotation_id,
+            lease.clip_id,
+            s.lease_id,
+            annotator,
+            s.idempotency_key,
+            s.request_hash,
+            s.body_json,
+            c.transcript,
+            c.intent,
+            json.dumps(list(c.flags)),
+            c.note,
+            s.active_seconds,
+            status.value,
+            int(c.escalated),
+            s.taxonomy_version,
+            t_now,
         )
-        checked = []  # the writes travel together; their counts are checked after them
-        if clip.current_lease == s.lease_id:
-            checked.append(
-                self._x(
-                    conn,
-                    "UPDATE clips SET completed = completed + 1, current_lease = NULL,"
-                    " leased_until = NULL WHERE clip_id = ? AND current_lease = ? AND fence = ?",
-                    (lease.clip_id, s.lease_id, lease.fence),
-                )
-            )
-        else:
-            self._x(
-                conn,
-                "UPDATE clips SET completed = completed + 1 WHERE clip_id = ?",
-                (lease.clip_id,),
-            )
-        if not lease.released:
-            checked.append(
-                self._x(
-                    conn,
-                    "UPDATE leases SET released = 1, release_reason = 'submitted'"
-                    " WHERE lease_id = ? AND fence = ? AND released = 0",
-                    (s.lease_id, lease.fence),
-                )
-            )
-        self._settle(conn)
-        for cursor in checked:
-            self._changed(cursor)
+        self._submit_writes(
+            conn, row_values, lease, clip.current_lease == s.lease_id, not lease.released, alone
+        )
         stored = StoredAnnotation(
             annotation_id=annotation_id,
             clip_id=lease.clip_id,
@@ -774,6 +759,52 @@ class SqlRepository:
             amended_at=None,
         )
         return SubmitResult(annotation=stored, replayed=False)
+
+    #: The annotation row of a submit (its values in this order: `_submit_one`).
+    _SUBMIT_INSERT: ClassVar[str] = (
+        "INSERT INTO annotations (annotation_id, clip_id, lease_id, annotator,"
+        " idempotency_key, request_hash, body, transcript, intent, flags, note,"
+        " active_seconds, status, escalated, taxonomy_version, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    #: The clip's completion: when the submit's lease still holds the clip, it lets it go too
+    #: (checked: a fence that moved meanwhile refuses the submit).
+    _COMPLETE_HELD: ClassVar[str] = (
+        "UPDATE clips SET completed = completed + 1, current_lease = NULL,"
+        " leased_until = NULL WHERE clip_id = ? AND current_lease = ? AND fence = ?"
+    )
+    _COMPLETE: ClassVar[str] = "UPDATE clips SET completed = completed + 1 WHERE clip_id = ?"
+    _RELEASE_SUBMITTED: ClassVar[str] = (
+        "UPDATE leases SET released = 1, release_reason = 'submitted'"
+        " WHERE lease_id = ? AND fence = ? AND released = 0"
+    )
+
+    def _submit_writes(
+        self,
+        conn: Any,
+        row_values: tuple[Any, ...],
+        lease: rules.LeaseRow,
+        holds_clip: bool,
+        releases: bool,
+        alone: bool,
+    ) -> None:
+        """The writes of an accepted submit (every check made): the annotation row, the clip's
+        completion (freeing the clip when this lease `holds_clip`), the lease's release when it
+        `releases`. A guarded write that finds its row moved raises the 409 `stale_fence` —
+        here, or, when the submit is `alone` in its transaction, possibly at its COMMIT."""
+        checked = []  # the writes travel together; their counts are checked after them
+        self._x(conn, self._SUBMIT_INSERT, row_values)
+        if holds_clip:
+            checked.append(
+                self._x(conn, self._COMPLETE_HELD, (lease.clip_id, lease.lease_id, lease.fence))
+            )
+        else:
+            self._x(conn, self._COMPLETE, (lease.clip_id,))
+        if releases:
+            checked.append(self._x(conn, self._RELEASE_SUBMITTED, (lease.lease_id, lease.fence)))
+        self._settle(conn)
+        for cursor in checked:
+            self._changed(cursor)
 
     def get_annotation(self, annotation_id: str) -> StoredAnnotation | None:
         with self._read() as conn:
