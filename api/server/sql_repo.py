@@ -191,6 +191,75 @@ def clip_info(row: Sequence[Any]) -> ClipInfo:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptedSubmit:
+    """A submit the rules accept, with the writes it needs (`SqlRepository._submit_writes`)."""
+
+    lease: rules.LeaseRow
+    #: The lease still holds the clip: completing it lets the clip go too.
+    holds_clip: bool
+    #: The lease is still open: the submit releases it.
+    releases: bool
+    #: The annotation row, in `SqlRepository._SUBMIT_INSERT`'s order.
+    row_values: tuple[Any, ...]
+    stored: StoredAnnotation
+
+
+def submit_decision(
+    annotator: str,
+    s: Submission,
+    t_now: float,
+    row: Sequence[Any] | None,
+    earlier: Sequence[Any] | None,
+) -> SubmitResult | AcceptedSubmit:
+    """What a submit does, from what it read: `row` (`SUBMIT_READ_COLUMNS`; None when no such
+    lease) and `earlier` (request_hash + `ANNOTATION_COLUMNS` of this annotator's annotation under
+    the same Idempotency-Key, or None): the replayed result, the writes of an accepted one, or a
+    raised `Rejection`."""
+    if earlier is not None:
+        rules.check_replay(earlier[0], s.request_hash)
+        return SubmitResult(annotation=annotation_from_row(earlier[1:]), replayed=True)
+    lease_row = None
+    if row is not None:
+        lease_row = rules.LeaseRow(row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5]))
+    lease = rules.own_lease(lease_row, annotator)
+    assert row is not None  # own_lease refused a missing lease
+    clip = rules.ClipState(int(row[6]), int(row[7]), row[8], row[9])
+    status = rules.submission_status(lease, s.fence, clip, row[10], t_now)
+    annotation_id = new_id()
+    c = s.content
+    row_values = (
+        annotation_id,
+        lease.clip_id,
+        s.lease_id,
+        annotator,
+        s.idempotency_key,
+        s.request_hash,
+        s.body_json,
+        c.transcript,
+        c.intent,
+        json.dumps(list(c.flags)),
+        c.note,
+        s.active_seconds,
+        status.value,
+        int(c.escalated),
+        s.taxonomy_version,
+        t_now,
+    )
+    stored = StoredAnnotation(
+        annotation_id=annotation_id,
+        clip_id=lease.clip_id,
+        annotator=annotator,
+        content=c,
+        status=status,
+        created_at=dt(t_now),
+        amended_at=None,
+    )
+    return AcceptedSubmit(
+        lease, clip.current_lease == s.lease_id, not lease.released, row_values, stored
+    )
+
+
 class SqlRepository:
     """The shared half of both SQL backends (see the module docstring)."""
 
@@ -691,12 +760,17 @@ class SqlRepository:
                 results.append(result)
         return results
 
-    #: The lease, its clip and this annotator's annotation of it, in one read (and one lock).
-    _SUBMIT_READ: ClassVar[str] = (
-        "SELECT l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
+    #: What a submit's decision reads: the lease, its clip and this annotator's annotation of it
+    #: (params: annotator, then the lease's id in the FROM clause).
+    SUBMIT_READ_COLUMNS: ClassVar[str] = (
+        "l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
         " c.completed, c.needed, c.current_lease, c.leased_until,"
         " (SELECT a.annotation_id FROM annotations a"
         "   WHERE a.clip_id = l.clip_id AND a.annotator = ?)"
+    )
+    #: The lease, its clip and this annotator's annotation of it, in one read (and one lock).
+    _SUBMIT_READ: ClassVar[str] = (
+        f"SELECT {SUBMIT_READ_COLUMNS}"  # noqa: S608 - our own constants
         " FROM leases l JOIN clips c ON c.clip_id = l.clip_id WHERE l.lease_id = ?"
     )
 
@@ -715,50 +789,13 @@ class SqlRepository:
             (annotator, s.idempotency_key),
         )
         row, earlier = read.fetchone(), replay.fetchone()  # both reads in one round trip
-        if earlier is not None:
-            rules.check_replay(earlier[0], s.request_hash)
-            return SubmitResult(annotation=annotation_from_row(earlier[1:]), replayed=True)
-        lease_row = None
-        if row is not None:
-            lease_row = rules.LeaseRow(
-                row[0], row[1], row[2], int(row[3]), float(row[4]), bool(row[5])
-            )
-        lease = rules.own_lease(lease_row, annotator)
-        clip = rules.ClipState(int(row[6]), int(row[7]), row[8], row[9])
-        status = rules.submission_status(lease, s.fence, clip, row[10], t_now)
-        annotation_id = new_id()
-        c = s.content
-        row_values = (
-            annotation_id,
-            lease.clip_id,
-            s.lease_id,
-            annotator,
-            s.idempotency_key,
-            s.request_hash,
-            s.body_json,
-            c.transcript,
-            c.intent,
-            json.dumps(list(c.flags)),
-            c.note,
-            s.active_seconds,
-            status.value,
-            int(c.escalated),
-            s.taxonomy_version,
-            t_now,
-        )
+        decided = submit_decision(annotator, s, t_now, row, earlier)
+        if isinstance(decided, SubmitResult):
+            return decided
         self._submit_writes(
-            conn, row_values, lease, clip.current_lease == s.lease_id, not lease.released, alone
+            conn, decided.row_values, decided.lease, decided.holds_clip, decided.releases, alone
         )
-        stored = StoredAnnotation(
-            annotation_id=annotation_id,
-            clip_id=lease.clip_id,
-            annotator=annotator,
-            content=c,
-            status=status,
-            created_at=dt(t_now),
-            amended_at=None,
-        )
-        return SubmitResult(annotation=stored, replayed=False)
+        return SubmitResult(annotation=decided.stored, replayed=False)
 
     #: The annotation row of a submit (its values in this order: `_submit_one`).
     _SUBMIT_INSERT: ClassVar[str] = (

@@ -33,9 +33,9 @@ from tests.fixtures.server import open_repo, write_wavs
 #: Round trips per request on PostgreSQL: BEGIN, the claim and COMMIT go together (the welfare
 #: break check and the live-lease cap's count are read by the claim's own statement, and the
 #: person's advisory lock travels in the same pipeline); the lease, its clip and the audio are
-#: one read; a submit is its reads, then its writes with the COMMIT (their guard,
-#: `annotator_expect`, travels with them); a renewal is its read, its write (its count checked
-#: before COMMIT) and COMMIT.
+#: one read; a lone submit is its read, then its writes (one autocommit statement guarded by the
+#: row versions it read; in a group: the locking read, then the writes with the COMMIT); a
+#: renewal is its read, its write (its count checked before COMMIT) and COMMIT.
 PG_BUDGET = {"claim": 1, "audio": 1, "submit": 2, "renew": 3}
 #: Statements per request on SQLite (BEGIN IMMEDIATE's busy-timeout PRAGMAs and the durable
 #: submit's synchronous=FULL/NORMAL PRAGMAs included); the claim's one read holds the break
