@@ -406,11 +406,12 @@ class PostgresRepository(SqlRepository):
         read, the replay read, the writes, COMMIT), the same two round trips. When a row moved
         meanwhile (a guard's AN409) or a concurrent submit got in first (a unique index: the
         same Idempotency-Key, or the same person on the same clip), it reads and decides again,
-        and after `OPTIMISTIC_TRIES` it takes the locks. A group keeps the one transaction."""
-        if len(items) != 1:
-            return super().submit_many(items, now)
-        annotator, submission = items[0]
+        and after `OPTIMISTIC_TRIES` it takes the locks. A group is one transaction
+        (`_submit_group`)."""
         t_now = ts(now)
+        if len(items) != 1:
+            return self._submit_group(items, now, t_now)
+        annotator, submission = items[0]
         for _ in range(OPTIMISTIC_TRIES):
             try:
                 return [self._submit_optimistic(annotator, submission, t_now)]
@@ -422,34 +423,80 @@ class PostgresRepository(SqlRepository):
                 return [r]
         return super().submit_many(items, now)
 
+    def _submit_group(
+        self, items: Sequence[tuple[str, Submission]], now: datetime, t_now: float
+    ) -> list[SubmitResult | Rejection]:
+        """Submits that arrived together, as one durable transaction in two round trips: every
+        item's optimistic read at once, the rules for each, then every accepted item's guarded
+        writes with the COMMIT (the locking path, one item after another in savepoints, costs
+        two round trips an item). A group whose items could meet each other (the same
+        Idempotency-Key or lease twice), or whose writes lost a race (a guard or a unique
+        index), is done again the locking way: nothing of the first try was committed."""
+        keys = {(annotator, s.idempotency_key) for annotator, s in items}
+        leases = {s.lease_id for _, s in items}
+        if len(keys) < len(items) or len(leases) < len(items):
+            return super().submit_many(items, now)
+        results: list[SubmitResult | Rejection] = []
+        try:
+            with self._write(durable=True, batched=True) as conn:
+                reads = [
+                    conn.execute(
+                        _OPTIMISTIC_READ, (annotator, annotator, s.idempotency_key, s.lease_id)
+                    )
+                    for annotator, s in items
+                ]
+                for (annotator, s), read in zip(items, reads, strict=True):
+                    try:
+                        results.append(self._optimistic_write(conn, annotator, s, t_now, read))
+                    except Rejection as r:
+                        if r.status_code >= 500:
+                            raise
+                        results.append(r)
+        except psycopg.errors.UniqueViolation:
+            return super().submit_many(items, now)
+        except Rejection as r:
+            if r.reason != "stale_fence":
+                raise
+            return super().submit_many(items, now)  # a guard: a row moved meanwhile
+        return results
+
     def _submit_optimistic(self, annotator: str, s: Submission, t_now: float) -> SubmitResult:
         with self._connection() as conn:
-            row = conn.execute(
+            read = conn.execute(
                 _OPTIMISTIC_READ, (annotator, annotator, s.idempotency_key, s.lease_id)
-            ).fetchone()
-            assert row is not None  # a LEFT JOIN from a constant: always one row
-            earlier = row[:_ANNOTATION_WIDTH] if row[0] is not None else None
-            lease = row[_ANNOTATION_WIDTH:-2] if row[_ANNOTATION_WIDTH] is not None else None
-            decided = submit_decision(annotator, s, t_now, lease, earlier)
-            if isinstance(decided, SubmitResult):
-                return decided
-            lease_version, clip_version = row[-2], row[-1]
-            held = decided.lease
-            params: tuple[Any, ...] = decided.row_values
-            if decided.holds_clip:
-                params += (held.clip_id, held.lease_id, held.fence, clip_version)
-            else:
-                params += (held.clip_id, clip_version)
-            if decided.releases:
-                params += (held.lease_id, held.fence, lease_version)
+            )
             try:
-                conn.execute(_optimistic_writes_sql(decided.holds_clip, decided.releases), params)
+                return self._optimistic_write(conn, annotator, s, t_now, read)
             except psycopg.errors.UniqueViolation:
                 raise _Raced from None
             except psycopg.Error as e:
                 if e.sqlstate != MOVED_SQLSTATE:
                     raise
                 raise _Raced from None
+
+    @staticmethod
+    def _optimistic_write(
+        conn: psycopg.Connection[Any], annotator: str, s: Submission, t_now: float, read: Any
+    ) -> SubmitResult:
+        """Decide on `read` (`_OPTIMISTIC_READ`'s cursor) and send the accepted submit's guarded
+        writes (not waited for in a pipeline: they go with its COMMIT)."""
+        row = read.fetchone()
+        assert row is not None  # a LEFT JOIN from a constant: always one row
+        earlier = row[:_ANNOTATION_WIDTH] if row[0] is not None else None
+        lease = row[_ANNOTATION_WIDTH:-2] if row[_ANNOTATION_WIDTH] is not None else None
+        decided = submit_decision(annotator, s, t_now, lease, earlier)
+        if isinstance(decided, SubmitResult):
+            return decided
+        lease_version, clip_version = row[-2], row[-1]
+        held = decided.lease
+        params: tuple[Any, ...] = decided.row_values
+        if decided.holds_clip:
+            params += (held.clip_id, held.lease_id, held.fence, clip_version)
+        else:
+            params += (held.clip_id, clip_version)
+        if decided.releases:
+            params += (held.lease_id, held.fence, lease_version)
+        conn.execute(_optimistic_writes_sql(decided.holds_clip, decided.releases), params)
         return SubmitResult(annotation=decided.stored, replayed=False)
 
     def _submit_writes(

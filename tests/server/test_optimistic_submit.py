@@ -146,3 +146,42 @@ def test_a_row_that_keeps_moving_falls_back_to_the_locking_transaction(
     # it reads under its locks, where nothing can move).
     assert len(decided) == postgres_repo.OPTIMISTIC_TRIES
     assert repo.count_annotations("ann") == 1
+
+
+def test_a_group_whose_row_moved_is_done_again_the_locking_way(
+    repo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = repo.claim("ann", 2, 600, NOW)
+
+    def renew_the_first() -> None:
+        repo.renew(first.lease_id, "ann", 600, NOW + timedelta(seconds=1))
+
+    decided = _between_read_and_write(monkeypatch, renew_the_first, times=1)
+    items = [
+        ("ann", _submission(first.lease_id, first.fence, key="k1")),
+        ("ann", _submission(second.lease_id, second.fence, key="k2")),
+    ]
+    results = repo.submit_many(items, NOW)
+    assert [isinstance(r, SubmitResult) and not r.replayed for r in results] == [True, True]
+    assert len(decided) == 2  # the group's one optimistic try; the locking way is not counted
+    assert repo.count_annotations("ann") == 2
+
+
+def test_a_group_that_meets_a_concurrent_submit_is_refused_item_by_item_as_the_rules_say(
+    repo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = repo.claim("ann", 2, 600, NOW)
+
+    def the_first_clip_submitted_meanwhile() -> None:
+        other = _submission(first.lease_id, first.fence, key="k-other")
+        postgres_repo.SqlRepository.submit_many(repo, [("ann", other)], NOW)
+
+    _between_read_and_write(monkeypatch, the_first_clip_submitted_meanwhile, times=1)
+    items = [
+        ("ann", _submission(first.lease_id, first.fence, key="k1")),
+        ("ann", _submission(second.lease_id, second.fence, key="k2")),
+    ]
+    one, two = repo.submit_many(items, NOW)
+    assert isinstance(one, Rejection) and one.reason == "already_annotated"
+    assert isinstance(two, SubmitResult) and not two.replayed
+    assert repo.count_annotations("ann") == 2

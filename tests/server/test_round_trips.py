@@ -168,10 +168,11 @@ def test_each_request_of_the_cycle_stays_within_its_budget(
 def test_a_group_of_submits_costs_two_round_trips_each_and_one_commit(
     world: tuple[Any, Any, str], backend: str
 ) -> None:
-    """Group commit (`submit_many`): on PostgreSQL per submission its reads and its writes; BEGIN,
-    each SAVEPOINT and RELEASE travel with them, and the group's one COMMIT is the last round
-    trip; a refused submission or a replay costs its reads only. On both: one transaction, and
-    the outcomes of submitting one by one."""
+    """Group commit (`submit_many`) when two of the group's items are the same request (a
+    replay): on PostgreSQL, the locking way (`PostgresRepository._submit_group`), per submission
+    its reads and its writes; BEGIN, each SAVEPOINT and RELEASE travel with them, and the group's
+    one COMMIT is the last round trip; a refused submission or a replay costs its reads only. On
+    both: one transaction, and the outcomes of submitting one by one."""
     app, repo, _ = world
     now = FakeClock().now()
     grants = repo.claim("ann", 3, 300, now)
@@ -216,6 +217,46 @@ def test_a_group_of_submits_costs_two_round_trips_each_and_one_commit(
     assert repo.count_annotations("ann") == 2
     # The refused one left its lease live: it can still be submitted.
     assert isinstance(repo.submit_many([("ann", sub(1, uuid.uuid4().hex))], now)[0], SubmitResult)
+
+
+def test_a_group_of_different_submits_costs_two_round_trips_on_postgresql(
+    world: tuple[Any, Any, str], backend: str
+) -> None:
+    """The usual group (different requests): every item's read in one round trip, every
+    accepted item's writes with the one COMMIT in the second; a refused item writes nothing."""
+    app, repo, _ = world
+    now = FakeClock().now()
+    grants = repo.claim("ann", 4, 300, now)
+    service: QueueService = app.state.service
+
+    def sub(i: int, **change: Any) -> Submission:
+        fields = {"lease_id": grants[i].lease_id, "fence": grants[i].fence, **change}
+        body = AnnotationIn.model_validate({"transcript": "jazz", "intent": "play_music", **fields})
+        return service.submission(uuid.uuid4().hex, body)
+
+    items = [
+        ("ann", sub(0)),
+        ("ann", sub(1, fence=grants[1].fence + 5)),  # stale: refused
+        ("ann", sub(2)),
+        ("ann", sub(3)),
+    ]
+    counter = _Counter(backend, repo)
+    try:
+        counter.take()
+        results = repo.submit_many(items, now)
+        trips = counter.take()
+    finally:
+        counter.stop()
+    kinds = [r.reason if isinstance(r, Rejection) else r.replayed for r in results]
+    assert kinds == [False, "stale_fence", False, False]
+    assert repo.count_annotations("ann") == 3
+    if backend == "postgres":
+        assert trips == 2
+    else:
+        assert [q.split()[0] for q in counter.last].count("COMMIT") == 1
+    # The refused one's lease is still live: it can be submitted.
+    assert isinstance(repo.submit_many([("ann", sub(1))], now)[0], SubmitResult)
+    assert repo.count_annotations("ann") == 4
 
 
 def test_a_terminated_connection_is_replaced_without_costing_a_round_trip_each_time(
