@@ -36,6 +36,8 @@ import contextlib
 import functools
 import logging
 import select
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,11 +45,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from api.models import ReleaseReason
 from api.server import rules
 from api.server.audio_store import AudioMissing
 from api.server.errors import Rejection
 from api.server.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
-from api.server.repository import ExportRow, Submission, SubmitResult
+from api.server.repository import ExportRow, LeaseStatus, Submission, SubmitResult
 from api.server.sql_repo import (
     ANNOTATION_COLUMNS,
     CLAIMABLE_WHERE,
@@ -111,13 +114,14 @@ WITH head AS ({{head}}
      WHERE clips.seq = picked.seq
     RETURNING clips.seq, clips.current_lease, clips.fence, clips.clip_id, clips.duration_s,
               clips.sample_rate, clips.channels, clips.locale, clips.sha256, clips.asr_hint,
-              clips.asr_words
+              clips.asr_words, clips.completed, clips.needed, clips.xmin::text AS version
 ), leased AS (
     INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at, request_key)
     SELECT current_lease, clip_id, %s, fence, %s, %s, %s FROM stamped
 )
 SELECT head.clear, head.live, head.replayed, s.current_lease, s.fence, s.clip_id,
-       s.duration_s, s.sample_rate, s.channels, s.locale, s.sha256, s.asr_hint, s.asr_words
+       s.duration_s, s.sample_rate, s.channels, s.locale, s.sha256, s.asr_hint, s.asr_words,
+       s.completed, s.needed, s.version
   FROM head LEFT JOIN stamped AS s ON true
  ORDER BY s.seq
 """  # noqa: S608 - built from our own constants, not from input
@@ -173,6 +177,34 @@ def _moved_refused() -> Iterator[None]:
         if e.sqlstate != MOVED_SQLSTATE:
             raise
         raise lease_moved() from None
+
+
+class GrantedLeases:
+    """The leases this process granted, each with the rows of a submit's read as its claim left
+    them (`SUBMIT_READ_COLUMNS`) and their row version (the claim's transaction wrote both the
+    lease and the clip, so one xid is the version of each). A submit of such a lease needs no
+    read: the rules decide on these rows, and its writes are guarded by that version, so they
+    apply only when both rows are still exactly so (a renewal, a release, an expiry's re-lease or
+    a crash of the claim's COMMIT moves or removes them: the write is refused and the submit
+    reads as usual). A replay or a second annotation of the clip meets a unique index the same
+    way. Nothing here decides anything on its own: a process that never saw the grant (another
+    `serve`, a restart) simply reads. Bounded: the oldest are forgotten first."""
+
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._rows: OrderedDict[str, tuple[tuple[Any, ...], str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, lease_id: str, row: tuple[Any, ...], version: str) -> None:
+        with self._lock:
+            self._rows[lease_id] = (row, version)
+            while len(self._rows) > self.LIMIT:
+                self._rows.popitem(last=False)
+
+    def take(self, lease_id: str) -> tuple[tuple[Any, ...], str] | None:
+        with self._lock:
+            return self._rows.pop(lease_id, None)
 
 
 class _Raced(Exception):
@@ -262,6 +294,7 @@ class PostgresRepository(SqlRepository):
         self.url = url
         #: The pipeline of each connection inside a batched `_write` (for `_settle`).
         self._pipelines: dict[int, psycopg.Pipeline] = {}
+        self._granted = GrantedLeases()
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
@@ -439,20 +472,30 @@ class PostgresRepository(SqlRepository):
         results: list[SubmitResult | Rejection] = []
         try:
             with self._write(durable=True, batched=True) as conn:
-                reads = [
-                    conn.execute(
-                        _OPTIMISTIC_READ, (annotator, annotator, s.idempotency_key, s.lease_id)
-                    )
-                    for annotator, s in items
-                ]
+                # Granted here: no read (`GrantedLeases`); else the read, all sent at once.
+                reads = [self._granted_row(annotator, s) or self._read_for(conn, annotator, s)
+                         for annotator, s in items]  # fmt: skip
                 for (annotator, s), read in zip(items, reads, strict=True):
+                    row = read if isinstance(read, tuple) else read.fetchone()
                     try:
-                        results.append(self._optimistic_write(conn, annotator, s, t_now, read))
+                        results.append(self._optimistic_write(conn, annotator, s, t_now, row))
+                        continue
+                    except Rejection as r:
+                        if r.status_code >= 500:
+                            raise
+                        if not isinstance(read, tuple):
+                            results.append(r)
+                            continue
+                    # Refused on the granted rows: a refusal is only given from a read (a
+                    # replay comes before the rules), so this one reads and is decided again.
+                    try:
+                        row = self._read_for(conn, annotator, s).fetchone()
+                        results.append(self._optimistic_write(conn, annotator, s, t_now, row))
                     except Rejection as r:
                         if r.status_code >= 500:
                             raise
                         results.append(r)
-        except psycopg.errors.UniqueViolation:
+        except psycopg.IntegrityError:
             return super().submit_many(items, now)
         except Rejection as r:
             if r.reason != "stale_fence":
@@ -460,14 +503,61 @@ class PostgresRepository(SqlRepository):
             return super().submit_many(items, now)  # a guard: a row moved meanwhile
         return results
 
+    def renew(
+        self,
+        lease_id: str,
+        annotator: str,
+        ttl_s: int,
+        now: datetime,
+        *,
+        max_lifetime_s: int | None = None,
+    ) -> LeaseStatus:
+        self._granted.take(lease_id)  # its rows move: its submit reads them
+        return super().renew(lease_id, annotator, ttl_s, now, max_lifetime_s=max_lifetime_s)
+
+    def release(
+        self,
+        lease_id: str,
+        annotator: str,
+        reason: ReleaseReason,
+        detail: str | None,
+        now: datetime,
+    ) -> None:
+        self._granted.take(lease_id)
+        super().release(lease_id, annotator, reason, detail, now)
+
+    def _granted_row(self, annotator: str, s: Submission) -> tuple[Any, ...] | None:
+        """The submit's read as this process's claim of the lease left it (once), or None."""
+        granted = self._granted.take(s.lease_id)
+        if granted is None or granted[0][2] != annotator:
+            return None
+        row, version = granted
+        return (None,) * _ANNOTATION_WIDTH + row + (version, version)
+
+    @staticmethod
+    def _read_for(conn: psycopg.Connection[Any], annotator: str, s: Submission) -> Any:
+        return conn.execute(_OPTIMISTIC_READ, (annotator, annotator, s.idempotency_key, s.lease_id))
+
     def _submit_optimistic(self, annotator: str, s: Submission, t_now: float) -> SubmitResult:
+        granted = self._granted_row(annotator, s)
         with self._connection() as conn:
-            read = conn.execute(
-                _OPTIMISTIC_READ, (annotator, annotator, s.idempotency_key, s.lease_id)
-            )
             try:
-                return self._optimistic_write(conn, annotator, s, t_now, read)
-            except psycopg.errors.UniqueViolation:
+                if granted is not None:
+                    try:  # one round trip: the rules on the granted rows, the guarded writes
+                        return self._optimistic_write(conn, annotator, s, t_now, granted)
+                    except psycopg.Error as e:
+                        if not isinstance(e, psycopg.IntegrityError) and (
+                            e.sqlstate != MOVED_SQLSTATE
+                        ):
+                            raise
+                        # Moved, replayed or annotated since: read and decide.
+                    except Rejection as r:
+                        if r.status_code >= 500:
+                            raise
+                        # A refusal is only given from a read: a replay comes before the rules.
+                row = self._read_for(conn, annotator, s).fetchone()
+                return self._optimistic_write(conn, annotator, s, t_now, row)
+            except psycopg.IntegrityError:
                 raise _Raced from None
             except psycopg.Error as e:
                 if e.sqlstate != MOVED_SQLSTATE:
@@ -476,11 +566,14 @@ class PostgresRepository(SqlRepository):
 
     @staticmethod
     def _optimistic_write(
-        conn: psycopg.Connection[Any], annotator: str, s: Submission, t_now: float, read: Any
+        conn: psycopg.Connection[Any],
+        annotator: str,
+        s: Submission,
+        t_now: float,
+        row: Sequence[Any] | None,
     ) -> SubmitResult:
-        """Decide on `read` (`_OPTIMISTIC_READ`'s cursor) and send the accepted submit's guarded
+        """Decide on `row` (`_OPTIMISTIC_READ`'s layout) and send the accepted submit's guarded
         writes (not waited for in a pipeline: they go with its COMMIT)."""
-        row = read.fetchone()
         assert row is not None  # a LEFT JOIN from a constant: always one row
         earlier = row[:_ANNOTATION_WIDTH] if row[0] is not None else None
         lease = row[_ANNOTATION_WIDTH:-2] if row[_ANNOTATION_WIDTH] is not None else None
@@ -578,7 +671,15 @@ class PostgresRepository(SqlRepository):
             self.admit(found[0][0], found[0][1], found[0][2], count, max_live)
             for row in found:
                 if row[3] is not None:  # the LEFT JOIN's row when nothing was leased
-                    yield row[3], int(row[4]), tuple(row[5:])
+                    lease_id, fence, clip_id = row[3], int(row[4]), row[5]
+                    granted = (lease_id, clip_id, annotator, fence, expires, False)
+                    # The submit's read as the claim left the rows (`_granted`'s docstring).
+                    self._granted.put(
+                        lease_id,
+                        (*granted, int(row[13]), int(row[14]), lease_id, expires, None),
+                        row[15],
+                    )
+                    yield lease_id, fence, tuple(row[5:13])
 
         return rows()
 

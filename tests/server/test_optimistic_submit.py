@@ -139,12 +139,12 @@ def test_a_row_that_keeps_moving_falls_back_to_the_locking_transaction(
     def renew() -> None:
         repo.renew(grant.lease_id, "ann", 600, NOW + timedelta(seconds=next(step)))
 
-    decided = _between_read_and_write(monkeypatch, renew, times=postgres_repo.OPTIMISTIC_TRIES)
+    decided = _between_read_and_write(monkeypatch, renew, times=100)
     (result,) = repo.submit_many([("ann", _submission(grant.lease_id, grant.fence))], NOW)
     assert isinstance(result, SubmitResult) and not result.replayed
-    # Every optimistic try decided once and lost (the locking path's decision is not counted:
-    # it reads under its locks, where nothing can move).
-    assert len(decided) == postgres_repo.OPTIMISTIC_TRIES
+    # Every optimistic try decided and lost (the first also on the granted rows, without a
+    # read); the locking path's decision is not counted: nothing can move under its locks.
+    assert len(decided) == postgres_repo.OPTIMISTIC_TRIES + 1
     assert repo.count_annotations("ann") == 1
 
 
@@ -185,3 +185,20 @@ def test_a_group_that_meets_a_concurrent_submit_is_refused_item_by_item_as_the_r
     assert isinstance(one, Rejection) and one.reason == "already_annotated"
     assert isinstance(two, SubmitResult) and not two.replayed
     assert repo.count_annotations("ann") == 2
+
+
+def test_a_granted_lease_changed_by_another_process_is_read_before_it_is_decided(
+    repo: Any, tmp_path: Path, pg_cluster: TempCluster
+) -> None:
+    """This process remembers the rows its claim left (`GrantedLeases`); another `serve` renewing
+    the lease moves them without this one knowing: the write made on the remembered rows is
+    refused by its guard, and the submit reads and is accepted, as on any other process."""
+    (grant,) = repo.claim("ann", 1, 600, NOW)
+    other = open_repo(repo.url, tmp_path / "data")  # a second process's repository
+    try:
+        other.renew(grant.lease_id, "ann", 600, NOW + timedelta(seconds=5))
+    finally:
+        other.close()
+    (result,) = repo.submit_many([("ann", _submission(grant.lease_id, grant.fence))], NOW)
+    assert isinstance(result, SubmitResult) and not result.replayed
+    assert repo.count_annotations("ann") == 1

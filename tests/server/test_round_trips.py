@@ -222,8 +222,9 @@ def test_a_group_of_submits_costs_two_round_trips_each_and_one_commit(
 def test_a_group_of_different_submits_costs_two_round_trips_on_postgresql(
     world: tuple[Any, Any, str], backend: str
 ) -> None:
-    """The usual group (different requests): every item's read in one round trip, every
-    accepted item's writes with the one COMMIT in the second; a refused item writes nothing."""
+    """The usual group (different requests): every item's read at once (none here: the leases
+    were granted by this process, `GrantedLeases`), then every accepted item's writes with the
+    one COMMIT; a refused item writes nothing, and is decided again from a read."""
     app, repo, _ = world
     now = FakeClock().now()
     grants = repo.claim("ann", 4, 300, now)
@@ -251,12 +252,49 @@ def test_a_group_of_different_submits_costs_two_round_trips_on_postgresql(
     assert kinds == [False, "stale_fence", False, False]
     assert repo.count_annotations("ann") == 3
     if backend == "postgres":
+        # The stale one, refused on the granted rows, is read and decided again: one round
+        # trip; the writes and the COMMIT the other. All accepted, a group costs one.
         assert trips == 2
     else:
         assert [q.split()[0] for q in counter.last].count("COMMIT") == 1
     # The refused one's lease is still live: it can be submitted.
     assert isinstance(repo.submit_many([("ann", sub(1))], now)[0], SubmitResult)
     assert repo.count_annotations("ann") == 4
+
+
+def test_a_submit_of_a_lease_this_process_granted_costs_one_round_trip(
+    world: tuple[Any, Any, str], backend: str
+) -> None:
+    """No renewal between the claim and the submit (the usual short clip): the rules decide on
+    the rows the claim left (`GrantedLeases`), and the guarded writes are the only round trip;
+    a group of such submits is one round trip too."""
+    app, repo, _ = world
+    now = FakeClock().now()
+    service: QueueService = app.state.service
+
+    def submission(grant: Any) -> Submission:
+        body = {
+            "lease_id": grant.lease_id,
+            "fence": grant.fence,
+            "transcript": "hi",
+            "intent": "play_music",
+        }
+        return service.submission(uuid.uuid4().hex, AnnotationIn.model_validate(body))
+
+    grants = repo.claim("ann", 4, 300, now)
+    counter = _Counter(backend, repo)
+    try:
+        counter.take()
+        (lone,) = repo.submit_many([("ann", submission(grants[0]))], now)
+        lone_trips = counter.take()
+        group = repo.submit_many([("ann", submission(g)) for g in grants[1:]], now)
+        group_trips = counter.take()
+    finally:
+        counter.stop()
+    assert isinstance(lone, SubmitResult) and all(isinstance(r, SubmitResult) for r in group)
+    assert repo.count_annotations("ann") == 4
+    if backend == "postgres":
+        assert (lone_trips, group_trips) == (1, 1)
 
 
 def test_a_terminated_connection_is_replaced_without_costing_a_round_trip_each_time(
