@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import socket
@@ -103,6 +104,14 @@ class ProtocolViolation(Exception):
 
 class ConnectionClosed(Exception):
     """The peer closed the connection (or the tunnel went away)."""
+
+
+def relay_configured(address: str | None = None) -> bool:
+    """True when a relay address is given or set in ANNOTATOR_RELAY (`--audio auto` uses it).
+
+    Here, not in `player`: `--audio auto` asks it at every start, and the relay's player and link
+    are worth importing only when there is a relay (tens of milliseconds of the cold start)."""
+    return bool(address or os.environ.get(ADDRESS_ENV))
 
 
 def send_frame(sock: socket.socket, kind: Msg, payload: bytes = b"") -> None:
