@@ -1,9 +1,11 @@
 """Cold start: importing the API models must not build the response models' validators (pydantic
 builds each one on first use instead: `defer_build` on `api.models._Out`); the TUI imports every
-model and uses a few before its first clip plays."""
+model and uses a few before its first clip plays. Nor must it import what only a key opens."""
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 
@@ -21,3 +23,46 @@ def test_response_models_are_built_on_first_use_not_at_import() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 5
+
+
+#: What the TUI imports before its first clip plays (annotator/launch.py's path: the services,
+#: the App and its first screen) must not pull these in: each is needed only when a person asks
+#: for it (a relay, "go offline", a screen opened by a key), and together they cost tens of
+#: milliseconds of the cold start (issue 9's "cold start ≤ import floor + 0.3 s").
+NOT_BEFORE_FIRST_CLIP = (
+    "annotator.relay.player",
+    "annotator.relay.link",
+    "stamina",
+    "tenacity",
+    "annotator.screens.help",
+    "annotator.screens.skip",
+    "annotator.screens.wellbeing",
+    "annotator.screens.history",
+)
+
+
+def test_the_first_clip_does_not_wait_for_what_only_a_key_opens() -> None:
+    code = (
+        "import sys\n"
+        "spawned = []\n"
+        "sys.addaudithook(lambda e, a: spawned.append(a[0]) if e == 'subprocess.Popen' else None)\n"
+        "from annotator.hardening import harden_process\n"
+        "harden_process()\n"
+        "import annotator.launch, annotator.services, annotator.app, annotator.sync\n"
+        "import annotator.workbench.checkout\n"
+        "from annotator.audio.backends import open_player\n"
+        # past the relay check (no relay configured) to a muted player: no device is opened
+        "player, why = open_player('no-such-backend')\n"
+        "assert 'unknown audio backend' in why, why\n"
+        f"loaded = [m for m in {NOT_BEFORE_FIRST_CLIP!r} if m in sys.modules]\n"
+        "print(repr((loaded, spawned)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("ANNOTATOR_RELAY",)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    loaded, spawned = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"imported before the first clip: {loaded}"
+    # harden_process found prctl without `ldconfig -p` (ctypes.util.find_library forks it)
+    assert spawned == [], f"start-up ran {spawned}"
