@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
@@ -43,6 +44,11 @@ _HANDLERS: dict[str, str] = {
 #: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
 #: dumpable (annotator/hardening.py), before anything is loaded.
 _HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay", "supervise", "review"})
+#: The same client commands do no linear algebra: numpy's OpenBLAS need not start a thread per core
+#: at import (~50 ms of CPU on the TUI's cold start, and those threads spin on the core the
+#: prefetch thread and a local server would use). The person's own setting wins. Not the demo: the
+#: server it starts inherits the environment (and may run ASR).
+_ONE_BLAS_THREAD = _HARDENED - {"demo"}
 
 
 def _config_path_text() -> str:
@@ -418,6 +424,8 @@ def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.handler in _ONE_BLAS_THREAD:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.handler in _HARDENED:
         from annotator.hardening import harden_process
 

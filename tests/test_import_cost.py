@@ -53,6 +53,7 @@ def test_the_server_builds_request_models_before_its_routes() -> None:
 #: for it (a relay, "go offline", a screen opened by a key), and together they cost tens of
 #: milliseconds of the cold start (issue 9's "cold start ≤ import floor + 0.3 s").
 NOT_BEFORE_FIRST_CLIP = (
+    "annotator.relay.protocol",
     "annotator.relay.player",
     "annotator.relay.link",
     "stamina",
@@ -89,3 +90,32 @@ def test_the_first_clip_does_not_wait_for_what_only_a_key_opens() -> None:
     assert loaded == [], f"imported before the first clip: {loaded}"
     # harden_process found prctl without `ldconfig -p` (ctypes.util.find_library forks it)
     assert spawned == [], f"start-up ran {spawned}"
+
+
+def test_client_commands_ask_openblas_for_one_thread_and_a_persons_setting_wins() -> None:
+    """numpy's OpenBLAS starts a thread per core at import unless told otherwise: ~50 ms of CPU on
+    the TUI's cold start for linear algebra the client never does. Not for the server (ASR)."""
+    code = (
+        "import os, sys, annotator.cli as c\n"
+        "show = lambda args: print(os.environ.get('OPENBLAS_NUM_THREADS')) or 0\n"
+        "c._resolve = lambda spec: show\n"
+        "sys.exit(c.main(sys.argv[1:]))\n"
+    )
+
+    def blas_threads(*argv: str, **env: str) -> str:
+        base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        done = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**base, **env},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert blas_threads() == "1"  # the TUI
+    assert blas_threads("sync") == "1"
+    assert blas_threads(OPENBLAS_NUM_THREADS="3") == "3"
+    assert blas_threads("serve") == "None"
+    assert blas_threads("demo") == "None"  # its server inherits the environment

@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import socket
@@ -39,6 +38,8 @@ import struct
 import time
 from enum import IntEnum
 from typing import Any
+
+from annotator.relay import ADDRESS_ENV as ADDRESS_ENV  # defined with `relay_configured`
 
 MAGIC = b"ANRELAY2"
 MAGIC_FAMILY = b"ANRELAY"  # any version: a relay, just not this one
@@ -52,7 +53,6 @@ MAX_PREAUTH_PAYLOAD = 96
 MIN_SECRET_CHARS = 26
 DEFAULT_PORT = 47001
 SECRET_ENV = "ANNOTATOR_RELAY_SECRET"  # noqa: S105 - a variable name
-ADDRESS_ENV = "ANNOTATOR_RELAY"
 BYE_REPLACED = "replaced"
 
 _HEADER = struct.Struct("!IB")
@@ -104,14 +104,6 @@ class ProtocolViolation(Exception):
 
 class ConnectionClosed(Exception):
     """The peer closed the connection (or the tunnel went away)."""
-
-
-def relay_configured(address: str | None = None) -> bool:
-    """True when a relay address is given or set in ANNOTATOR_RELAY (`--audio auto` uses it).
-
-    Here, not in `player`: `--audio auto` asks it at every start, and the relay's player and link
-    are worth importing only when there is a relay (tens of milliseconds of the cold start)."""
-    return bool(address or os.environ.get(ADDRESS_ENV))
 
 
 def send_frame(sock: socket.socket, kind: Msg, payload: bytes = b"") -> None:
