@@ -92,12 +92,14 @@ def test_the_first_clip_does_not_wait_for_what_only_a_key_opens() -> None:
     assert spawned == [], f"start-up ran {spawned}"
 
 
-def test_client_commands_ask_openblas_for_one_thread_and_a_persons_setting_wins() -> None:
+def test_client_commands_start_lean() -> None:
     """numpy's OpenBLAS starts a thread per core at import unless told otherwise: ~50 ms of CPU on
-    the TUI's cold start for linear algebra the client never does. Not for the server (ASR)."""
+    the TUI's cold start for linear algebra the client never does (not for the server: ASR). And
+    the TUI starts with the cyclic collector held (annotator/startup_gc.py; the App releases it,
+    tests/tui/test_startup_gc.py)."""
     code = (
-        "import os, sys, annotator.cli as c\n"
-        "show = lambda args: print(os.environ.get('OPENBLAS_NUM_THREADS')) or 0\n"
+        "import gc, os, sys, annotator.cli as c\n"
+        "show = lambda args: print(os.environ.get('OPENBLAS_NUM_THREADS'), gc.isenabled()) or 0\n"
         "c._resolve = lambda spec: show\n"
         "sys.exit(c.main(sys.argv[1:]))\n"
     )
@@ -114,8 +116,8 @@ def test_client_commands_ask_openblas_for_one_thread_and_a_persons_setting_wins(
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    assert blas_threads() == "1"  # the TUI
-    assert blas_threads("sync") == "1"
-    assert blas_threads(OPENBLAS_NUM_THREADS="3") == "3"
-    assert blas_threads("serve") == "None"
-    assert blas_threads("demo") == "None"  # its server inherits the environment
+    assert blas_threads() == "1 False"  # the TUI: one BLAS thread, collector held
+    assert blas_threads("sync") == "1 True"
+    assert blas_threads(OPENBLAS_NUM_THREADS="3") == "3 False"  # a person's setting wins
+    assert blas_threads("serve") == "None True"
+    assert blas_threads("demo") == "None False"  # its server inherits the environment
