@@ -94,18 +94,22 @@ def test_the_first_clip_does_not_wait_for_what_only_a_key_opens() -> None:
 
 def test_client_commands_start_lean() -> None:
     """numpy's OpenBLAS starts a thread per core at import unless told otherwise: ~50 ms of CPU on
-    the TUI's cold start for linear algebra the client never does (not for the server: ASR). And
-    the TUI starts with the cyclic collector held (annotator/startup_gc.py; the App releases it,
+    the TUI's cold start for linear algebra the client never does (not for the server: ASR); nor
+    need pydantic look for plugins in every installed package's metadata. And the TUI starts with
+    the cyclic collector held (annotator/startup_gc.py; the App releases it,
     tests/tui/test_startup_gc.py)."""
     code = (
         "import gc, os, sys, annotator.cli as c\n"
-        "show = lambda args: print(os.environ.get('OPENBLAS_NUM_THREADS'), gc.isenabled()) or 0\n"
+        "env = lambda name: os.environ.get(name)\n"
+        "show = lambda args: print(env('OPENBLAS_NUM_THREADS'), env('PYDANTIC_DISABLE_PLUGINS'),"
+        " gc.isenabled()) or 0\n"
         "c._resolve = lambda spec: show\n"
         "sys.exit(c.main(sys.argv[1:]))\n"
     )
 
-    def blas_threads(*argv: str, **env: str) -> str:
-        base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    def started(*argv: str, **env: str) -> str:
+        lean = ("OPENBLAS_NUM_THREADS", "PYDANTIC_DISABLE_PLUGINS")
+        base = {k: v for k, v in os.environ.items() if k not in lean}
         done = subprocess.run(
             [sys.executable, "-c", code, *argv],
             capture_output=True,
@@ -116,8 +120,8 @@ def test_client_commands_start_lean() -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    assert blas_threads() == "1 False"  # the TUI: one BLAS thread, collector held
-    assert blas_threads("sync") == "1 True"
-    assert blas_threads(OPENBLAS_NUM_THREADS="3") == "3 False"  # a person's setting wins
-    assert blas_threads("serve") == "None True"
-    assert blas_threads("demo") == "None False"  # its server inherits the environment
+    assert started() == "1 __all__ False"  # the TUI: one BLAS thread, collector held
+    assert started("sync") == "1 __all__ True"
+    assert started(OPENBLAS_NUM_THREADS="3") == "3 __all__ False"  # a person's setting wins
+    assert started("serve") == "None None True"
+    assert started("demo") == "None None False"  # its server inherits the environment
