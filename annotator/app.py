@@ -20,6 +20,7 @@ from annotator.pedal import PedalHoldApp, hold_key
 from annotator.screens.annotate import AnnotateScreen
 from annotator.screens.commands import ActionCommands
 from annotator.services import EventRelay, Services
+from annotator.startup_gc import release as release_startup_gc
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class AnnotatorApp(PedalHoldApp, BaseApp):
     async def on_mount(self) -> None:
         # Awaited, so the size guard below lands on top of it rather than under it.
         await self.push_screen(AnnotateScreen(self.services))
+        # The first clip is playing (or awaited) and the screen composed: the collector, held
+        # off since `annotator` started, runs again once this first frame is drawn.
+        self.call_after_refresh(release_startup_gc)
         for notice in self.services.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
         self.start_size_guard()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
@@ -43,6 +44,16 @@ _HANDLERS: dict[str, str] = {
 #: Subcommands that hold clip audio, the cache key or transcripts in memory: no core dumps, not
 #: dumpable (annotator/hardening.py), before anything is loaded.
 _HARDENED = frozenset({"tui", "demo", "checkout", "sync", "purge", "relay", "supervise", "review"})
+#: The same client commands do no linear algebra and use no pydantic plugin: numpy's OpenBLAS need
+#: not start a thread per core at import (~50 ms of CPU on the TUI's cold start, and those threads
+#: spin on the core the prefetch thread and a local server would use), and pydantic need not read
+#: every installed package's entry points looking for plugins (~10 ms). The person's own settings
+#: win. Not the demo: the server it starts inherits the environment (and may run ASR).
+_LEAN_CLIENT_ENV = {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+_LEAN_CLIENT = _HARDENED - {"demo"}
+#: The annotation terminal starts without the cyclic garbage collector until its first screen is
+#: drawn (annotator/startup_gc.py: ~90 ms of the cold start).
+_GC_HELD_AT_START = frozenset({"tui", "demo"})
 
 
 def _config_path_text() -> str:
@@ -418,6 +429,13 @@ def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.handler in _LEAN_CLIENT:
+        for name, value in _LEAN_CLIENT_ENV.items():
+            os.environ.setdefault(name, value)
+    if args.handler in _GC_HELD_AT_START:
+        from annotator.startup_gc import hold
+
+        hold()
     if args.handler in _HARDENED:
         from annotator.hardening import harden_process
 

@@ -20,7 +20,7 @@ client that cannot harden itself still works. `status()` reports what is in forc
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import logging
 import resource
 import sys
@@ -41,14 +41,20 @@ class Hardening:
     dumpable: int | None
 
 
+@functools.cache
 def _prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-    fn = libc.prctl
+        # The interpreter's own symbols include libc's: `ctypes.util.find_library` would run
+        # `ldconfig -p` twice per start (a fork and exec each, on the cold-start path).
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.prctl
+    except (OSError, AttributeError):
+        try:
+            fn = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        except (OSError, AttributeError):
+            return None
     fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     fn.restype = ctypes.c_int
     return cast(Callable[..., int], fn)

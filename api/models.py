@@ -58,9 +58,30 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 class _In(BaseModel):
     """Request bodies: unknown fields are an error, so a typo never silently drops data."""
 
+    # defer_build as for `_Out` (the client serialises a few request models, after its first
+    # clip); the server undoes it at import: `build_request_models`.
     model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=False, frozen=True, allow_inf_nan=False
+        extra="forbid",
+        str_strip_whitespace=False,
+        frozen=True,
+        allow_inf_nan=False,
+        defer_build=True,
     )
+
+
+def build_request_models() -> None:
+    """Build every request model now and stop deferring them (and those defined later).
+
+    For the server, before its routes exist: FastAPI builds each body field's adapter at route
+    registration while ignoring pydantic's UnsupportedFieldAttributeWarning (a false positive
+    for its fields); a deferred model would make that adapter build later, outside the filter,
+    and the warning reach the log at /openapi.json and at each route's first request."""
+    pending: list[type[BaseModel]] = [_In]
+    while pending:
+        model = pending.pop()
+        model.model_config["defer_build"] = False
+        model.model_rebuild()
+        pending.extend(model.__subclasses__())
 
 
 class _Out(BaseModel):

@@ -81,9 +81,11 @@ def _open(
     key = (choice or "auto").strip().lower()
     if key == "none":
         return NullPlayer(), "audio off (--audio none): muted"
-    from annotator.relay.player import open_relay_player, relay_configured
+    from annotator.relay import relay_configured
 
     if key == "relay" or (key == "auto" and relay_configured(relay)):
+        from annotator.relay.player import open_relay_player
+
         try:
             rp = open_relay_player(relay, relay_secret)
         except BackendUnavailableError as exc:

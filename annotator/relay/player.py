@@ -202,11 +202,6 @@ def _key(secret: str) -> bytes:
         raise BackendUnavailableError(str(exc)) from exc
 
 
-def relay_configured(address: str | None = None) -> bool:
-    """True when a relay address is given or set in ANNOTATOR_RELAY (`--audio auto` uses it)."""
-    return bool(address or os.environ.get(p.ADDRESS_ENV))
-
-
 def open_relay_player(
     address: str | None = None, secret: str | None = None, *, probe: bool = False
 ) -> RelayPlayer:

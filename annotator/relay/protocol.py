@@ -39,6 +39,8 @@ import time
 from enum import IntEnum
 from typing import Any
 
+from annotator.relay import ADDRESS_ENV as ADDRESS_ENV  # defined with `relay_configured`
+
 MAGIC = b"ANRELAY2"
 MAGIC_FAMILY = b"ANRELAY"  # any version: a relay, just not this one
 NONCE_BYTES = 32
@@ -51,7 +53,6 @@ MAX_PREAUTH_PAYLOAD = 96
 MIN_SECRET_CHARS = 26
 DEFAULT_PORT = 47001
 SECRET_ENV = "ANNOTATOR_RELAY_SECRET"  # noqa: S105 - a variable name
-ADDRESS_ENV = "ANNOTATOR_RELAY"
 BYE_REPLACED = "replaced"
 
 _HEADER = struct.Struct("!IB")

@@ -4,11 +4,14 @@ Every verb (submit, skip, undo/amend, go offline, quit) belongs to `annotator.wo
 which returns outcome values; this screen turns keys into verbs and outcomes into pixels. The hot
 path — submit key to the next clip playing — is local only: one SQLite transaction in the store,
 a deque pop, `player.load/play`; waking the sync thread waits until the next clip plays.
-News from the threads arrives as typed messages (`screens/messages.py`).
+News from the threads arrives as typed messages (`screens/messages.py`). The help, skip and
+wellbeing screens are imported when first opened: none is needed before the first clip plays, and
+the cold start is budgeted (tests/test_import_cost.py).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from time import monotonic as _monotonic
@@ -28,7 +31,6 @@ from annotator.audio.gain import describe as describe_gain
 from annotator.keymap import app_bindings
 from annotator.prefetch import PrefetchState
 from annotator.screens.annotate_extras import AnnotateExtras
-from annotator.screens.help import HelpScreen
 from annotator.screens.messages import (
     CheckoutProgress,
     ConnectivityChanged,
@@ -36,8 +38,6 @@ from annotator.screens.messages import (
     SyncProgress,
 )
 from annotator.screens.player_keys import PlayerKeys
-from annotator.screens.skip import SkipChoice, SkipScreen
-from annotator.screens.wellbeing import WellbeingScreen
 from annotator.session import PACE_WINDOW_S, ClipClock, Session
 from annotator.typeahead import KeyHold
 from annotator.workbench.connectivity import ConnectivityState, Link
@@ -67,6 +67,7 @@ from widgets import (
 
 if TYPE_CHECKING:
     from annotator.prefetch import ReadyClip
+    from annotator.screens.skip import SkipChoice
     from annotator.services import Services
     from annotator.sync import SyncEvent
     from annotator.workbench import Workbench
@@ -495,7 +496,8 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
         self.stats.conflicts = event.conflicts_total
         self._say_rejected(event.rejected)
         screen = self.app.screen
-        if isinstance(screen, WellbeingScreen):
+        wellbeing = sys.modules.get("annotator.screens.wellbeing")  # imported once one is open
+        if wellbeing is not None and isinstance(screen, wellbeing.WellbeingScreen):
             screen.update_escalation(self.bench.escalation(screen.escalation_clip))
         if event.sent:
             self.refresh_stats()
@@ -679,6 +681,8 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
             if outcome.escalated:
                 self.services.player.stop()
                 self._hold_advance = True
+                from annotator.screens.wellbeing import WellbeingScreen
+
                 notice = WellbeingScreen(self.bench.escalation(outcome.clip_id), outcome.clip_id)
                 self.app.push_screen(notice, self._after_wellbeing)
                 return
@@ -712,6 +716,8 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
         if clip is None:
             return
         suggested = ReleaseReason.BROKEN_AUDIO if clip.audio is None else None
+        from annotator.screens.skip import SkipScreen
+
         self.app.push_screen(SkipScreen(suggested=suggested), self._skip_chosen)
 
     def _skip_chosen(self, choice: SkipChoice | None) -> None:
@@ -821,6 +827,8 @@ class AnnotateScreen(PlayerKeys, AnnotateExtras):
     # ------------------------------------------------------------------ actions: app
 
     def action_show_help(self) -> None:
+        from annotator.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen(self.services.keymap))
 
     def action_show_conflicts(self) -> None:

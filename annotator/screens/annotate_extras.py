@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from textual.screen import Screen
 
 from annotator.pedal import ANSWER_WAIT_S, PedalMode, hold_key, pedal_notice
-from annotator.screens.history import HistoryScreen
 from annotator.workbench.draft_review import DraftReview
 from annotator.workbench.outcomes import Refused, Reopened
 from widgets import IntentPicker, TranscriptField
@@ -179,6 +178,8 @@ class AnnotateExtras(Screen[None]):
         if not items:
             self.notify("No submission is inside the amend window.", timeout=3)
             return
+        from annotator.screens.history import HistoryScreen  # not needed before the first clip
+
         self.app.push_screen(HistoryScreen(items, time.time()), self._history_chosen)
 
     def _history_chosen(self, key: str | None) -> None:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-import stamina
-
 from annotator.store.cache import ClipCache
 from annotator.store.db import LocalStore
 from annotator.store.models import LeaseOrigin
@@ -112,6 +110,10 @@ def checkout(
 
 
 def _retrying(call: Callable[[], T]) -> T:
+    # Imported here: stamina (and tenacity, tornado) cost ~20 ms, and every start of the TUI
+    # imports this module while only "go offline" and `annotator checkout` retry.
+    import stamina
+
     for attempt in stamina.retry_context(
         on=(OfflineError, ServerError), attempts=4, wait_initial=0.5, wait_max=5.0
     ):
