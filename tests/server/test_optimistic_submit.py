@@ -14,26 +14,19 @@ from typing import Any
 
 import pytest
 
-from api.models import Role
 from api.server import postgres_repo
 from api.server.errors import Rejection
 from api.server.repository import AnnotationContent, Submission, SubmitResult
 from tests.fixtures.postgres import TempCluster
-from tests.fixtures.server import ingest_into, open_repo, write_wavs
+from tests.fixtures.server import open_repo, queue_of
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def repo(tmp_path: Path, pg_cluster: TempCluster) -> Iterator[Any]:
-    url = pg_cluster.new_database()
-    ingest_into(url, tmp_path / "data", write_wavs(tmp_path / "wavs", 2))
-    r = open_repo(url, tmp_path / "data")
-    r.create_token("ann", Role.ANNOTATOR)
-    try:
+    with queue_of(pg_cluster.new_database(), tmp_path) as r:
         yield r
-    finally:
-        r.close()
 
 
 def _submission(lease_id: str, fence: int, key: str = "key-1") -> Submission:

@@ -15,25 +15,18 @@ from typing import Any
 
 import pytest
 
-from api.models import Role
 from api.server import rules
 from api.server.errors import Rejection
 from api.server.sql_repo import new_id, ts
-from tests.fixtures.server import ingest_into, open_repo, write_wavs
+from tests.fixtures.server import queue_of
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def repo(tmp_path: Path, new_db_url: Callable[[Path], str]) -> Iterator[Any]:
-    url = new_db_url(tmp_path / "db")
-    ingest_into(url, tmp_path / "data", write_wavs(tmp_path / "wavs", 2))
-    r = open_repo(url, tmp_path / "data")
-    r.create_token("ann", Role.ANNOTATOR)
-    try:
+    with queue_of(new_db_url(tmp_path / "db"), tmp_path) as r:
         yield r
-    finally:
-        r.close()
 
 
 def _leased(repo: Any) -> rules.LeaseRow:
