@@ -128,44 +128,54 @@ SELECT head.clear, head.live, head.replayed, s.current_lease, s.fence, s.clip_id
 
 
 @functools.cache
-def _optimistic_writes_sql(holds_clip: bool, releases: bool) -> str:
-    """A lone submit's writes as one autocommit statement, each guarded by the row version its
-    decision read (`xmin`: any change to the row since makes a new one), so they apply only to
-    the rows the rules saw; a moved row raises `annotator_expect`'s AN409 and nothing is kept.
+def _submit_writes_sql(holds_clip: bool, releases: bool, versioned: bool) -> str:
+    """`SqlRepository._submit_writes` as one statement: the annotation row, the clip's completion
+    and the lease's release, with `annotator_expect` over the guarded writes' counts in place of
+    reading them before COMMIT, so the statement needs no waiting for (it travels with the
+    COMMIT, or is its own autocommit transaction). `versioned`: each write is also guarded by the
+    row version its decision read without locks (`xmin`: any change to the row makes a new one),
+    so it applies only to the rows the rules saw; a moved row raises AN409 and nothing is kept.
     A released lease is final (nothing writes it again): it needs no guard when not written."""
+    guard = " AND xmin::text = ?" if versioned else ""
     complete = SqlRepository._COMPLETE_HELD if holds_clip else SqlRepository._COMPLETE
     parts = [
         f"a AS ({SqlRepository._SUBMIT_INSERT} RETURNING 1)",
-        f"c AS ({complete} AND xmin::text = ? RETURNING 1)",
+        f"c AS ({complete}{guard} RETURNING 1)",
     ]
-    checks = ["(SELECT count(*) FROM c) = 1"]
+    checks = ["(SELECT count(*) FROM c) = 1"] if holds_clip or versioned else []
     if releases:
-        parts.append(f"l AS ({SqlRepository._RELEASE_SUBMITTED} AND xmin::text = ? RETURNING 1)")
-        checks.append("(SELECT count(*) FROM l) = 1")
-    text = (
-        f"WITH {', '.join(parts)} SELECT annotator_expect({' AND '.join(checks)},"
-        " 'the lease changed meanwhile')"
-    )
-    return text.replace("?", "%s")
-
-
-@functools.cache
-def _submit_writes_sql(holds_clip: bool, releases: bool) -> str:
-    """`SqlRepository._submit_writes` as one statement: the annotation row, the clip's completion
-    and the lease's release, with `annotator_expect` over the guarded writes' counts in place of
-    reading them before COMMIT, so the COMMIT travels with the writes (a submit is two round
-    trips: its reads, then its writes and COMMIT)."""
-    complete = SqlRepository._COMPLETE_HELD if holds_clip else SqlRepository._COMPLETE
-    parts = [f"a AS ({SqlRepository._SUBMIT_INSERT} RETURNING 1)", f"c AS ({complete} RETURNING 1)"]
-    checks = ["(SELECT count(*) FROM c) = 1"] if holds_clip else []
-    if releases:
-        parts.append(f"l AS ({SqlRepository._RELEASE_SUBMITTED} RETURNING 1)")
+        parts.append(f"l AS ({SqlRepository._RELEASE_SUBMITTED}{guard} RETURNING 1)")
         checks.append("(SELECT count(*) FROM l) = 1")
     check = " AND ".join(checks) or "true"
     text = (
         f"WITH {', '.join(parts)} SELECT annotator_expect({check}, 'the lease changed meanwhile')"
     )
     return text.replace("?", "%s")
+
+
+def _submit_writes_params(
+    row_values: tuple[Any, ...],
+    lease: rules.LeaseRow,
+    holds_clip: bool,
+    releases: bool,
+    versions: tuple[str, str] | None,
+) -> tuple[Any, ...]:
+    """`_submit_writes_sql`'s parameters; `versions`: (the lease's, the clip's) when versioned."""
+    params = row_values
+    params += (lease.clip_id, lease.lease_id, lease.fence) if holds_clip else (lease.clip_id,)
+    if versions is not None:
+        params += (versions[1],)
+    if releases:
+        params += (lease.lease_id, lease.fence)
+        if versions is not None:
+            params += (versions[0],)
+    return params
+
+
+def _lost_race(e: psycopg.Error) -> bool:
+    """An optimistic write met a concurrent one: a guard found its row moved (AN409), or a
+    unique index (the same Idempotency-Key, the same person on the same clip) got in first."""
+    return isinstance(e, psycopg.IntegrityError) or e.sqlstate == MOVED_SQLSTATE
 
 
 @contextlib.contextmanager
@@ -476,21 +486,8 @@ class PostgresRepository(SqlRepository):
                 reads = [self._granted_row(annotator, s) or self._read_for(conn, annotator, s)
                          for annotator, s in items]  # fmt: skip
                 for (annotator, s), read in zip(items, reads, strict=True):
-                    row = read if isinstance(read, tuple) else read.fetchone()
                     try:
-                        results.append(self._optimistic_write(conn, annotator, s, t_now, row))
-                        continue
-                    except Rejection as r:
-                        if r.status_code >= 500:
-                            raise
-                        if not isinstance(read, tuple):
-                            results.append(r)
-                            continue
-                    # Refused on the granted rows: a refusal is only given from a read (a
-                    # replay comes before the rules), so this one reads and is decided again.
-                    try:
-                        row = self._read_for(conn, annotator, s).fetchone()
-                        results.append(self._optimistic_write(conn, annotator, s, t_now, row))
+                        results.append(self._decide(conn, annotator, s, t_now, read))
                     except Rejection as r:
                         if r.status_code >= 500:
                             raise
@@ -544,25 +541,32 @@ class PostgresRepository(SqlRepository):
             try:
                 if granted is not None:
                     try:  # one round trip: the rules on the granted rows, the guarded writes
-                        return self._optimistic_write(conn, annotator, s, t_now, granted)
+                        return self._decide(conn, annotator, s, t_now, granted)
                     except psycopg.Error as e:
-                        if not isinstance(e, psycopg.IntegrityError) and (
-                            e.sqlstate != MOVED_SQLSTATE
-                        ):
+                        if not _lost_race(e):
                             raise
                         # Moved, replayed or annotated since: read and decide.
-                    except Rejection as r:
-                        if r.status_code >= 500:
-                            raise
-                        # A refusal is only given from a read: a replay comes before the rules.
-                row = self._read_for(conn, annotator, s).fetchone()
-                return self._optimistic_write(conn, annotator, s, t_now, row)
-            except psycopg.IntegrityError:
-                raise _Raced from None
+                return self._decide(conn, annotator, s, t_now, self._read_for(conn, annotator, s))
             except psycopg.Error as e:
-                if e.sqlstate != MOVED_SQLSTATE:
+                if not _lost_race(e):
                     raise
                 raise _Raced from None
+
+    def _decide(
+        self, conn: psycopg.Connection[Any], annotator: str, s: Submission, t_now: float, read: Any
+    ) -> SubmitResult:
+        """`_optimistic_write` on `read`: a granted row (`_granted_row`) or `_read_for`'s cursor.
+        A refusal decided on granted rows is not given: a refusal comes only from a read (a
+        replay comes before the rules), so that submit reads and is decided again."""
+        if not isinstance(read, tuple):
+            return self._optimistic_write(conn, annotator, s, t_now, read.fetchone())
+        try:
+            return self._optimistic_write(conn, annotator, s, t_now, read)
+        except Rejection as r:
+            if r.status_code >= 500:
+                raise
+        row = self._read_for(conn, annotator, s).fetchone()
+        return self._optimistic_write(conn, annotator, s, t_now, row)
 
     @staticmethod
     def _optimistic_write(
@@ -580,16 +584,14 @@ class PostgresRepository(SqlRepository):
         decided = submit_decision(annotator, s, t_now, lease, earlier)
         if isinstance(decided, SubmitResult):
             return decided
-        lease_version, clip_version = row[-2], row[-1]
-        held = decided.lease
-        params: tuple[Any, ...] = decided.row_values
-        if decided.holds_clip:
-            params += (held.clip_id, held.lease_id, held.fence, clip_version)
-        else:
-            params += (held.clip_id, clip_version)
-        if decided.releases:
-            params += (held.lease_id, held.fence, lease_version)
-        conn.execute(_optimistic_writes_sql(decided.holds_clip, decided.releases), params)
+        params = _submit_writes_params(
+            decided.row_values,
+            decided.lease,
+            decided.holds_clip,
+            decided.releases,
+            (row[-2], row[-1]),
+        )
+        conn.execute(_submit_writes_sql(decided.holds_clip, decided.releases, True), params)
         return SubmitResult(annotation=decided.stored, replayed=False)
 
     def _submit_writes(
@@ -601,13 +603,10 @@ class PostgresRepository(SqlRepository):
         releases: bool,
         alone: bool,
     ) -> None:
-        params: tuple[Any, ...] = row_values
-        params += (lease.clip_id, lease.lease_id, lease.fence) if holds_clip else (lease.clip_id,)
-        if releases:
-            params += (lease.lease_id, lease.fence)
+        params = _submit_writes_params(row_values, lease, holds_clip, releases, None)
         # Its check travels with it: alone, it goes out with the COMMIT; in a group, it is
         # waited for here, so a refusal undoes only its own item (the caller's savepoint).
-        conn.execute(_submit_writes_sql(holds_clip, releases), params)
+        conn.execute(_submit_writes_sql(holds_clip, releases, False), params)
         if not alone:
             self._settle(conn)
 
