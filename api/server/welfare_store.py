@@ -129,13 +129,23 @@ class WelfareStore:
         sql = "CASE WHEN EXISTS (SELECT 1 FROM welfare_breaks WHERE person = ? AND ends_at > ?)"
         params: list[object] = [person, now]
         if after_flagged > 0:
+            # From the escalated clips (few: `annotations_escalated`) to this person's annotation
+            # of each (one probe of the unique (clip_id, annotator) key), not from the person's
+            # work since the break, a scan that grows all shift long. A clip escalated twice
+            # counts once: only its first escalated annotation in the window leads.
+            window = f"e.escalated = 1 AND e.created_at >= {since} - ?"
             sql += (
-                " OR (SELECT COUNT(*) FROM annotations a"  # noqa: S608 - our own SQL
-                f"      WHERE a.annotator = ? AND a.created_at >= {since} AND a.clip_id IN"
-                "        (SELECT e.clip_id FROM annotations e"
-                f"          WHERE e.escalated = 1 AND e.created_at >= {since} - ?)) >= ?"
+                " OR (SELECT COUNT(*) FROM annotations e"  # noqa: S608 - our own SQL
+                f"      WHERE {window}"
+                "        AND EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = e.clip_id"
+                f"                    AND a.annotator = ? AND a.created_at >= {since})"
+                "        AND NOT EXISTS (SELECT 1 FROM annotations d"
+                "                         WHERE d.clip_id = e.clip_id AND d.escalated = 1"
+                f"                          AND d.created_at >= {since} - ?"
+                "                          AND d.annotation_id < e.annotation_id)) >= ?"
             )
-            params += [person, *since_params, *since_params, HEARD_BEFORE_S, after_flagged]
+            params += [*since_params, HEARD_BEFORE_S, person, *since_params]
+            params += [*since_params, HEARD_BEFORE_S, after_flagged]
         if limit > 0:
             # Runs: a new one starts at each submission `rest` or more after the one before
             # (RANGE frame: equal times share a run); the one holding the person's latest time

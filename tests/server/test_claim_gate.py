@@ -38,7 +38,8 @@ def _history(
     """Person p's submission times: runs of work lasting about the continuous limit (just under,
     at, just over), apart by about a break's length, the last ending about a break's length
     before now or still going, some ties, some before the lookback; escalated annotations by
-    others on some of those clips (some flagged too long before); maybe a break of p's."""
+    others on some of those clips (some flagged too long before, some by two people); maybe a
+    break of p's."""
     span = limit or 3600.0
     runs: list[list[float]] = []
     end = NOW - draw.choice([0, 1, REST - 1, REST, REST + 1, 3600, -60])
@@ -54,6 +55,8 @@ def _history(
         for i in range(len(times))
         if draw.random() < 0.25
     ]
+    # Some clips escalated by two people (K > 1): still one flagged clip for p.
+    escalated += [(t - draw.choice([0, 30]), i) for t, i in escalated if draw.random() < 0.3]
     breaks: list[Break] = []
     if draw.random() < 0.5:
         stop = NOW - draw.choice([-60, 0, 1, 1800, span, 2 * span, 30 * 3600])
@@ -148,3 +151,48 @@ def test_the_claims_gate_agrees_with_the_break_rules(
 def test_no_gate_when_breaks_are_off(tmp_path: Path, repo: Any) -> None:
     settings = ServerSettings(db_path=tmp_path / "u.db", data_dir=tmp_path / "d", break_minutes=0)
     assert WelfareService(settings, FakeClock(), repo, set()).claim_gate("p", NOW) is None
+
+
+def _gate_steps(repo: Any, welfare: WelfareService) -> int:
+    """SQLite virtual-machine steps (in thousands) the gate's statement takes: a count of the
+    work done, the same on any machine."""
+    gate = welfare.claim_gate("p", NOW)
+    assert gate is not None
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with repo._read() as conn:
+        conn.set_progress_handler(count, 1000)
+        try:
+            repo._one(conn, f"SELECT {gate.sql}", gate.params)
+        finally:
+            conn.set_progress_handler(None, 1000)
+    return steps
+
+
+def test_the_gate_does_not_grow_with_the_shift(tmp_path: Path) -> None:
+    """Every lease request runs the gate, so its cost must not grow with the person's work
+    since the break: 100 submissions or 5,000 (a long shift, packed into the continuous limit
+    so that rule's short cut applies), with a few escalated clips, cost about the same."""
+    r = open_repo(f"sqlite:///{tmp_path / 'q.db'}", tmp_path / "data")
+    try:
+        settings = ServerSettings(
+            db_path=tmp_path / "unused.db",
+            data_dir=tmp_path / "data",
+            break_after_flagged=3,
+            break_minutes=int(REST // 60),
+            max_continuous_minutes=120,
+        )
+        welfare = WelfareService(settings, FakeClock(), r, set())
+        steps = []
+        for n in (100, 5000):
+            times = [NOW - 3600 + k * 3600 / n for k in range(n)]
+            _store(r, times, [(times[k] - 60, k) for k in (3, 50)], [])
+            steps.append(_gate_steps(r, welfare))
+        assert steps[1] <= 2 * steps[0] + 2, steps
+    finally:
+        r.close()
