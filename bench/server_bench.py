@@ -117,10 +117,10 @@ def _tiny_wav(i: int) -> bytes:
     return header + struct.pack("<Q", i) + samples[8:]
 
 
-def _bench_clips(clips: int) -> Iterator[NewClip]:
+def _bench_clips(clips: int, start: int = 0) -> Iterator[NewClip]:
     from api.server.records import NewClip
 
-    for i in range(clips):
+    for i in range(start, start + clips):
         audio = _tiny_wav(i)
         yield NewClip(
             sha256=hashlib.sha256(audio).hexdigest(),
@@ -148,27 +148,30 @@ def open_server_repo(db: str, data: Path) -> Any:
     return commands._open_repo(settings)
 
 
-def prepare(root: Path, clips: int, annotators: int, db: str | None = None) -> list[str]:
-    """Queue `clips` distinct tiny clips and make one annotator token per simulated person, in the
-    database `db` (default: root/queue.db). Through `add_clips`, as a bulk ingest would: durable
-    per batch of files, not per file."""
+def prepare(
+    root: Path, clips: int, annotators: int, db: str | None = None, start: int = 0
+) -> list[str]:
+    """Queue `clips` distinct tiny clips (from the `start`-th) and make one annotator token per
+    simulated person, in the database `db` (default: root/queue.db). Through `add_clips`, as a
+    bulk ingest would: durable per batch of files, not per file."""
     from api.models import Role
 
     repo = open_server_repo(db or str(root / "queue.db"), root / "data")
     try:
-        added = _settled(repo.add_clips(_bench_clips(clips)))
+        added = _settled(repo.add_clips(_bench_clips(clips, start)))
         if None in added:
             raise RuntimeError("bench clips must all be distinct")
-        return [_settled(repo.create_token(f"bench{i}", Role.ANNOTATOR)) for i in range(annotators)]
+        people = range(annotators)
+        return [_settled(repo.create_token(f"bench{i}", Role.ANNOTATOR)) for i in people]
     finally:
         _settled(repo.close())
 
 
-def prepare_floor(root: Path, clips: int, annotators: int, db: str) -> list[str]:
+def prepare_floor(root: Path, clips: int, annotators: int, db: str, start: int = 0) -> list[str]:
     from bench import floor_app
 
     def audio() -> Iterator[tuple[str, bytes]]:
-        for i in range(clips):
+        for i in range(start, start + clips):
             wav = _tiny_wav(i)
             yield hashlib.sha256(wav).hexdigest(), wav
 
@@ -304,6 +307,8 @@ class Databases:
 @dataclass
 class _GenResult:
     cycles: int = 0
+    #: Cycles that went through, warm-up included: the clips this generator used up.
+    done: int = 0
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
@@ -359,6 +364,7 @@ async def _annotator_loop(
             out.first_error = out.first_error or failed
             await asyncio.sleep(0.05)
             continue
+        out.done += 1
         if started >= measure_from:  # not during the warm-up
             out.latencies_ms.append((time.perf_counter() - t0) * 1000)
             out.cycles += 1
@@ -394,7 +400,9 @@ async def paced_loop(
         if failed:
             out.errors += 1
             out.first_error = out.first_error or failed
-        elif due >= measure_from:
+            continue
+        out.done += 1
+        if due >= measure_from:
             out.latencies_ms.append((time.monotonic() - due) * 1000)
             out.cycles += 1
 
@@ -570,8 +578,23 @@ class Measured:
     failed: str = ""
 
 
-def _fill(seconds: float, rate: float) -> int:
-    return int(rate * seconds) + 1000
+@dataclass
+class _Queue:
+    """One side's queue: how many clips it was given and how many cycles used one, so it can be
+    topped up before a round (a faster machine empties any fixed fill: a run that runs out
+    shows as errors, "lease 200 {'leases': []}")."""
+
+    url: str
+    tokens: list[str]
+    add: Callable[[int, int], object]  # (count, first index) → clips queued
+    queued: int = 0
+    used: int = 0
+
+    def ensure(self, clips: int) -> None:
+        if self.queued - self.used < clips:
+            more = 2 * clips
+            self.add(more, self.queued)
+            self.queued += more
 
 
 def measure(
@@ -586,47 +609,68 @@ def measure(
 ) -> Measured:
     """The floor of `config`, and the server where it can run (else `not_run` says why).
 
-    Both processes are up together, each on its own queue (filled for the load; the idle cycles
-    use the first token), and are driven in turn, never at once: the idle cycles in alternating
-    blocks, then the load in `rounds` alternating rounds of `seconds`, then `paced_rounds` of
-    the paced load, so a change in the machine's load during the run falls on both sides
-    alike."""
+    Both processes are up together, each on its own queue, and are driven in turn, never at
+    once: the idle cycles in alternating blocks, then the load in `rounds` alternating rounds of
+    `seconds`, then `paced_rounds` of the paced load, so a change in the machine's load during
+    the run falls on both sides alike. Before each round a side's queue is topped up for 1.5×
+    the fastest rate either side has shown so far (at least `fill_rate`); the clips are added
+    between rounds, not timed."""
     out = Measured(config, not_run=unsupported(config, serve_help()))
     tag = f"{config.backend}{config.workers}"
     try:
         dbs.new(config.backend, base)  # a cluster to run on, or the reason there is none
     except Exception as e:
         return Measured(config, not_run=str(e))
-    clips = _fill(rounds * (seconds + LOAD_WARMUP_S), fill_rate) + cycles + 40
-    clips += int(paced_rounds * (seconds + LOAD_WARMUP_S) * PACED_RATE * 1.1)
+    first = int(fill_rate * (seconds + LOAD_WARMUP_S)) + cycles + 40
     with ExitStack() as stack:
         floor_root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
         floor_db = dbs.new(config.backend, floor_root)
-        floor_tokens = prepare_floor(floor_root, clips, LOAD_ANNOTATORS, floor_db)
+        floor_tokens = prepare_floor(floor_root, first, LOAD_ANNOTATORS, floor_db)
         floor_url = stack.enter_context(running_floor(floor_root, config.workers, floor_db))
-        urls = {"floor": (floor_url, floor_tokens)}
+        sides = {
+            "floor": _Queue(
+                floor_url,
+                floor_tokens,
+                lambda n, at: prepare_floor(floor_root, n, 0, floor_db, at),
+                first,
+            )
+        }
         if not out.not_run:
             server_root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=base)))
             try:
                 db = dbs.new(config.backend, server_root)
-                tokens = prepare(server_root, clips, LOAD_ANNOTATORS, db)
+                tokens = prepare(server_root, first, LOAD_ANNOTATORS, db)
                 url = stack.enter_context(running_server(server_root, config.workers, db))
             except Exception as e:  # this configuration cannot be set up here
                 out.not_run = f"{type(e).__name__}: {e}"[:300]
             else:
-                urls["server"] = (url, tokens)
-        _step(f"{tag}: {clips} clips queued on each side, processes up")
-        out.idle = idle_cycles({n: (u, t[0]) for n, (u, t) in urls.items()}, cycles)
+                sides["server"] = _Queue(
+                    url, tokens, lambda n, at: prepare(server_root, n, 0, db, at), first
+                )
+        _step(f"{tag}: {first} clips queued on each side, processes up")
+        out.idle = idle_cycles({n: (q.url, q.tokens[0]) for n, q in sides.items()}, cycles)
+        for q in sides.values():
+            q.used += cycles + 10
         _step(f"{tag}: idle cycles")
-        done: dict[str, list[list[_GenResult]]] = {name: [] for name in urls}
+        fastest = fill_rate
+
+        def one_round(q: _Queue, paced_rate: float | None) -> list[_GenResult]:
+            nonlocal fastest
+            q.ensure(int(1.5 * (paced_rate or fastest) * (seconds + LOAD_WARMUP_S)))
+            results = drive_load(q.url, q.tokens, seconds, paced_rate)
+            q.used += sum(r.done for r in results)
+            fastest = max(fastest, sum(r.cycles for r in results) / seconds)
+            return results
+
+        done: dict[str, list[list[_GenResult]]] = {name: [] for name in sides}
         for r in range(rounds):
-            for name, (url, tokens) in urls.items():
-                done[name].append(drive_load(url, tokens, seconds))
+            for name, q in sides.items():
+                done[name].append(one_round(q, None))
                 _step(f"{tag}: load round {r + 1} of {rounds} on the {name}")
-        paced: dict[str, list[list[_GenResult]]] = {name: [] for name in urls}
+        paced: dict[str, list[list[_GenResult]]] = {name: [] for name in sides}
         for r in range(paced_rounds):
-            for name, (url, tokens) in urls.items():
-                paced[name].append(drive_load(url, tokens, seconds, PACED_RATE))
+            for name, q in sides.items():
+                paced[name].append(one_round(q, PACED_RATE))
                 _step(f"{tag}: paced round {r + 1} of {paced_rounds} on the {name}")
     out.load = {name: combine(runs, seconds) for name, runs in done.items()}
     out.paced = {name: combine(runs, seconds) for name, runs in paced.items()}
@@ -755,12 +799,14 @@ def paced_figure(m: Measured, seconds: float) -> Figure:
         how += f"; served {ps.rate:.0f}/s: {ps.describe()}"
     if pf:
         how += f"; floor served {pf.rate:.0f}/s: {pf.describe()}"
+    # The issue's < 200 ms is for the best configuration (its own row below); here it is the
+    # same load on every configuration, for comparison (an overloaded one shows its queue).
     return Figure(
         f"{m.config.label}: p99 at {PACED_RATE:.0f} cycles/s",
         ps.p99 if ps else None,
         "ms",
-        BEST_P99_TARGET_MS,
-        "max",
+        None,
+        "info",
         how,
         floor=pf.p99 if pf else None,
         floor_what=f"{_FLOOR}, {m.config.label}, the same paced load",
