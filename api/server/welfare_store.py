@@ -124,8 +124,9 @@ class WelfareStore:
         apart; the latest run lasting until `now` while its last one is under `rest` ago) lasted
         `limit` seconds. A rule at 0 is off. The same rows `work_times` reads, counted in the
         database instead of sent to this process."""
-        since = "COALESCE((SELECT MAX(b.ends_at) FROM welfare_breaks b WHERE b.person = ?), ?)"
-        since_params = (person, now - lookback)
+        # `s.since` (the last break's end, or the lookback) and `s.latest` (the person's latest
+        # submission) are read once, in the derived row below, not once per rule: each lookup
+        # is a subplan of its own in PostgreSQL's plan of the claim.
         sql = "CASE WHEN EXISTS (SELECT 1 FROM welfare_breaks WHERE person = ? AND ends_at > ?)"
         params: list[object] = [person, now]
         if after_flagged > 0:
@@ -133,48 +134,47 @@ class WelfareStore:
             # of each (one probe of the unique (clip_id, annotator) key), not from the person's
             # work since the break, a scan that grows all shift long. A clip escalated twice
             # counts once: only its first escalated annotation in the window leads.
-            window = f"e.escalated = 1 AND e.created_at >= {since} - ?"
             sql += (
-                " OR (SELECT COUNT(*) FROM annotations e"  # noqa: S608 - our own SQL
-                f"      WHERE {window}"
+                " OR (SELECT COUNT(*) FROM annotations e"
+                "      WHERE e.escalated = 1 AND e.created_at >= s.since - ?"
                 "        AND EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = e.clip_id"
-                f"                    AND a.annotator = ? AND a.created_at >= {since})"
+                "                    AND a.annotator = ? AND a.created_at >= s.since)"
                 "        AND NOT EXISTS (SELECT 1 FROM annotations d"
                 "                         WHERE d.clip_id = e.clip_id AND d.escalated = 1"
-                f"                          AND d.created_at >= {since} - ?"
+                "                          AND d.created_at >= s.since - ?"
                 "                          AND d.annotation_id < e.annotation_id)) >= ?"
             )
-            params += [*since_params, HEARD_BEFORE_S, person, *since_params]
-            params += [*since_params, HEARD_BEFORE_S, after_flagged]
+            params += [HEARD_BEFORE_S, person, HEARD_BEFORE_S, after_flagged]
         if limit > 0:
             # Runs: a new one starts at each submission `rest` or more after the one before
             # (RANGE frame: equal times share a run); the one holding the person's latest time
-            # (one step down the index, not a scan) is the current run. Computed only when the
-            # work since `since` spans the limit at all (two index steps), as no run is longer
-            # than from the first time to now (or the latest time).
-            latest = (
-                "(SELECT created_at FROM annotations WHERE annotator = ?"
-                " ORDER BY created_at DESC LIMIT 1)"
-            )
+            # is the current run. Computed only when the work since `since` spans the limit at
+            # all (one more index step), as no run is longer than from the first time to now
+            # (or the latest time).
             sql += (
-                f" OR (CASE WHEN (CASE WHEN {latest} > ? THEN {latest} ELSE ? END)"  # noqa: S608
+                " OR (CASE WHEN (CASE WHEN s.latest > ? THEN s.latest ELSE ? END)"
                 "             - (SELECT created_at FROM annotations WHERE annotator = ?"
-                f"                 AND created_at >= {since} ORDER BY created_at LIMIT 1) < ?"
+                "                 AND created_at >= s.since ORDER BY created_at LIMIT 1) < ?"
                 "  THEN false ELSE"
                 " EXISTS (SELECT 1 FROM (SELECT MIN(t) AS b, MAX(t) AS e FROM"
                 "   (SELECT t, SUM(brk) OVER (ORDER BY t) AS run FROM"
                 "     (SELECT created_at AS t, CASE WHEN created_at - LAG(created_at)"
                 "              OVER (ORDER BY created_at) < ? THEN 0 ELSE 1 END AS brk"
-                f"        FROM annotations WHERE annotator = ? AND created_at >= {since}) AS w"
+                "        FROM annotations WHERE annotator = ? AND created_at >= s.since) AS w"
                 "   ) AS r GROUP BY run) AS g"
-                "  WHERE (CASE WHEN g.e = (SELECT created_at FROM annotations WHERE annotator = ?"
-                "                          ORDER BY created_at DESC LIMIT 1)"
+                "  WHERE (CASE WHEN g.e = s.latest"
                 "              AND ? - g.e < ? THEN ? ELSE g.e END) - g.b >= ?) END)"
             )
-            params += [person, now, person, now, person, *since_params, limit]
-            params += [rest, person, *since_params, person]
-            params += [now, rest, now, limit]
-        return ClaimGate(sql + " THEN 0 ELSE 1 END", tuple(params))
+            params += [now, now, person, limit, rest, person, now, rest, now, limit]
+        sql = (
+            f"(SELECT {sql} THEN 0 ELSE 1 END FROM"  # noqa: S608 - our own SQL
+            " (SELECT COALESCE((SELECT MAX(b.ends_at) FROM welfare_breaks b WHERE b.person = ?),"
+            "                  ?) AS since,"
+            "         (SELECT created_at FROM annotations WHERE annotator = ?"
+            "           ORDER BY created_at DESC LIMIT 1) AS latest) AS s)"
+        )
+        params += [person, now - lookback, person]
+        return ClaimGate(sql, tuple(params))
 
     # -- what a person did
 
