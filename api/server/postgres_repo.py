@@ -182,8 +182,9 @@ def pg_sql(text: str) -> str:
     space. Why the second: psycopg keeps a statement's parsed form only for statements up to
     4,096 bytes (`psycopg._queries.MAX_CACHED_STATEMENT_LENGTH`) and parses a longer one again
     on every execution; the claim with the welfare gate is ~4,300 bytes as written (~3,700
-    compact), and parsing it cost ~200 µs of this process's CPU per lease request. Our SQL
-    has no `--` comments (a newline ends one) and no `?` inside literals (checked in tests)."""
+    compact), and parsing it cost ~200 µs of this process's CPU per lease request. Like the
+    `?` conversion, this relies on our SQL having no `--` comments (a newline ends one) and no
+    `?` inside literals; tests/server/test_pg_sql.py checks the claim's."""
     parts = text.split("'")
     # Even parts are outside literals (an escaped quote, '', leaves an empty part inside one).
     parts[::2] = [_WHITESPACE.sub(" ", part) for part in parts[::2]]
