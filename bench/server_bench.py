@@ -59,10 +59,13 @@ LOAD_GENERATORS = 2
 #: Every annotator runs this long before cycles count (first connections, token look-ups).
 LOAD_WARMUP_S = 2.0
 LOAD_ANNOTATORS = 100
-#: Cycles/s the queue is filled for: generous, clips must not run out during a run (a run that
-#: empties the queue shows as errors: "lease 200 {'leases': []}").
+#: Cycles/s each side's queue is first filled for, and the least rate it is topped up for before
+#: a round (`measure`: 1.5x the fastest rate seen). A run that empties a queue shows as errors:
+#: "lease 200 {'leases': []}".
 FILL_RATE = 1500
 IDLE_BLOCK = 20
+#: Cycles each side runs before the idle cycles are timed.
+IDLE_WARMUP = 10
 
 IDLE_RATIO_TARGET = 1.5
 LOAD_RATIO_TARGET = 0.6
@@ -343,34 +346,42 @@ async def _cycle(session: Any, url: str, token: str, i: int) -> str:
     return ""
 
 
+Cycle = Callable[[int], Awaitable[str]]
+
+
+async def _attempt(cycle: Cycle, k: int, out: _GenResult) -> bool:
+    """Run cycle `k`; a failure (its message, or the client's exception) is counted in `out`."""
+    import aiohttp
+
+    try:
+        failed = await cycle(k)
+    except (aiohttp.ClientError, TimeoutError) as e:
+        failed = f"{type(e).__name__}: {e}"
+    if failed:
+        out.errors += 1
+        out.first_error = out.first_error or failed
+        return False
+    out.done += 1
+    return True
+
+
 async def _annotator_loop(
     session: Any, url: str, token: str, measure_from: float, deadline: float, out: _GenResult
 ) -> None:
     """Closed loop: the next cycle starts when the last one ends (no thinking time), so the
     rate is what the server can do and the latency is mostly queueing: with N annotators,
     mean latency = N / rate (Little's law)."""
-    import aiohttp
-
+    cycle = functools.partial(_cycle, session, url, token)
     i = 0
     while (started := time.monotonic()) < deadline:
         i += 1
         t0 = time.perf_counter()
-        try:
-            failed = await _cycle(session, url, token, i)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            failed = f"{type(e).__name__}: {e}"
-        if failed:
-            out.errors += 1
-            out.first_error = out.first_error or failed
+        if not await _attempt(cycle, i, out):
             await asyncio.sleep(0.05)
             continue
-        out.done += 1
         if started >= measure_from:  # not during the warm-up
             out.latencies_ms.append((time.perf_counter() - t0) * 1000)
             out.cycles += 1
-
-
-Cycle = Callable[[int], Awaitable[str]]
 
 
 async def paced_loop(
@@ -385,24 +396,13 @@ async def paced_loop(
     the server kept up. One person does one cycle at a time, so a late cycle starts as soon as
     the last one ends, and its latency counts from when it was due: a slow server's queue shows
     in the figure instead of thinning the arrivals (no coordinated omission)."""
-    import aiohttp
-
     k = 0
     while (due := first_due + k * interval) < deadline:
         k += 1
         wait = due - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        try:
-            failed = await cycle(k)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            failed = f"{type(e).__name__}: {e}"
-        if failed:
-            out.errors += 1
-            out.first_error = out.first_error or failed
-            continue
-        out.done += 1
-        if due >= measure_from:
+        if await _attempt(cycle, k, out) and due >= measure_from:
             out.latencies_ms.append((time.monotonic() - due) * 1000)
             out.cycles += 1
 
@@ -537,14 +537,15 @@ def combine(rounds: list[list[_GenResult]], seconds: float) -> Load:
 
 def idle_cycles(urls: dict[str, tuple[str, str]], cycles: int) -> dict[str, list[float]]:
     """One annotator's cycles, one at a time, against each of `urls` (name → (url, token)) in
-    alternating blocks of IDLE_BLOCK after 10 warm-up cycles each; latencies in ms by name."""
+    alternating blocks of IDLE_BLOCK after IDLE_WARMUP warm-up cycles each; latencies in ms by
+    name."""
     import aiohttp
 
     async def main() -> dict[str, list[float]]:
         times: dict[str, list[float]] = {name: [] for name in urls}
         async with aiohttp.ClientSession() as session:
             for url, token in urls.values():
-                for i in range(10):
+                for i in range(IDLE_WARMUP):
                     await _cycle(session, url, token, i)
             done = 0
             while done < cycles:
@@ -650,7 +651,7 @@ def measure(
         _step(f"{tag}: {first} clips queued on each side, processes up")
         out.idle = idle_cycles({n: (q.url, q.tokens[0]) for n, q in sides.items()}, cycles)
         for q in sides.values():
-            q.used += cycles + 10
+            q.used += cycles + IDLE_WARMUP
         _step(f"{tag}: idle cycles")
         fastest = fill_rate
 
@@ -858,9 +859,6 @@ def figures(
 ) -> list[Figure]:
     cycles = cycles or (40 if quick else 200)
     seconds, rounds = (3.0, 1) if quick else (5.0, 4)
-    # The quick run's rounds are shorter, not slower: it fills for the same rate (a quick run
-    # once emptied the SQLite floor's queue, which runs at ~1,000 cycles/s here).
-    fill_rate = FILL_RATE
     paced_rounds = 1 if quick else 2
     measured: list[Measured] = []
     with ExitStack() as stack:
@@ -869,7 +867,7 @@ def figures(
         for config in configs:
             try:
                 measured.append(
-                    measure(config, dbs, base, cycles, seconds, rounds, fill_rate, paced_rounds)
+                    measure(config, dbs, base, cycles, seconds, rounds, paced_rounds=paced_rounds)
                 )
             except Exception as e:  # one broken configuration must not hide the others
                 traceback.print_exc()
