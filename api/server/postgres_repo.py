@@ -176,6 +176,17 @@ def _submit_writes_params(
 _WHITESPACE = re.compile(r"\s+")
 
 
+#: For the rest of the claim's transaction (`set_config(..., true)` is `SET LOCAL`): run the
+#: prepared claim on its generic plan, planned once per connection. PostgreSQL's plan cache
+#: otherwise compares the generic plan's estimated cost with the custom plans' and, once the
+#: statistics of `clips` move (any VACUUM or ANALYZE, as autovacuum runs all day), judged the
+#: generic one dearer and planned the claim afresh on every execution: ~0.7 ms of planning per
+#: lease request, more than the rest of the cycle's database work together (notes/pg9e.md). The
+#: claim is written as index probes whose best order does not depend on the values (see
+#: `sql_repo.OPEN_TO_ME_WHERE`), which is what a generic plan can hold.
+_GENERIC_PLAN = "set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+
 @functools.lru_cache(maxsize=512)
 def pg_sql(text: str) -> str:
     """Our `?` SQL as psycopg's `%s`, with runs of whitespace outside string literals made one
@@ -661,6 +672,8 @@ class PostgresRepository(SqlRepository):
         head, head_params = self.claim_head(
             annotator, t_now, max_live, gate, request_key if replay else None
         )
+        if max_live is None and request_key is None:  # `_lock_person` did not run
+            conn.execute(f"SELECT {_GENERIC_PLAN}")
         ids = [new_id() for _ in range(count)]
         cap = count if max_live is None else max_live
         cursor = conn.execute(
@@ -703,8 +716,11 @@ class PostgresRepository(SqlRepository):
 
     def _lock_person(self, conn: Any, annotator: str) -> None:
         # Two claims of one person in parallel would both count under the cap: the second waits
-        # here until the first commits (other people's claims do not wait).
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (annotator,))
+        # here until the first commits (other people's claims do not wait). The same statement
+        # keeps the claim on its generic plan (`_GENERIC_PLAN`).
+        conn.execute(
+            f"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), {_GENERIC_PLAN}", (annotator,)
+        )
 
     def refresh_statistics(self) -> None:
         with self._connection() as conn:

@@ -56,12 +56,24 @@ ANNOTATION_COLUMNS = (
 #: claim), and the anti-join then read every lease of the table, or every annotation the person
 #: ever made, on every claim (0.2 ms and growing; notes/pg9c.md). The candidates are few (the
 #: first open clips), so a probe each is the least work whatever the statistics say. (OFFSET
-#: is what stops the rewrite; SQLite reads it as written.)
+#: is what stops the rewrite; SQLite reads it as written.) The person is compared as
+#: `PERSON_PROBE` for the same reason one level down: see there.
+#: How a probe of one clip's annotations compares the person: `a.annotator || '' = ?` equals
+#: `a.annotator = ?` row for row, but no index can serve the expression, so the probe goes
+#: through the unique (clip_id, annotator) key by its clip (a few rows at most: one per
+#: person who annotated it). Written plainly, the planner may pick `annotations_by_time`
+#: (annotator, created_at) instead and read every annotation the person ever made for each
+#: candidate clip: with statistics that do not yet know the person's history (a young table,
+#: one that grew since autovacuum last analyzed it) both index scans are costed at one row, and
+#: the tie went the wrong way on every claim measured (notes/pg9e.md: the claim's database time
+#: grew by ~90 µs per 1,000 annotations of the person). SQLite reads it the same way.
+PERSON_PROBE = "annotator || '' = ?"
+
 OPEN_TO_ME_WHERE = f"""
        c.audio_deleted_at IS NULL
    AND (c.leased_until IS NULL OR c.leased_until <= ?)
    AND NOT EXISTS (SELECT 1 FROM annotations a
-                    WHERE a.clip_id = c.clip_id AND a.annotator = ? LIMIT 1 OFFSET 0)
+                    WHERE a.clip_id = c.clip_id AND a.{PERSON_PROBE} LIMIT 1 OFFSET 0)
    AND NOT EXISTS (SELECT 1 FROM leases l
                     WHERE l.clip_id = c.clip_id AND l.annotator = ?
                       AND l.release_reason IN ({", ".join(f"'{r}'" for r in rules.SKIP_REASONS)})
@@ -763,10 +775,10 @@ class SqlRepository:
     #: What a submit's decision reads: the lease, its clip and this annotator's annotation of it
     #: (params: annotator, then the lease's id in the FROM clause).
     SUBMIT_READ_COLUMNS: ClassVar[str] = (
-        "l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"
+        "l.lease_id, l.clip_id, l.annotator, l.fence, l.expires_at, l.released,"  # noqa: S608 - our own constants
         " c.completed, c.needed, c.current_lease, c.leased_until,"
         " (SELECT a.annotation_id FROM annotations a"
-        "   WHERE a.clip_id = l.clip_id AND a.annotator = ?)"
+        f"   WHERE a.clip_id = l.clip_id AND a.{PERSON_PROBE})"
     )
     #: The lease, its clip and this annotator's annotation of it, in one read (and one lock).
     _SUBMIT_READ: ClassVar[str] = (

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.server import rules
-from api.server.sql_repo import ClaimGate, SqlRepository
+from api.server.sql_repo import PERSON_PROBE, ClaimGate, SqlRepository
 
 #: A clip flagged this long before a person heard it still counts as flagged for them (a clip is
 #: re-served to a second annotator within hours, not weeks).
@@ -135,10 +135,10 @@ class WelfareStore:
             # work since the break, a scan that grows all shift long. A clip escalated twice
             # counts once: only its first escalated annotation in the window leads.
             sql += (
-                " OR (SELECT COUNT(*) FROM annotations e"
+                " OR (SELECT COUNT(*) FROM annotations e"  # noqa: S608 - our own constants
                 "      WHERE e.escalated = 1 AND e.created_at >= s.since - ?"
                 "        AND EXISTS (SELECT 1 FROM annotations a WHERE a.clip_id = e.clip_id"
-                "                    AND a.annotator = ? AND a.created_at >= s.since)"
+                f"                    AND a.{PERSON_PROBE} AND a.created_at >= s.since)"
                 "        AND NOT EXISTS (SELECT 1 FROM annotations d"
                 "                         WHERE d.clip_id = e.clip_id AND d.escalated = 1"
                 "                          AND d.created_at >= s.since - ?"

@@ -288,7 +288,10 @@ def test_chaos_short(tmp_path: Path) -> None:
         # lock). Its wall time is not asserted: beside the other suites on 2 cores an fsync
         # sometimes stalls past 50 ms, which is the disk; the report shows those.
         assert report.network_waits == 0
-        assert report.keypresses >= 500
+        # Enough keypresses for that to mean something. A bound on the work done, not on speed:
+        # alone the run types 556-565; beside another xdist worker on 2 cores each of the ~10
+        # client restarts takes longer and it typed 493 once (session 7), so 500 failed CI.
+        assert report.keypresses >= 400
         assert report.submitted >= 30 and report.on_server >= report.submitted - report.conflicts
         assert report.escalations >= 1 and report.amendments >= 1
         assert report.kills >= 3 and report.server_restarts >= 1
