@@ -672,8 +672,6 @@ class PostgresRepository(SqlRepository):
         head, head_params = self.claim_head(
             annotator, t_now, max_live, gate, request_key if replay else None
         )
-        if max_live is None and request_key is None:  # `_lock_person` did not run
-            conn.execute(f"SELECT {_GENERIC_PLAN}")
         ids = [new_id() for _ in range(count)]
         cap = count if max_live is None else max_live
         cursor = conn.execute(
@@ -714,13 +712,17 @@ class PostgresRepository(SqlRepository):
 
         return rows()
 
-    def _lock_person(self, conn: Any, annotator: str) -> None:
-        # Two claims of one person in parallel would both count under the cap: the second waits
-        # here until the first commits (other people's claims do not wait). The same statement
-        # keeps the claim on its generic plan (`_GENERIC_PLAN`).
-        conn.execute(
-            f"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), {_GENERIC_PLAN}", (annotator,)
-        )
+    def _start_claim(self, conn: Any, annotator: str, *, serialise: bool) -> None:
+        # One statement: the claim on its generic plan (`_GENERIC_PLAN`), and, to serialise,
+        # the person's lock. Two claims of one person in parallel would both count under the
+        # cap: the second waits here until the first commits (other people's do not wait).
+        if serialise:
+            conn.execute(
+                f"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), {_GENERIC_PLAN}",
+                (annotator,),
+            )
+        else:
+            conn.execute(f"SELECT {_GENERIC_PLAN}")
 
     def refresh_statistics(self) -> None:
         with self._connection() as conn:

@@ -48,16 +48,6 @@ ANNOTATION_COLUMNS = (
     "created_at, amended_at"
 )
 
-#: A clip nobody holds that `:me` (params: now, me, me) neither annotated nor skipped, whose
-#: audio the retention policy has not deleted. The two "not mine already" checks carry `LIMIT 1
-#: OFFSET 0` so that PostgreSQL keeps each as a probe of its (clip_id, annotator) index for the
-#: candidate clip in hand, in queue order, instead of turning it into an anti-join whose plan
-#: follows the table statistics: those lag a busy queue (the leases table grows by one row a
-#: claim), and the anti-join then read every lease of the table, or every annotation the person
-#: ever made, on every claim (0.2 ms and growing; notes/pg9c.md). The candidates are few (the
-#: first open clips), so a probe each is the least work whatever the statistics say. (OFFSET
-#: is what stops the rewrite; SQLite reads it as written.) The person is compared as
-#: `PERSON_PROBE` for the same reason one level down: see there.
 #: How a probe of one clip's annotations compares the person: `a.annotator || '' = ?` equals
 #: `a.annotator = ?` row for row, but no index can serve the expression, so the probe goes
 #: through the unique (clip_id, annotator) key by its clip (a few rows at most: one per
@@ -69,6 +59,16 @@ ANNOTATION_COLUMNS = (
 #: grew by ~90 µs per 1,000 annotations of the person). SQLite reads it the same way.
 PERSON_PROBE = "annotator || '' = ?"
 
+#: A clip nobody holds that `:me` (params: now, me, me) neither annotated nor skipped, whose
+#: audio the retention policy has not deleted. The two "not mine already" checks carry `LIMIT 1
+#: OFFSET 0` so that PostgreSQL keeps each as a probe of its (clip_id, annotator) index for the
+#: candidate clip in hand, in queue order, instead of turning it into an anti-join whose plan
+#: follows the table statistics: those lag a busy queue (the leases table grows by one row a
+#: claim), and the anti-join then read every lease of the table, or every annotation the person
+#: ever made, on every claim (0.2 ms and growing; notes/pg9c.md). The candidates are few (the
+#: first open clips), so a probe each is the least work whatever the statistics say. (OFFSET
+#: is what stops the rewrite; SQLite reads it as written.) The person is compared as
+#: `PERSON_PROBE` (above) for the same reason one level down.
 OPEN_TO_ME_WHERE = f"""
        c.audio_deleted_at IS NULL
    AND (c.leased_until IS NULL OR c.leased_until <= ?)
@@ -571,9 +571,10 @@ class SqlRepository:
 
     # ------------------------------------------------------------------ leases
 
-    def _lock_person(self, conn: Any, annotator: str) -> None:
-        """Serialise one person's claims for the rest of the transaction (the live-lease cap
-        counts, then claims). SQLite's BEGIN IMMEDIATE already serialises every writer."""
+    def _start_claim(self, conn: Any, annotator: str, *, serialise: bool) -> None:
+        """What the claim's transaction does before the claim. With `serialise`: one person's
+        claims are serialised for the rest of the transaction (the live-lease cap counts, then
+        claims). SQLite's BEGIN IMMEDIATE already serialises every writer."""
 
     def live_leases(self, conn: Any, annotator: str, t_now: float) -> int:
         row = self._one(conn, f"SELECT {LIVE_LEASES_SQL}", (annotator, t_now))
@@ -596,9 +597,10 @@ class SqlRepository:
         expires = t_now + (ttl_s if max_lifetime_s is None else min(ttl_s, max_lifetime_s))
         try:
             with self._claim_transaction() as conn:
-                if max_live is not None or request_key is not None:
-                    # Also serialises a retry with the request it repeats (it sees its leases).
-                    self._lock_person(conn, annotator)
+                # Serialising also makes a retry wait for the request it repeats (and see its
+                # leases).
+                serialise = max_live is not None or request_key is not None
+                self._start_claim(conn, annotator, serialise=serialise)
                 # One statement: the gate, the cap's count, the replay check and the claim (see
                 # `_claim_rows`).
                 rows = self._claim_rows(

@@ -31,7 +31,7 @@ from bench.server_bench import _bench_clips
 from tests.fixtures.postgres import TempCluster
 
 
-def _claim_plans(url: str, repo: PostgresRepository) -> tuple[int, int]:
+def _claim_plans(repo: PostgresRepository) -> tuple[int, int]:
     """(generic, custom) plans the claim ran on the repository's one pooled connection."""
     with repo.pool.connection() as conn:
         row = conn.execute(
@@ -56,13 +56,13 @@ def test_the_claim_keeps_one_plan_across_vacuums(tmp_path: Path, pg_cluster: Tem
                 await cycle(app, token, i)
 
         asyncio.run(cycles(0, 400))
-        before = _claim_plans(url, repo)
+        before = _claim_plans(repo)
         for round_ in range(3):  # what autovacuum does to a worked queue, a few times over
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("VACUUM ANALYZE clips")
                 admin.execute("VACUUM ANALYZE leases")
             asyncio.run(cycles(400 + 600 * round_, 600))
-        generic, custom = _claim_plans(url, repo)
+        generic, custom = _claim_plans(repo)
         assert generic - before[0] >= 1800, (before, (generic, custom))
         assert custom == before[1], (before, (generic, custom))
     finally:
