@@ -248,3 +248,53 @@ def _other_token(both: Both) -> str:
     service = both.app.state.service
     token: str = service.repo.create_token("carol", Role.ANNOTATOR)
     return token
+
+
+def test_oversize_and_streamed_bodies_are_answered_as_fastapi_does(both: Both) -> None:
+    """The body-size limit stays the app's: a well-formed body over it is its 413 either way;
+    a streamed (chunked) body within it is served either way."""
+    limit = both.app.state.service.settings.max_body_bytes
+    big = b'{"count": 1}' + b" " * limit  # well-formed: only its size is wrong
+    answers = [
+        both.send("POST", "/v1/leases", hot=hot, content=big, headers=JSON) for hot in (False, True)
+    ]
+    assert answers[0].status_code == 413, answers[0].text
+    _same(*answers)
+
+    async def chunks() -> Any:
+        yield b'{"count"'
+        yield b": 1}"
+
+    async def streamed() -> httpx.Response:
+        transport = httpx.ASGITransport(app=both.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://queue") as client:
+            return await client.post(
+                "/v1/leases",
+                content=chunks(),
+                headers={**JSON, "authorization": f"Bearer {both.token}"},
+            )
+
+    assert asyncio.run(streamed()).status_code == 200
+
+
+def test_a_failure_inside_a_taken_request_is_the_catch_alls(
+    both: Both, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error while answering: the same 500 ErrorBody either way, and the log names
+    the route and the exception's type only (not its text)."""
+    service = both.app.state.service
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret transcript text")
+
+    monkeypatch.setattr(service, "claim", broken)
+    with caplog.at_level("ERROR"):
+        answers = [
+            both.send("POST", "/v1/leases", hot=hot, content=b'{"count": 1}', headers=JSON)
+            for hot in (False, True)
+        ]
+    assert answers[0].status_code == 500
+    _same(*answers)
+    logged = [r.getMessage() for r in caplog.records if "internal error" in r.getMessage()]
+    assert logged == ["internal error on POST /v1/leases: RuntimeError"] * 2
+    assert "secret" not in caplog.text
