@@ -1,28 +1,42 @@
 """Group commit: submissions that arrive together share one durable transaction (one fsync).
 
 Every accepted annotation must be on disk before its receipt is sent, and an fsync costs far
-more than the SQL around it (and blocks the event loop). So a submit route does not commit on
-its own: it queues its checked `Submission` and awaits a future. The first submit in an event-
-loop turn schedules a flush for the next turn; by then every request the loop read in the same
-turn has queued too, and the flush runs them in order through `Repository.submit_many`: one
-transaction, a savepoint each, one COMMIT with fsync. Only then are the futures resolved, so no
-response leaves before its commit is durable. Under light load a group is one submission and
-nothing waits; under heavy load the fsync that blocks the loop lets requests pile up in the
-socket buffers, so groups grow exactly when it pays.
+more than the SQL around it. So a submit route does not commit on its own: it queues its checked
+`Submission` and awaits a future. The first submit in an event-loop turn schedules a flush for
+the next turn; by then every request the loop read in the same turn has queued too, and the
+flush runs them in order through `Repository.submit_many`: one transaction, a savepoint each, one
+flush to stable storage. Only then are the futures resolved, so no response leaves before its
+commit is durable. Under light load a group is one submission and nothing waits; under heavy
+load requests pile up while a flush runs, so groups grow exactly when it pays.
+
+Where the backend can take the flush apart from the COMMIT (`Repository.defers_sync`: SQLite's
+fdatasync of its WAL), the group commits on the loop and its flush runs on one named thread
+(`sync_commits` touches no connection), so the loop goes on serving claims and audio instead of
+blocking in the fsync. Submits that arrive meanwhile wait for it to finish and then form the next
+group, so there is one flush in flight per loop and groups keep their size. A flush that fails
+fails the requests it was to make durable (each gets the error; a retry under the same
+Idempotency-Key is answered from what was committed, once a later flush has made it durable).
 
 A refused submission (its `Rejection`) fails only its own request. An unexpected error from the
-group transaction (which rolled it all back) makes each submission retry alone, so one bad
-request cannot fail its neighbours.
+group transaction (which rolled it all back) makes each submission retry alone (flushed at its
+COMMIT), so one bad request cannot fail its neighbours.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from api.server.clock import Clock
+from api.server.errors import Rejection
 from api.server.repository import Repository, Submission, SubmitResult
 
 _Pending = tuple[str, Submission, "asyncio.Future[SubmitResult]"]
+_Results = list[SubmitResult | BaseException]
+
+#: One thread for every flush of the process: flushes of one file queue behind each other
+#: anyway, and an idle thread costs nothing.
+_SYNC_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annotator-commit-sync")
 
 
 class GroupCommitter:
@@ -31,6 +45,8 @@ class GroupCommitter:
         self.clock = clock
         # Per event loop: tests may drive one app from several loops (threads).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        #: Loops whose last group's flush is running: their next group waits for it.
+        self._syncing: set[asyncio.AbstractEventLoop] = set()
 
     async def submit(self, annotator: str, submission: Submission) -> SubmitResult:
         loop = asyncio.get_running_loop()
@@ -38,7 +54,8 @@ class GroupCommitter:
         queue = self._pending.get(loop)
         if queue is None:
             queue = self._pending[loop] = []
-            loop.call_soon(self._flush, loop)
+            if loop not in self._syncing:  # else the running flush's end starts this group
+                loop.call_soon(self._flush, loop)
         queue.append((annotator, submission, future))
         return await future
 
@@ -46,13 +63,46 @@ class GroupCommitter:
         group = self._pending.pop(loop, [])
         if not group:
             return
-        results: list[SubmitResult | BaseException]
+        deferred = self.repo.defers_sync
+        results: _Results
         try:
             results = list(
-                self.repo.submit_many([(who, s) for who, s, _ in group], self.clock.now())
+                self.repo.submit_many(
+                    [(who, s) for who, s, _ in group], self.clock.now(), sync=not deferred
+                )
             )
         except Exception:  # noqa: BLE001 - isolated below: each retries alone
             results = [self._alone(who, s) for who, s, _ in group]
+            deferred = False  # each was flushed at its own COMMIT
+        if not deferred:
+            self._resolve(group, results)
+            return
+        self._syncing.add(loop)
+        flush = loop.run_in_executor(_SYNC_THREAD, self.repo.sync_commits)
+        flush.add_done_callback(lambda done: self._synced(loop, group, results, done))
+
+    def _synced(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        group: list[_Pending],
+        results: _Results,
+        done: asyncio.Future[None],
+    ) -> None:
+        self._syncing.discard(loop)
+        error: BaseException | None = (
+            RuntimeError("the commit's flush was cancelled")
+            if done.cancelled()
+            else done.exception()
+        )
+        if error is not None:
+            # What was refused changed nothing and stays refused; the rest is not known durable.
+            results = [r if isinstance(r, Rejection) else error for r in results]
+        self._resolve(group, results)
+        if self._pending.get(loop):
+            self._flush(loop)
+
+    @staticmethod
+    def _resolve(group: list[_Pending], results: _Results) -> None:
         for (_, _, future), result in zip(group, results, strict=True):
             if future.done():  # the request was cancelled (client gone); its commit stands
                 continue

@@ -471,7 +471,7 @@ class PostgresRepository(SqlRepository):
                 pipeline.sync()
 
     def submit_many(
-        self, items: Sequence[tuple[str, Submission]], now: datetime
+        self, items: Sequence[tuple[str, Submission]], now: datetime, *, sync: bool = True
     ) -> list[SubmitResult | Rejection]:
         """A lone submit (group commit's usual group) is optimistic: one read without locks,
         the rules, then its writes as one autocommit statement guarded by the row versions it
@@ -480,7 +480,8 @@ class PostgresRepository(SqlRepository):
         meanwhile (a guard's AN409) or a concurrent submit got in first (a unique index: the
         same Idempotency-Key, or the same person on the same clip), it reads and decides again,
         and after `OPTIMISTIC_TRIES` it takes the locks. A group is one transaction
-        (`_submit_group`)."""
+        (`_submit_group`). `sync` changes nothing: PostgreSQL flushes at COMMIT, on its side
+        (`defers_sync` is False)."""
         t_now = ts(now)
         if len(items) != 1:
             return self._submit_group(items, now, t_now)

@@ -283,14 +283,30 @@ class Repository(Protocol):
     def submit(self, annotator: str, submission: Submission, now: datetime) -> SubmitResult: ...
 
     def submit_many(
-        self, items: Sequence[tuple[str, Submission]], now: datetime
+        self, items: Sequence[tuple[str, Submission]], now: datetime, *, sync: bool = True
     ) -> list[SubmitResult | Rejection]:
         """`submit` for each (annotator, submission) in order, as ONE durable transaction with a
         savepoint per item: a refused item's result is its `Rejection` and it changes nothing,
         the others are unaffected (the same outcome as submitting them one by one, idempotency
         included), and every accepted item is durable when this returns. Used by the batch
         endpoint and by group commit (submits arriving together share one fsync). Errors that are
-        not `Rejection`s abort the whole transaction and propagate."""
+        not `Rejection`s abort the whole transaction and propagate.
+
+        `sync=False` (only where `defers_sync`): the transaction commits without its flush to
+        stable storage, and the caller must call `sync_commits()` before telling anyone it
+        is stored."""
+        ...
+
+    @property
+    def defers_sync(self) -> bool:
+        """Whether `submit_many(sync=False)` can leave a commit's flush to `sync_commits()`,
+        which touches no connection and so may run on a thread while the event loop serves
+        requests (SQLite: an fdatasync of the WAL; PostgreSQL flushes inside COMMIT, on its
+        side)."""
+        ...
+
+    def sync_commits(self) -> None:
+        """Make every commit made so far durable (blocking; safe from any thread)."""
         ...
 
     def get_annotation(self, annotation_id: str) -> StoredAnnotation | None: ...

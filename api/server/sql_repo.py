@@ -741,26 +741,34 @@ class SqlRepository:
             raise result
         return result
 
+    #: `Repository.defers_sync`: a backend that can flush its commits apart from them says so.
+    defers_sync: ClassVar[bool] = False
+
+    def sync_commits(self) -> None:
+        """Nothing to do where every durable commit is flushed at COMMIT."""
+
     def submit_many(
-        self, items: Sequence[tuple[str, Submission]], now: datetime
+        self, items: Sequence[tuple[str, Submission]], now: datetime, *, sync: bool = True
     ) -> list[SubmitResult | Rejection]:
         """Several `submit`s, in order, as one durable transaction: each item runs in its own
         SAVEPOINT, so an item that is refused (its `Rejection` is its result) leaves no trace and
         does not affect the others, exactly as if the items had been submitted one by one; the
-        accepted ones become durable together at the single COMMIT, before this returns."""
+        accepted ones become durable together at the single COMMIT, before this returns (with
+        `sync=False` where `defers_sync`: at the next `sync_commits()`)."""
         t_now = ts(now)
         results: list[SubmitResult | Rejection] = []
         if not items:
             return results
+        durable = sync or not self.defers_sync
         if len(items) == 1:  # group commit's usual group: the transaction is the savepoint
             try:
-                with self._write(durable=True, batched=True) as conn:
+                with self._write(durable=durable, batched=True) as conn:
                     return [self._submit_one(conn, items[0][0], items[0][1], t_now, alone=True)]
             except Rejection as r:
                 if r.status_code >= 500:  # not a refusal: the database failed
                     raise
                 return [r]
-        with self._write(durable=True, batched=True) as conn:
+        with self._write(durable=durable, batched=True) as conn:
             for annotator, submission in items:
                 conn.execute("SAVEPOINT item")
                 try:

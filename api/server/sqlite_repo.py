@@ -13,6 +13,15 @@ fsync also covers every earlier NORMAL commit in the WAL). `submit_many` runs se
 in one such transaction, a SAVEPOINT each, so they share one fsync: the batch endpoint uses it,
 and so does the server's group commit (`api.server.group_commit`).
 
+Group commit takes the flush apart from the COMMIT (`defers_sync`): it commits at NORMAL and then
+`sync_commits()` fdatasyncs the WAL file on a thread, which is the flush `synchronous = FULL` does
+at COMMIT (WAL frames are written in order, so the flush makes every commit before it durable).
+The thread touches no connection and holds no lock, so the event loop goes on serving claims and
+audio meanwhile instead of waiting ~0.3 ms an fsync with nothing to do. A WAL frame that a
+checkpoint has copied into the database file is already durable there (a checkpoint syncs the
+WAL before copying and the database file after), so a WAL that was reset or is gone needs no
+flush for it.
+
 Audio lives in files named by sha256 under `<data_dir>/audio/` (see `api.server.audio_store`),
 made durable before the clips' rows commit.
 """
@@ -99,6 +108,7 @@ SELECT h.clear, h.live, h.replayed, p.seq, p.fence, p.clip_id, p.duration_s, p.s
 
 class SqliteRepository(SqlRepository):
     KIND = "sqlite"
+    defers_sync = True
 
     def __init__(
         self,
@@ -119,6 +129,8 @@ class SqliteRepository(SqlRepository):
             # SQLite gives the -wal and -shm files the database file's mode: owner only.
             os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._lock = threading.Lock()
+        self._wal_path = db_path.with_name(db_path.name + "-wal")
+        self._synced_wal_inode = -1
         self._conn = _connect(db_path)
         if migrate:
             self.applied_migrations = self.migrate()
@@ -185,6 +197,27 @@ class SqliteRepository(SqlRepository):
             finally:
                 if durable:
                     conn.execute("PRAGMA synchronous = NORMAL")
+
+    def sync_commits(self) -> None:
+        """fdatasync the WAL (module doc), and its directory the first time a WAL file is seen
+        (a new file's name must be durable too: SQLite syncs the directory of a journal it
+        created, at its first sync)."""
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no WAL: every commit was checkpointed into the (synced) database file
+        try:
+            inode = os.fstat(fd).st_ino
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        if inode != self._synced_wal_inode:
+            directory = os.open(self._wal_path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            self._synced_wal_inode = inode
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -176,13 +176,15 @@ def test_batch_endpoint_uses_one_transaction(service: QueueService) -> None:
 
 
 class _FakeRepo:
+    defers_sync = False
+
     def __init__(self, fail_group: bool = False) -> None:
         self.groups: list[list[str]] = []
         self.alone: list[str] = []
         self.fail_group = fail_group
 
     def submit_many(
-        self, items: Sequence[tuple[str, Submission]], now: datetime
+        self, items: Sequence[tuple[str, Submission]], now: datetime, *, sync: bool = True
     ) -> list[SubmitResult | Rejection]:
         self.groups.append([s.idempotency_key for _, s in items])
         if self.fail_group:
