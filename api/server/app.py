@@ -142,7 +142,7 @@ def _build_router(service: QueueService) -> APIRouter:
         body: LeaseRequest,
         idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
     ) -> Response:
-        return answer_lease(service, who, body, idempotency_key)  # also served by `HotPath`
+        return await answer_lease(service, who, body, idempotency_key)  # also by `HotPath`
 
     @router.post(
         "/leases/{lease_id}/renew",

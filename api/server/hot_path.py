@@ -49,12 +49,13 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 # The routes' answers, shared by the FastAPI routes (`api.server.app`) and the hot path.
 
 
-def answer_lease(
+async def answer_lease(
     service: QueueService, who: Principal, body: LeaseRequest, key: str | None
 ) -> Response:
     # 429 on_break + Retry-After during a welfare break, 409 lease_cap at the cap; a retry
     # under the same Idempotency-Key is answered with the leases its first attempt got.
-    return json_response(LeaseList(leases=service.claim(who, body.count, body.ttl_seconds, key)))
+    leases = await service.claim_grouped(who, body.count, body.ttl_seconds, key)
+    return json_response(LeaseList(leases=leases))
 
 
 def answer_audio(service: QueueService, who: Principal, lease_id: str) -> Response:
@@ -144,7 +145,7 @@ class HotPath:
         if path == "/v1/leases":
             scope["route"] = self.routes["POST /v1/leases"]
             who = service.authenticate(token, _client(scope))
-            response = answer_lease(service, who, lease_body, lease_key)
+            response = await answer_lease(service, who, lease_body, lease_key)
         else:
             scope["route"] = self.routes["POST /v1/annotations"]
             who = service.authenticate(token, _client(scope))

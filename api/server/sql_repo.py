@@ -300,6 +300,13 @@ class SqlRepository:
         only after `_settle`."""
         raise NotImplementedError
 
+    #: Whether `shared_writes` is offered (SQLite: one connection whose writers queue anyway).
+    shares_writes: ClassVar[bool] = False
+
+    def shared_writes(self) -> contextlib.AbstractContextManager[None]:
+        """One transaction for every write this thread makes in the block, each a savepoint."""
+        raise NotImplementedError
+
     def _settle(self, conn: Any) -> None:
         """In a `batched` transaction: wait for every statement issued so far (their rowcounts
         are known after). Elsewhere, and on SQLite, a no-op."""

@@ -35,6 +35,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,19 @@ SELECT h.clear, h.live, h.replayed, p.seq, p.fence, p.clip_id, p.duration_s, p.s
 """  # noqa: S608 - built from our own constants, not from input
 
 
+@dataclass(slots=True)
+class _Shared:
+    """An open `shared_writes` block: the thread it belongs to, whether a write in it was
+    durable."""
+
+    thread: int
+    durable: bool = False
+
+
 class SqliteRepository(SqlRepository):
     KIND = "sqlite"
     defers_sync = True
+    shares_writes = True
 
     def __init__(
         self,
@@ -131,6 +142,7 @@ class SqliteRepository(SqlRepository):
         self._lock = threading.Lock()
         self._wal_path = db_path.with_name(db_path.name + "-wal")
         self._synced_wal_inode = -1
+        self._shared: _Shared | None = None
         self._conn = _connect(db_path)
         if migrate:
             self.applied_migrations = self.migrate()
@@ -177,11 +189,54 @@ class SqliteRepository(SqlRepository):
                     raise
 
     @contextlib.contextmanager
+    def shared_writes(self) -> Iterator[None]:
+        """Every `_write` and `_read` this thread makes until the block ends runs in ONE
+        transaction: a write as a SAVEPOINT (a refusal rolls back that write's statements
+        only, as its own transaction would have), all committed together at the end (flushed
+        there if any was durable). The claims of one event-loop turn share one this way
+        (`api.server.claim_group`), saving each its BEGIN IMMEDIATE, PRAGMAs and COMMIT. An
+        exception out of the block rolls back every write in it."""
+        with self._lock:
+            conn = self._conn
+            _begin_immediate(conn)
+            shared = self._shared = _Shared(threading.get_ident())
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # SQLite rolls some failures back itself
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._shared = None
+            conn.execute("COMMIT")
+        if shared.durable:
+            self.sync_commits()
+
+    def _in_shared(self) -> _Shared | None:
+        shared = self._shared
+        return shared if shared is not None and shared.thread == threading.get_ident() else None
+
+    @contextlib.contextmanager
     def _write(
         self, *, durable: bool = False, batched: bool = False
     ) -> Iterator[sqlite3.Connection]:
         """One BEGIN IMMEDIATE transaction; `durable` fsyncs the WAL at commit (module doc).
-        `batched` changes nothing here: every statement runs at once, in process."""
+        `batched` changes nothing here: every statement runs at once, in process. Inside
+        `shared_writes`: a SAVEPOINT of its transaction."""
+        shared = self._in_shared()
+        if shared is not None:
+            conn = self._conn
+            shared.durable = shared.durable or durable
+            conn.execute("SAVEPOINT write")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO SAVEPOINT write")
+                    conn.execute("RELEASE SAVEPOINT write")
+                raise
+            conn.execute("RELEASE SAVEPOINT write")
+            return
         with self._lock:
             conn = self._conn
             if durable:
@@ -221,6 +276,9 @@ class SqliteRepository(SqlRepository):
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        if self._in_shared() is not None:
+            yield self._conn
+            return
         with self._lock:
             yield self._conn
 

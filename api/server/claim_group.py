@@ -1,0 +1,86 @@
+"""Claims that arrive together share one transaction (SQLite).
+
+On SQLite every claim is a write transaction of its own: BEGIN IMMEDIATE with its busy-timeout
+PRAGMAs, the claim's read and stamps, and a COMMIT that writes the touched pages to the WAL. The
+writers queue for one lock anyway, so a claim route does not run its claim at once: it queues it
+and awaits a future, the first claim of an event-loop turn schedules a flush for the next turn,
+and the flush runs every queued claim in order inside `SqliteRepository.shared_writes` — one
+BEGIN, a SAVEPOINT per write, one COMMIT — before any answer leaves. Under light load a group is
+one claim and runs as before; under load the turn's claims pay one transaction between them.
+
+Each claim runs whole (the welfare gate, gold, the cap: `QueueService.claim`), so its answer is
+what it would have been alone, in the same order. A refusal (`Rejection`) fails its own request
+and leaves nothing of its writes. Any other error rolls the whole group back and each claim runs
+again alone, so one bad claim cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from api.server.errors import Rejection
+
+T = TypeVar("T")
+_Pending = list[tuple[Callable[[], T], "asyncio.Future[T]"]]
+
+
+class _GroupFailed(Exception):
+    """A claim of the group failed unexpectedly: the group's transaction is rolled back."""
+
+
+class ClaimGrouper(Generic[T]):
+    def __init__(self, shared: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+        self.shared = shared
+        # Per event loop: tests may drive one app from several loops (threads).
+        self._pending: dict[
+            asyncio.AbstractEventLoop, list[tuple[Callable[[], T], asyncio.Future[T]]]
+        ] = {}
+
+    async def run(self, claim: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        queue = self._pending.get(loop)
+        if queue is None:
+            queue = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        queue.append((claim, future))
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        group = self._pending.pop(loop, [])
+        if len(group) == 1:
+            results = [self._alone(group[0][0])]
+        else:
+            try:
+                with self.shared():
+                    results = [self._in_group(claim) for claim, _ in group]
+            except _GroupFailed:
+                results = [self._alone(claim) for claim, _ in group]
+        for (_, future), result in zip(group, results, strict=True):
+            if future.done():  # the request was cancelled (client gone)
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    @staticmethod
+    def _in_group(claim: Callable[[], T]) -> T | BaseException:
+        try:
+            return claim()
+        except Rejection as r:
+            if r.status_code >= 500:
+                raise _GroupFailed from r
+            return r
+        except Exception as e:
+            raise _GroupFailed from e
+
+    @staticmethod
+    def _alone(claim: Callable[[], T]) -> T | BaseException:
+        try:
+            return claim()
+        except Exception as e:  # noqa: BLE001 - becomes that request's error
+            return e
