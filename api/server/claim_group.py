@@ -35,9 +35,7 @@ class ClaimGrouper(Generic[T]):
     def __init__(self, shared: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
         self.shared = shared
         # Per event loop: tests may drive one app from several loops (threads).
-        self._pending: dict[
-            asyncio.AbstractEventLoop, list[tuple[Callable[[], T], asyncio.Future[T]]]
-        ] = {}
+        self._pending: dict[asyncio.AbstractEventLoop, _Pending[T]] = {}
 
     async def run(self, claim: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -57,7 +55,7 @@ class ClaimGrouper(Generic[T]):
             try:
                 with self.shared():
                     results = [self._in_group(claim) for claim, _ in group]
-            except _GroupFailed:
+            except Exception:  # noqa: BLE001 - a claim, or the BEGIN or COMMIT: none of it stands
                 results = [self._alone(claim) for claim, _ in group]
         for (_, future), result in zip(group, results, strict=True):
             if future.done():  # the request was cancelled (client gone)

@@ -77,8 +77,12 @@ class GroupCommitter:
         if not deferred:
             self._resolve(group, results)
             return
+        try:
+            flush = loop.run_in_executor(_SYNC_THREAD, self.repo.sync_commits)
+        except RuntimeError as e:  # the thread is gone: the interpreter is shutting down
+            self._resolve(group, [r if isinstance(r, Rejection) else e for r in results])
+            return
         self._syncing.add(loop)
-        flush = loop.run_in_executor(_SYNC_THREAD, self.repo.sync_commits)
         flush.add_done_callback(lambda done: self._synced(loop, group, results, done))
 
     def _synced(

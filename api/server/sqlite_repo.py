@@ -201,14 +201,15 @@ class SqliteRepository(SqlRepository):
             _begin_immediate(conn)
             shared = self._shared = _Shared(threading.get_ident())
             try:
-                yield
+                try:
+                    yield
+                finally:
+                    self._shared = None
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # SQLite rolls some failures back itself
                     conn.execute("ROLLBACK")
                 raise
-            finally:
-                self._shared = None
-            conn.execute("COMMIT")
         if shared.durable:
             self.sync_commits()
 

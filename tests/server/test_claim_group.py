@@ -8,6 +8,7 @@ repository and the real app, called through ASGI; the statements counted with SQ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,23 @@ def test_an_unexpected_failure_reruns_each_claim_alone(
     held = _leases(repo.db_path)
     assert sorted(who for who, _ in held) == ["bob", "dan"]  # one lease each: no doubles
     assert len({clip for _, clip in held}) == 2
+
+
+def test_a_group_whose_transaction_fails_runs_each_claim_alone(
+    world: tuple[Any, SqliteRepository, dict[str, str]],
+) -> None:
+    app, repo, tokens = world
+
+    @contextlib.contextmanager
+    def busy() -> Iterator[None]:
+        raise sqlite3.OperationalError("database is locked")  # BEGIN IMMEDIATE timed out
+        yield
+
+    app.state.service.claims.shared = busy
+
+    async def run() -> list[httpx.Response]:
+        return await asyncio.wait_for(_claims(app, tokens, ["bob", "cat", "dan"]), 10)
+
+    answers = asyncio.run(run())
+    assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+    assert sorted(who for who, _ in _leases(repo.db_path)) == ["bob", "cat", "dan"]
