@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from api.server.errors import Rejection
+from api.server.group_commit import outcome, settle
 
 T = TypeVar("T")
 _Pending = list[tuple[Callable[[], T], "asyncio.Future[T]"]]
@@ -50,20 +51,14 @@ class ClaimGrouper(Generic[T]):
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         group = self._pending.pop(loop, [])
         if len(group) == 1:
-            results = [self._alone(group[0][0])]
+            results = [outcome(group[0][0])]
         else:
             try:
                 with self.shared():
                     results = [self._in_group(claim) for claim, _ in group]
             except Exception:  # noqa: BLE001 - a claim, or the BEGIN or COMMIT: none of it stands
-                results = [self._alone(claim) for claim, _ in group]
-        for (_, future), result in zip(group, results, strict=True):
-            if future.done():  # the request was cancelled (client gone)
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+                results = [outcome(claim) for claim, _ in group]
+        settle([future for _, future in group], results)
 
     @staticmethod
     def _in_group(claim: Callable[[], T]) -> T | BaseException:
@@ -75,10 +70,3 @@ class ClaimGrouper(Generic[T]):
             return r
         except Exception as e:
             raise _GroupFailed from e
-
-    @staticmethod
-    def _alone(claim: Callable[[], T]) -> T | BaseException:
-        try:
-            return claim()
-        except Exception as e:  # noqa: BLE001 - becomes that request's error
-            return e

@@ -25,7 +25,9 @@ COMMIT), so one bad request cannot fail its neighbours.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from api.server.clock import Clock
 from api.server.errors import Rejection
@@ -33,6 +35,7 @@ from api.server.repository import Repository, Submission, SubmitResult
 
 _Pending = tuple[str, Submission, "asyncio.Future[SubmitResult]"]
 _Results = list[SubmitResult | BaseException]
+T = TypeVar("T")
 
 #: One thread for every flush of the process: flushes of one file queue behind each other
 #: anyway, and an idle thread costs nothing.
@@ -80,7 +83,7 @@ class GroupCommitter:
         try:
             flush = loop.run_in_executor(_SYNC_THREAD, self.repo.sync_commits)
         except RuntimeError as e:  # the thread is gone: the interpreter is shutting down
-            self._resolve(group, [r if isinstance(r, Rejection) else e for r in results])
+            self._resolve(group, _unflushed(results, e))
             return
         self._syncing.add(loop)
         flush.add_done_callback(lambda done: self._synced(loop, group, results, done))
@@ -98,25 +101,38 @@ class GroupCommitter:
             if done.cancelled()
             else done.exception()
         )
-        if error is not None:
-            # What was refused changed nothing and stays refused; the rest is not known durable.
-            results = [r if isinstance(r, Rejection) else error for r in results]
-        self._resolve(group, results)
+        self._resolve(group, results if error is None else _unflushed(results, error))
         if self._pending.get(loop):
             self._flush(loop)
 
     @staticmethod
     def _resolve(group: list[_Pending], results: _Results) -> None:
-        for (_, _, future), result in zip(group, results, strict=True):
-            if future.done():  # the request was cancelled (client gone); its commit stands
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        settle([future for _, _, future in group], results)
 
     def _alone(self, annotator: str, submission: Submission) -> SubmitResult | BaseException:
-        try:
-            return self.repo.submit(annotator, submission, self.clock.now())
-        except Exception as e:  # noqa: BLE001 - becomes that request's error
-            return e
+        return outcome(lambda: self.repo.submit(annotator, submission, self.clock.now()))
+
+
+def _unflushed(results: _Results, error: BaseException) -> _Results:
+    """A group's results when its flush failed: what was refused changed nothing and stays
+    refused; the rest is not known to be durable, so it fails with `error`."""
+    return [r if isinstance(r, Rejection) else error for r in results]
+
+
+def outcome(call: Callable[[], T]) -> T | BaseException:
+    """`call()`'s result, or the exception it raised: what its request is to be answered with."""
+    try:
+        return call()
+    except Exception as e:  # noqa: BLE001 - becomes that request's error
+        return e
+
+
+def settle(futures: Sequence[asyncio.Future[T]], results: Sequence[T | BaseException]) -> None:
+    """Hand each waiting request its result (an exception is raised to it)."""
+    for future, result in zip(futures, results, strict=True):
+        if future.done():  # the request was cancelled (client gone); what it did stands
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
