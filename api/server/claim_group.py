@@ -10,8 +10,9 @@ one claim and runs as before; under load the turn's claims pay one transaction b
 
 Each claim runs whole (the welfare gate, gold, the cap: `QueueService.claim`), so its answer is
 what it would have been alone, in the same order. A refusal (`Rejection`) fails its own request
-and leaves nothing of its writes. Any other error rolls the whole group back and each claim runs
-again alone, so one bad claim cannot fail its neighbours.
+and leaves what it would have left alone: the write it refused in is rolled back to its
+savepoint. Any other error rolls the whole group back and each claim runs again alone, so one bad
+claim cannot fail its neighbours.
 """
 
 from __future__ import annotations
