@@ -318,14 +318,16 @@ def create_app(
     app.router.routes.extend(_build_router(service).routes)
     # The annotator's cycle without FastAPI's per-request machinery, inside its middleware and
     # exception handlers (`api.server.hot_path`: it falls through to the router for anything
-    # it does not take).
+    # it does not take); every request it sees is counted in flight (for group commit).
     hot = {
         f"{method} {route.path}": route
         for route in app.router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
-    app.router.middleware_stack = HotPath(app.router.middleware_stack, service, hot)
+    app.router.middleware_stack = service.in_flight.counting(
+        HotPath(app.router.middleware_stack, service, hot)
+    )
     # Imported here: that module takes its role dependencies from this one.
     from api.server.supervision import SupervisionService
     from api.server.supervisor_routes import supervisor_router

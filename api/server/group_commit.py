@@ -13,7 +13,10 @@ Where the backend can take the flush apart from the COMMIT (`Repository.defers_s
 fdatasync of its WAL), the group commits on the loop and its flush runs on one named thread
 (`sync_commits` touches no connection), so the loop goes on serving claims and audio instead of
 blocking in the fsync. Submits that arrive meanwhile wait for it to finish and then form the next
-group, so there is one flush in flight per loop and groups keep their size. A flush that fails
+group, so there is one flush in flight per loop and groups keep their size. The hop to the thread
+is paid only when the loop has other requests to serve (`in_flight`, `api.server.in_flight`):
+for a group whose requests are all the loop is serving, as an idle annotator's submit is, the
+same flush runs on the loop. A flush that fails
 fails the requests it was to make durable (each gets the error; a retry under the same
 Idempotency-Key is answered from what was committed, once a later flush has made it durable).
 
@@ -43,9 +46,13 @@ _SYNC_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annotator-c
 
 
 class GroupCommitter:
-    def __init__(self, repo: Repository, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, clock: Clock, in_flight: Callable[[], int] | None = None
+    ) -> None:
         self.repo = repo
         self.clock = clock
+        #: Requests the running loop is serving (None: unknown, so a deferrable flush is deferred).
+        self.in_flight = in_flight
         # Per event loop: tests may drive one app from several loops (threads).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
         #: Loops whose last group's flush is running: their next group waits for it.
@@ -78,6 +85,15 @@ class GroupCommitter:
             results = [self._alone(who, s) for who, s, _ in group]
             deferred = False  # each was flushed at its own COMMIT
         if not deferred:
+            self._resolve(group, results)
+            return
+        if self.in_flight is not None and self.in_flight() <= len(group):
+            # Nothing else is waiting on the loop: the hop to the thread would only add to the
+            # wait of the requests this flush answers.
+            try:
+                self.repo.sync_commits()
+            except Exception as e:  # noqa: BLE001 - fails what it was to make durable
+                results = _unflushed(results, e)
             self._resolve(group, results)
             return
         try:

@@ -41,6 +41,7 @@ from api.server.error_handlers import validation_error_body
 from api.server.errors import Rejection, not_found
 from api.server.export import export_lines
 from api.server.group_commit import GroupCommitter
+from api.server.in_flight import InFlight
 from api.server.intents.model_store import IntentModelStore
 from api.server.intents.suggester import Suggester
 from api.server.repository import (
@@ -112,7 +113,10 @@ class QueueService:
         self.auth_throttle = AuthThrottle(
             settings.auth_failure_limit, settings.auth_failure_window_s
         )
-        self.committer = GroupCommitter(repo, clock)
+        #: The HTTP requests being served (`create_app` counts them): group commit's flush goes
+        #: to a thread only when others are waiting on the loop.
+        self.in_flight = InFlight()
+        self.committer = GroupCommitter(repo, clock, self.in_flight.count)
         self.claims: ClaimGrouper[list[Lease]] | None = (
             ClaimGrouper(repo.shared_writes)
             if isinstance(repo, SqlRepository) and repo.shares_writes

@@ -1,19 +1,22 @@
-"""SQLite's group commit flushes its WAL apart from the COMMIT (`api.server.group_commit`): the
-receipt waits for that flush, the flush is an fdatasync of this database's WAL file, a flush that
-fails loses nothing (a retry is answered from what was committed), and submits that arrive while a
-flush runs form the next group. A real SQLite repository and the real app, called through ASGI;
-only the flush is held or failed, on the repository instance.
+"""SQLite's group commit flushes its WAL apart from the COMMIT (`api.server.group_commit`) while
+the loop has other requests to serve: the receipt waits for that flush, the flush is an fdatasync
+of this database's WAL file, a flush that fails loses nothing (a retry is answered from what was
+committed), and submits that arrive while a flush runs form the next group. A submit with nothing
+else in flight runs the same flush on the loop. A real SQLite repository and the real app, called
+through ASGI; the other request is a lease whose body is still arriving (a slow link); only the
+flush is held or failed, on the repository instance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,38 @@ async def _submit(client: httpx.AsyncClient, lease: dict[str, Any], key: str) ->
     return await client.post("/v1/annotations", json=body, headers={"Idempotency-Key": key})
 
 
+@contextlib.asynccontextmanager
+async def _another_request_in_flight(app: Any, token: str) -> AsyncIterator[None]:
+    """A lease request whose body is still arriving while the block runs: the loop is serving
+    it, so a flush in the block goes to the thread."""
+    arrived = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"count": '
+        await arrived.wait()
+        yield b"1}"
+
+    in_flight = app.state.service.in_flight
+    async with _client(app, token) as client:
+        slow = asyncio.create_task(
+            client.post(
+                "/v1/leases", content=slow_body(), headers={"Content-Type": "application/json"}
+            )
+        )
+        for _ in range(200):
+            if in_flight.count():
+                break
+            await asyncio.sleep(0.01)
+        assert in_flight.count() == 1
+        try:
+            yield
+        finally:
+            arrived.set()
+            r = await asyncio.wait_for(slow, 10)
+            assert r.status_code == 200, r.text
+    assert in_flight.count() == 0
+
+
 def _committed(db: Path) -> int:
     """Annotations a second connection sees: what has been committed."""
     with sqlite3.connect(db) as other:
@@ -99,7 +134,7 @@ def test_a_receipt_waits_for_the_flush_of_its_commit(
     _hold(repo, before)
 
     async def run() -> None:
-        async with _client(app, token) as client:
+        async with _client(app, token) as client, _another_request_in_flight(app, token):
             lease = await _lease(client)
             submit = asyncio.create_task(_submit(client, lease, uuid.uuid4().hex))
             await asyncio.sleep(0.3)
@@ -129,7 +164,7 @@ def test_the_flush_is_an_fdatasync_of_this_databases_wal(
     monkeypatch.setattr(os, "fdatasync", spy)
 
     async def run() -> None:
-        async with _client(app, token) as client:
+        async with _client(app, token) as client, _another_request_in_flight(app, token):
             lease = await _lease(client)
             assert synced == []  # a claim is not flushed (synchronous = NORMAL)
             r = await _submit(client, lease, uuid.uuid4().hex)
@@ -139,8 +174,9 @@ def test_the_flush_is_an_fdatasync_of_this_databases_wal(
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("on_the_thread", [True, False], ids=["thread", "loop"])
 def test_a_failed_flush_fails_the_request_and_its_retry_gets_the_receipt(
-    world: tuple[Any, SqliteRepository, str],
+    world: tuple[Any, SqliteRepository, str], on_the_thread: bool
 ) -> None:
     app, repo, token = world
     failures = [OSError(errno.EIO, "Input/output error")]
@@ -153,7 +189,10 @@ def test_a_failed_flush_fails_the_request_and_its_retry_gets_the_receipt(
     key = uuid.uuid4().hex
 
     async def run() -> None:
-        async with _client(app, token) as client:
+        async with (
+            _client(app, token) as client,
+            _another_request_in_flight(app, token) if on_the_thread else contextlib.nullcontext(),
+        ):
             lease = await _lease(client)
             r = await _submit(client, lease, key)
             assert r.status_code == 500, r.text
@@ -181,7 +220,7 @@ def test_submits_that_arrive_during_a_flush_form_the_next_group(
     _hold(repo, lambda: release.wait(10))
 
     async def run() -> None:
-        async with _client(app, token) as client:
+        async with _client(app, token) as client, _another_request_in_flight(app, token):
             leases = [await _lease(client) for _ in range(4)]
             first = asyncio.create_task(_submit(client, leases[0], uuid.uuid4().hex))
             await asyncio.sleep(0.2)
@@ -197,3 +236,33 @@ def test_submits_that_arrive_during_a_flush_form_the_next_group(
 
     asyncio.run(run())
     assert groups == [1, 3]
+
+
+def test_a_submit_with_nothing_else_in_flight_flushes_on_the_loop(
+    world: tuple[Any, SqliteRepository, str],
+) -> None:
+    app, repo, token = world
+    flushed_on: list[str] = []
+    real = repo.sync_commits
+
+    def sync_commits() -> None:
+        flushed_on.append(threading.current_thread().name)
+        real()
+
+    repo.sync_commits = sync_commits  # type: ignore[method-assign]
+
+    async def run() -> None:
+        loop_thread = threading.current_thread().name
+        async with _client(app, token) as client:
+            lease = await _lease(client)
+            r = await _submit(client, lease, uuid.uuid4().hex)  # an idle annotator's submit
+            assert r.status_code == 201, r.text
+            assert flushed_on == [loop_thread]  # no hop to the thread
+            async with _another_request_in_flight(app, token):
+                lease = await _lease(client)
+                r = await _submit(client, lease, uuid.uuid4().hex)
+                assert r.status_code == 201, r.text
+            assert flushed_on[1].startswith("annotator-commit-sync")
+
+    asyncio.run(run())
+    assert _committed(repo.db_path) == 2
