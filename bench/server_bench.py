@@ -64,6 +64,9 @@ LOAD_ANNOTATORS = 100
 #: "lease 200 {'leases': []}".
 FILL_RATE = 1500
 IDLE_BLOCK = 20
+#: Idle cycles timed per side: a p99 of 200 was the second-slowest cycle (one scheduler hiccup
+#: decided it, 1.17-1.72x across runs of one code); of 1,000 it is the tenth.
+IDLE_CYCLES = 1000
 #: Cycles each side runs before the idle cycles are timed.
 IDLE_WARMUP = 10
 
@@ -857,7 +860,7 @@ def best_figures(measured: list[Measured]) -> list[Figure]:
 def figures(
     quick: bool, configs: tuple[ServerConfig, ...] = CONFIGS, cycles: int | None = None
 ) -> list[Figure]:
-    cycles = cycles or (40 if quick else 200)
+    cycles = cycles or (40 if quick else IDLE_CYCLES)
     seconds, rounds = (3.0, 1) if quick else (5.0, 4)
     paced_rounds = 1 if quick else 2
     measured: list[Measured] = []

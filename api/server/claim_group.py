@@ -1,18 +1,21 @@
-"""Claims that arrive together share one transaction (SQLite).
+"""Claims that arrive together share one transaction (SQLite and PostgreSQL).
 
 On SQLite every claim is a write transaction of its own: BEGIN IMMEDIATE with its busy-timeout
-PRAGMAs, the claim's read and stamps, and a COMMIT that writes the touched pages to the WAL. The
-writers queue for one lock anyway, so a claim route does not run its claim at once: it queues it
-and awaits a future, the first claim of an event-loop turn schedules a flush for the next turn,
-and the flush runs every queued claim in order inside `SqliteRepository.shared_writes` — one
-BEGIN, a SAVEPOINT per write, one COMMIT — before any answer leaves. Under light load a group is
-one claim and runs as before; under load the turn's claims pay one transaction between them.
+PRAGMAs, the claim's read and stamps, and a COMMIT that writes the touched pages to the WAL. On
+PostgreSQL it is one round trip, but its COMMIT waits for a WAL flush while the event loop waits
+for it. Either way the claims of one process queue behind each other, so a claim route does not
+run its claim at once: it queues it and awaits a future, the first claim of an event-loop turn
+schedules a flush for the next turn, and the flush runs every queued claim in order inside the
+repository's `shared_writes` — one BEGIN, a SAVEPOINT per write, one COMMIT (one WAL flush) —
+before any answer leaves. Under light load a group is one claim and runs as before; under load
+the turn's claims pay one transaction between them.
 
 Each claim runs whole (the welfare gate, gold, the cap: `QueueService.claim`), so its answer is
 what it would have been alone, in the same order. A refusal (`Rejection`) fails its own request
 and leaves what it would have left alone: the write it refused in is rolled back to its
-savepoint. Any other error rolls the whole group back and each claim runs again alone, so one bad
-claim cannot fail its neighbours.
+savepoint. Any other error (PostgreSQL: also a person's claim lock held by another process,
+which a group does not wait for) rolls the whole group back and each claim runs again alone, so
+one bad claim cannot fail its neighbours.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ move the calls to a thread pool as large as the connection pool and make group c
 a task. One piece does run on a thread: where a backend `defers_sync` (SQLite), group commit
 commits on the loop and the flush to disk (`sync_commits`, an fdatasync that touches no
 connection) runs on one, so the loop serves other requests during the fsync instead of blocking
-in it (`api.server.group_commit`). And where a backend `shares_writes` (SQLite), the claims of
-one loop turn run in one transaction (`api.server.claim_group`).
+in it (`api.server.group_commit`). And where a backend `shares_writes` (both do), the claims
+of one loop turn run in one transaction (`api.server.claim_group`).
 
 How the claim differs by backend: SQLite serialises writers, so a claim is a `BEGIN IMMEDIATE`
 transaction that selects the first open, unleased clips and stamps a lease on them. PostgreSQL

@@ -300,7 +300,7 @@ class SqlRepository:
         only after `_settle`."""
         raise NotImplementedError
 
-    #: Whether `shared_writes` is offered (SQLite: one connection whose writers queue anyway).
+    #: Whether `shared_writes` is offered (both backends: a process's claims queue anyway).
     shares_writes: ClassVar[bool] = False
 
     def shared_writes(self) -> contextlib.AbstractContextManager[None]:

@@ -22,9 +22,10 @@ from api.server.app import create_app
 from api.server.clock import FakeClock
 from api.server.settings import ServerSettings
 from api.server.sqlite_repo import SqliteRepository
-from tests.fixtures.server import ingest_into, write_wavs
+from tests.fixtures.server import claims_at_once, ingest_into, write_wavs
 
-pytestmark = pytest.mark.one_backend  # PostgreSQL claims concurrently, on pooled connections
+# The statements are counted with SQLite's trace; PostgreSQL's groups: test_pg_claim_group.py.
+pytestmark = pytest.mark.one_backend
 
 PEOPLE = ("ann", "bob", "cat", "dan", "eve")
 
@@ -42,25 +43,6 @@ def world(tmp_path: Path) -> Iterator[tuple[Any, SqliteRepository, dict[str, str
         yield create_app(settings, clock=FakeClock(), repo=repo), repo, tokens
     finally:
         repo.close()
-
-
-async def _claims(app: Any, tokens: dict[str, str], people: list[str]) -> list[httpx.Response]:
-    """One claim per entry of `people`, all sent at once (so they reach one loop turn)."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://queue"
-    ) as client:
-        return list(
-            await asyncio.gather(
-                *(
-                    client.post(
-                        "/v1/leases",
-                        json={"count": 1},
-                        headers={"Authorization": f"Bearer {tokens[who]}"},
-                    )
-                    for who in people
-                )
-            )
-        )
 
 
 def _traced(repo: SqliteRepository) -> list[str]:
@@ -82,9 +64,9 @@ def test_claims_of_one_turn_share_one_transaction(
     world: tuple[Any, SqliteRepository, dict[str, str]],
 ) -> None:
     app, repo, tokens = world
-    asyncio.run(_claims(app, tokens, ["ann"]))  # warm: tokens cached, statements prepared
+    asyncio.run(claims_at_once(app, tokens, ["ann"]))  # warm: tokens cached, statements prepared
     statements = _traced(repo)
-    answers = asyncio.run(_claims(app, tokens, ["bob", "cat", "dan", "eve"]))
+    answers = asyncio.run(claims_at_once(app, tokens, ["bob", "cat", "dan", "eve"]))
     assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
     words = _first_word(statements)
     assert words.count("BEGIN") == 1 and words.count("COMMIT") == 1, words
@@ -100,10 +82,10 @@ def test_a_refusal_in_a_group_fails_only_its_own_claim(
     world: tuple[Any, SqliteRepository, dict[str, str]],
 ) -> None:
     app, repo, tokens = world
-    asyncio.run(_claims(app, tokens, ["ann", "ann"]))  # ann is at her cap of 2
+    asyncio.run(claims_at_once(app, tokens, ["ann", "ann"]))  # ann is at her cap of 2
     before = _leases(repo.db_path)
     statements = _traced(repo)
-    answers = asyncio.run(_claims(app, tokens, ["bob", "ann", "cat"]))
+    answers = asyncio.run(claims_at_once(app, tokens, ["bob", "ann", "cat"]))
     assert [a.status_code for a in answers] == [200, 409, 200], [a.text for a in answers]
     assert answers[1].json()["reason"] == "lease_cap"
     assert _first_word(statements).count("COMMIT") == 1
@@ -126,7 +108,7 @@ def test_an_unexpected_failure_reruns_each_claim_alone(
 
     monkeypatch.setattr(service, "claim", failing_for_cat)
     statements = _traced(repo)
-    answers = asyncio.run(_claims(app, tokens, ["bob", "cat", "dan"]))
+    answers = asyncio.run(claims_at_once(app, tokens, ["bob", "cat", "dan"]))
     assert [a.status_code for a in answers] == [200, 500, 200], [a.text for a in answers]
     words = _first_word(statements)
     assert words.count("ROLLBACK") >= 1  # the group's transaction, with bob's first lease
@@ -148,7 +130,7 @@ def test_a_group_whose_transaction_fails_runs_each_claim_alone(
     app.state.service.claims.shared = busy
 
     async def run() -> list[httpx.Response]:
-        return await asyncio.wait_for(_claims(app, tokens, ["bob", "cat", "dan"]), 10)
+        return await asyncio.wait_for(claims_at_once(app, tokens, ["bob", "cat", "dan"]), 10)
 
     answers = asyncio.run(run())
     assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
