@@ -1,9 +1,10 @@
 """PostgreSQL's claims of one event-loop turn share one transaction
 (`PostgresRepository.shared_writes`, used by `api.server.claim_group`): nothing of a group is
-visible to another connection until it commits, a refusal undoes only its own claim, a person
-lock held by another process fails the group (nothing of it stands) instead of waiting, and
-concurrent claims through the app lease each clip once. A real PostgreSQL server; the other
-process is another connection.
+visible to another connection until it commits, a retry in the group is its first attempt's
+replay, a lease claimed in a group is submitted at the first try, a refusal undoes only its own
+claim, a person lock held by another process fails the group (nothing of it stands) instead of
+waiting, and concurrent claims through the app lease each clip once. A real PostgreSQL server;
+the other process is another connection.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from api.server.app import create_app
 from api.server.clock import FakeClock
 from api.server.errors import Rejection
 from api.server.postgres_repo import PostgresRepository, _PersonBusy
+from api.server.repository import AnnotationContent, Submission, SubmitResult
 from api.server.settings import ServerSettings
 from tests.fixtures.postgres import TempCluster
 from tests.fixtures.server import claims_at_once, queue_of
@@ -64,6 +66,38 @@ def test_a_retry_in_the_same_group_reads_its_first_attempts_leases(
         (again,) = repo.claim("ann", 1, 600, NOW, max_live=2, request_key="req-1")
     assert again.lease_id == first.lease_id and again.replayed
     assert _leases(url) == {"ann": 1}
+
+
+def test_a_lease_claimed_in_a_group_is_submitted_without_a_read(
+    world: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The claim keeps its rows' version for the submit's guarded write (`GrantedLeases`):
+    # written in a savepoint, the rows carry the savepoint's xid, and the claim saw that one.
+    repo, _ = world
+    with repo.shared_writes():
+        repo.claim("bob", 1, 600, NOW, max_live=2)
+        (grant,) = repo.claim("ann", 1, 600, NOW, max_live=2)
+    reads: list[int] = []
+    real = PostgresRepository._read_for
+
+    def counted(*args: Any) -> Any:
+        reads.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(PostgresRepository, "_read_for", staticmethod(counted))
+    submission = Submission(
+        lease_id=grant.lease_id,
+        fence=grant.fence,
+        idempotency_key="key-1",
+        request_hash="hash-1",
+        body_json="{}",
+        content=AnnotationContent("turn it up", "audio_volume_up", (), None, False),
+        active_seconds=3.0,
+        taxonomy_version="t1",
+    )
+    (result,) = repo.submit_many([("ann", submission)], NOW)
+    assert isinstance(result, SubmitResult) and not result.replayed
+    assert reads == []  # the granted rows' version held: no read, no retry
 
 
 def test_a_refusal_in_a_group_undoes_only_its_own_claim(
