@@ -16,9 +16,9 @@ blocking in the fsync. Submits that arrive meanwhile wait for it to finish and t
 group, so there is one flush in flight per loop and groups keep their size. The hop to the thread
 is paid only when the loop has other requests to serve (`in_flight`, `api.server.in_flight`):
 for a group whose requests are all the loop is serving, as an idle annotator's submit is, the
-same flush runs on the loop. A flush that fails
-fails the requests it was to make durable (each gets the error; a retry under the same
-Idempotency-Key is answered from what was committed, once a later flush has made it durable).
+same flush runs on the loop. A flush that fails fails the requests it was to make durable (each
+gets the error; a retry under the same Idempotency-Key is answered from what was committed, once
+a later flush has made it durable).
 
 A refused submission (its `Rejection`) fails only its own request. An unexpected error from the
 group transaction (which rolled it all back) makes each submission retry alone (flushed at its
