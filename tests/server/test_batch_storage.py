@@ -23,7 +23,7 @@ from api.server.repository import LeaseGrant, Principal, Submission, SubmitResul
 from api.server.service import QueueService
 from api.server.settings import ServerSettings
 from api.server.sqlite_repo import SqliteRepository
-from tests.fixtures.server import open_repo, wav_bytes
+from tests.fixtures.server import open_repo, sqlite_statements, wav_bytes
 from tests.server.helpers import key
 
 
@@ -49,12 +49,6 @@ def service(tmp_path: Path) -> Iterator[QueueService]:
         yield QueueService(settings, FakeClock(), repo)
     finally:
         repo.close()
-
-
-def _commits(repo: SqliteRepository) -> list[str]:
-    seen: list[str] = []
-    repo._conn.set_trace_callback(seen.append)
-    return seen
 
 
 def _sub(service: QueueService, lease: LeaseGrant, k: str, **over: object) -> Submission:
@@ -88,7 +82,7 @@ def test_submit_many_is_one_durable_transaction_and_bad_items_fail_alone(
         ("ann", _sub(service, leases[0], k0, transcript="other")),  # same key, other body
         ("someone", _sub(service, leases[2], key())),  # not their lease
     ]
-    statements = _commits(repo)
+    statements = sqlite_statements(repo)
     results = repo.submit_many(items, service.clock.now())
     sql = [s.strip().split()[0].upper() for s in statements]
     assert sql.count("COMMIT") == 1
@@ -168,7 +162,7 @@ def test_batch_endpoint_uses_one_transaction(service: QueueService) -> None:
     ]
     raws.insert(1, {"idempotency_key": key(), "annotation": {"lease_id": "x"}})  # bad shape
     raws.insert(2, {**raws[0], "annotation": {**raws[0]["annotation"], "intent": "nope"}})  # type: ignore[index, dict-item]
-    statements = _commits(repo)
+    statements = sqlite_statements(repo)
     results = service.submit_batch(Principal(name="ann", role=Role.ANNOTATOR), raws)
     assert [r.status_code for r in results] == [201, 422, 422, 201, 201, 201]
     assert results[2].error is not None and results[2].error.field == "intent"

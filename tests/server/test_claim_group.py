@@ -22,7 +22,7 @@ from api.server.app import create_app
 from api.server.clock import FakeClock
 from api.server.settings import ServerSettings
 from api.server.sqlite_repo import SqliteRepository
-from tests.fixtures.server import claims_at_once, ingest_into, write_wavs
+from tests.fixtures.server import claims_at_once, ingest_into, sqlite_statements, write_wavs
 
 # The statements are counted with SQLite's trace; PostgreSQL's groups: test_pg_claim_group.py.
 pytestmark = pytest.mark.one_backend
@@ -45,12 +45,6 @@ def world(tmp_path: Path) -> Iterator[tuple[Any, SqliteRepository, dict[str, str
         repo.close()
 
 
-def _traced(repo: SqliteRepository) -> list[str]:
-    statements: list[str] = []
-    repo._conn.set_trace_callback(statements.append)
-    return statements
-
-
 def _leases(db: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as other:
         return [(r[0], r[1]) for r in other.execute("SELECT annotator, clip_id FROM leases")]
@@ -65,7 +59,7 @@ def test_claims_of_one_turn_share_one_transaction(
 ) -> None:
     app, repo, tokens = world
     asyncio.run(claims_at_once(app, tokens, ["ann"]))  # warm: tokens cached, statements prepared
-    statements = _traced(repo)
+    statements = sqlite_statements(repo)
     answers = asyncio.run(claims_at_once(app, tokens, ["bob", "cat", "dan", "eve"]))
     assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
     words = _first_word(statements)
@@ -84,7 +78,7 @@ def test_a_refusal_in_a_group_fails_only_its_own_claim(
     app, repo, tokens = world
     asyncio.run(claims_at_once(app, tokens, ["ann", "ann"]))  # ann is at her cap of 2
     before = _leases(repo.db_path)
-    statements = _traced(repo)
+    statements = sqlite_statements(repo)
     answers = asyncio.run(claims_at_once(app, tokens, ["bob", "ann", "cat"]))
     assert [a.status_code for a in answers] == [200, 409, 200], [a.text for a in answers]
     assert answers[1].json()["reason"] == "lease_cap"
@@ -107,7 +101,7 @@ def test_an_unexpected_failure_reruns_each_claim_alone(
         return real(who, *args)
 
     monkeypatch.setattr(service, "claim", failing_for_cat)
-    statements = _traced(repo)
+    statements = sqlite_statements(repo)
     answers = asyncio.run(claims_at_once(app, tokens, ["bob", "cat", "dan"]))
     assert [a.status_code for a in answers] == [200, 500, 200], [a.text for a in answers]
     words = _first_word(statements)
