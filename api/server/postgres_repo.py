@@ -781,20 +781,16 @@ class PostgresRepository(SqlRepository):
         # One statement: the claim on its generic plan (`_GENERIC_PLAN`), and, to serialise,
         # the person's lock. Two claims of one person in parallel would both count under the
         # cap: the second waits here until the first commits (other people's do not wait).
-        shared = self._in_shared()
-        if serialise and shared is not None:
-            # Queued with the claim (one round trip); checked before the group commits.
-            shared.locks.append(
-                conn.execute(
-                    f"SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)), {_GENERIC_PLAN}",
-                    (annotator,),
-                )
+        if serialise:
+            # In a group the lock is tried, not waited for (`shared_writes`): the answer goes
+            # with the claim (one round trip) and is checked before the group commits.
+            shared = self._in_shared()
+            lock = "pg_advisory_xact_lock" if shared is None else "pg_try_advisory_xact_lock"
+            taken = conn.execute(
+                f"SELECT {lock}(hashtextextended(%s, 0)), {_GENERIC_PLAN}", (annotator,)
             )
-        elif serialise:
-            conn.execute(
-                f"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), {_GENERIC_PLAN}",
-                (annotator,),
-            )
+            if shared is not None:
+                shared.locks.append(taken)
         else:
             conn.execute(f"SELECT {_GENERIC_PLAN}")
 
