@@ -409,8 +409,9 @@ class ChaosRun:
             "tests.chaos.client_driver",
             "--server",
             self.proxy.url,
-            "--token",
-            client.token,
+            # One argument with its value: a token may begin with "-" (urlsafe base64), which
+            # argparse would otherwise read as an option and refuse.
+            f"--token={client.token}",
             "--seed",
             str(self.cfg.seed * 1_000_003 + self.clients.index(client) * 1000 + n),
             "--distress",
