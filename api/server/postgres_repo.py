@@ -351,11 +351,9 @@ class PostgresRepository(SqlRepository):
         pool_max: int = POOL_MAX,
     ) -> None:
         self.url = url
-        #: The pipeline of each connection inside a batched `_write` (for `_settle`).
-        self._pipelines: dict[int, psycopg.Pipeline] = {}
-        #: The connections whose pipeline is an implicit transaction (`_write`): a Sync there
-        #: would commit it halfway.
-        self._implicit: set[int] = set()
+        #: The pipeline of each connection inside a batched `_write` (for `_settle`), and
+        #: whether it is an implicit transaction (a Sync there would commit it halfway).
+        self._pipelines: dict[int, tuple[psycopg.Pipeline, bool]] = {}
         self._shared: _Shared | None = None
         self._granted = GrantedLeases()
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -506,9 +504,7 @@ class PostgresRepository(SqlRepository):
                 return
             try:
                 with conn.pipeline() as pipeline:
-                    self._pipelines[id(conn)] = pipeline
-                    if implicit:
-                        self._implicit.add(id(conn))
+                    self._pipelines[id(conn)] = (pipeline, implicit)
                     try:
                         # Queued: they go out with the first statement that is waited for.
                         if not implicit:
@@ -525,7 +521,6 @@ class PostgresRepository(SqlRepository):
                             conn.execute("COMMIT")
                     finally:
                         del self._pipelines[id(conn)]
-                        self._implicit.discard(id(conn))
             except psycopg.Error as e:
                 # A statement sent with the COMMIT failed: the COMMIT was not run, and the
                 # transaction is undone here before the connection goes back to the pool.
@@ -546,9 +541,10 @@ class PostgresRepository(SqlRepository):
             raise
 
     def _settle(self, conn: Any) -> None:
-        pipeline = self._pipelines.get(id(conn))
-        if pipeline is not None:
-            if id(conn) in self._implicit:
+        entry = self._pipelines.get(id(conn))
+        if entry is not None:
+            pipeline, implicit = entry
+            if implicit:
                 raise RuntimeError("a Sync would commit this implicit transaction halfway")
             with _moved_refused():
                 pipeline.sync()

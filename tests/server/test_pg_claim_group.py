@@ -10,7 +10,6 @@ the other process is another connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,9 @@ from api.server.errors import Rejection
 from api.server.postgres_repo import PostgresRepository, _PersonBusy
 from api.server.repository import AnnotationContent, Submission, SubmitResult
 from api.server.settings import ServerSettings
-from tests.fixtures.postgres import TempCluster
-from tests.fixtures.server import claims_at_once, queue_of
+from tests.fixtures.server import claims_at_once
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_cluster: TempCluster) -> Iterator[tuple[PostgresRepository, str]]:
-    url = pg_cluster.new_database()
-    with queue_of(url, tmp_path, clips=12) as repo:
-        assert isinstance(repo, PostgresRepository)
-        yield repo, url
 
 
 def _leases(url: str) -> dict[str, int]:
@@ -48,8 +38,8 @@ def _leases(url: str) -> dict[str, int]:
     return {who: int(n) for who, n in rows}
 
 
-def test_a_group_is_one_transaction(world: tuple[PostgresRepository, str]) -> None:
-    repo, url = world
+def test_a_group_is_one_transaction(pg_queue: tuple[PostgresRepository, str]) -> None:
+    repo, url = pg_queue
     with repo.shared_writes():
         grants = [repo.claim(who, 1, 600, NOW, max_live=2) for who in ("ann", "bob", "cat")]
         assert _leases(url) == {}  # not one of them committed yet
@@ -58,9 +48,9 @@ def test_a_group_is_one_transaction(world: tuple[PostgresRepository, str]) -> No
 
 
 def test_a_retry_in_the_same_group_reads_its_first_attempts_leases(
-    world: tuple[PostgresRepository, str],
+    pg_queue: tuple[PostgresRepository, str],
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     with repo.shared_writes():
         (first,) = repo.claim("ann", 1, 600, NOW, max_live=2, request_key="req-1")
         (again,) = repo.claim("ann", 1, 600, NOW, max_live=2, request_key="req-1")
@@ -69,11 +59,11 @@ def test_a_retry_in_the_same_group_reads_its_first_attempts_leases(
 
 
 def test_a_lease_claimed_in_a_group_is_submitted_without_a_read(
-    world: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
+    pg_queue: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The claim keeps its rows' version for the submit's guarded write (`GrantedLeases`):
     # written in a savepoint, the rows carry the savepoint's xid, and the claim saw that one.
-    repo, _ = world
+    repo, _ = pg_queue
     with repo.shared_writes():
         repo.claim("bob", 1, 600, NOW, max_live=2)
         (grant,) = repo.claim("ann", 1, 600, NOW, max_live=2)
@@ -101,9 +91,9 @@ def test_a_lease_claimed_in_a_group_is_submitted_without_a_read(
 
 
 def test_a_refusal_in_a_group_undoes_only_its_own_claim(
-    world: tuple[PostgresRepository, str],
+    pg_queue: tuple[PostgresRepository, str],
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     with repo.shared_writes():
         repo.claim("ann", 1, 600, NOW, max_live=1)
         with pytest.raises(Rejection) as refused:
@@ -114,9 +104,9 @@ def test_a_refusal_in_a_group_undoes_only_its_own_claim(
 
 
 def test_a_person_lock_held_elsewhere_fails_the_group_and_nothing_stands(
-    world: tuple[PostgresRepository, str],
+    pg_queue: tuple[PostgresRepository, str],
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     with psycopg.connect(url) as other:  # another process, in the middle of ann's claim
         other.execute("BEGIN")
         other.execute("SELECT pg_advisory_xact_lock(hashtextextended('ann', 0))")
@@ -131,9 +121,9 @@ def test_a_person_lock_held_elsewhere_fails_the_group_and_nothing_stands(
 
 
 def test_claims_sent_together_through_the_app_lease_each_clip_once(
-    world: tuple[PostgresRepository, str], tmp_path: Path
+    pg_queue: tuple[PostgresRepository, str], tmp_path: Path
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     people = ["ann", "bob", "cat", "dan", "eve"]
     tokens = {who: repo.create_token(who, Role.ANNOTATOR) for who in people}
     settings = ServerSettings(

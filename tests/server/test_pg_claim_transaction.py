@@ -8,9 +8,7 @@ server; the other process is another connection.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,19 +16,9 @@ import pytest
 
 from api.server.errors import Rejection
 from api.server.postgres_repo import PostgresRepository
-from tests.fixtures.postgres import TempCluster
-from tests.fixtures.server import queue_of
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 CAP = 3
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_cluster: TempCluster) -> Iterator[tuple[PostgresRepository, str]]:
-    url = pg_cluster.new_database()
-    with queue_of(url, tmp_path, clips=80) as repo:
-        assert isinstance(repo, PostgresRepository)
-        yield repo, url
 
 
 def _live(url: str, who: str) -> int:
@@ -43,9 +31,9 @@ def _live(url: str, who: str) -> int:
 
 
 def test_a_claim_sends_no_begin_or_commit(
-    world: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
+    pg_queue: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     sent: list[str] = []
     real = psycopg.Connection.execute
 
@@ -62,12 +50,12 @@ def test_a_claim_sends_no_begin_or_commit(
 
 
 def test_a_claim_waits_for_the_persons_lock_before_it_counts(
-    world: tuple[PostgresRepository, str],
+    pg_queue: tuple[PostgresRepository, str],
 ) -> None:
     # Another process's claim of the same person, not yet committed: it holds the person's
     # lock and its lease is not visible. Ours must wait for that lock, then count that lease
     # (the cap of 1 is reached) — not count 0 and lease a second clip past the cap.
-    repo, url = world
+    repo, url = pg_queue
     with psycopg.connect(url) as other:
         other.execute("SELECT pg_advisory_xact_lock(hashtextextended('ann', 0))")
         other.execute(
@@ -96,9 +84,9 @@ def _claim_or_refusal(repo: PostgresRepository, max_live: int) -> object:
 
 
 def test_an_error_in_the_claims_transaction_leaves_nothing(
-    world: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
+    pg_queue: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     real = PostgresRepository._claim_rows
 
     def broken(self: PostgresRepository, *args: Any, **kwargs: Any) -> Any:
@@ -116,9 +104,9 @@ def test_an_error_in_the_claims_transaction_leaves_nothing(
 
 
 def test_a_sync_inside_the_claims_transaction_is_refused(
-    world: tuple[PostgresRepository, str],
+    pg_queue: tuple[PostgresRepository, str],
 ) -> None:
-    repo, url = world
+    repo, url = pg_queue
     with pytest.raises(RuntimeError, match="halfway"), repo._claim_transaction() as conn:
         conn.execute("SELECT pg_advisory_xact_lock(42)")
         repo._settle(conn)
