@@ -362,6 +362,32 @@ END $$;
 """
 _SQLITE_WRITE_GUARD = "SELECT 1;"
 
+#: PostgreSQL's serialised count for a lone claim (`postgres_repo._locked_claim_head`): the
+#: person's advisory lock (held to the end of the claim's transaction), then the person's live
+#: leases (when `count_live`) and the live leases of `key`'s request (when not NULL). A VOLATILE
+#: function's queries each take a new snapshot, after the lock was granted: they see the leases
+#: of the claim of the same person that held it. SQLite serialises its writers and needs none.
+_POSTGRES_PERSON_COUNTS = """
+CREATE FUNCTION annotator_person_counts(
+    person text, now_ts double precision, key text, count_live boolean,
+    OUT live bigint, OUT replayed bigint
+) LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(person, 0));
+    live := 0;
+    replayed := 0;
+    IF count_live THEN
+        SELECT COUNT(*) INTO live FROM leases AS l
+         WHERE l.annotator = person AND l.released = 0 AND l.expires_at > now_ts;
+    END IF;
+    IF key IS NOT NULL THEN
+        SELECT COUNT(*) INTO replayed FROM leases AS l
+         WHERE l.annotator = person AND l.request_key = key AND l.released = 0
+           AND l.expires_at > now_ts;
+    END IF;
+END $$;
+"""
+
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     _SQLITE_V1,
     _V2.format(real="REAL"),
@@ -374,6 +400,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     _INTENT_MODELS.format(real="REAL", blob="BLOB"),
     _LEASE_REQUESTS,
     _SQLITE_WRITE_GUARD,
+    "SELECT 1;",  # PostgreSQL's `annotator_person_counts`
 )
 
 _POSTGRES_V1 = """
@@ -467,6 +494,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _INTENT_MODELS.format(real="DOUBLE PRECISION", blob="BYTEA"),
     _LEASE_REQUESTS,
     _POSTGRES_WRITE_GUARD,
+    _POSTGRES_PERSON_COUNTS,
 )
 
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)

@@ -13,8 +13,8 @@ flush for the submits that arrived together.
 
 Round trips are what a request costs here (each blocks the event loop), so the hot paths run as
 batched transactions (`SqlRepository._write(batched=True)`: pipeline mode, BEGIN sent with the
-first statement, COMMIT without waiting for the ones before it): a claim is one round trip, a
-lease's audio one read, a submit two (`submit_many`: a lone one is optimistic, a read and one
+first statement, COMMIT without waiting for the ones before it): a lone claim is one autocommit
+statement (no pipeline: `_locked_claim_head`), a lease's audio one read, a submit two (`submit_many`: a lone one is optimistic, a read and one
 guarded write statement; a group's writes go with its COMMIT, guarded by `annotator_expect`);
 `tests/server/test_round_trips.py` holds them to that. Statements cost the database's CPU
 whether batched or not, so the hot paths also keep their count down.
@@ -131,6 +131,29 @@ SELECT head.clear, head.live, head.replayed, s.current_lease, s.fence, s.clip_id
 """  # noqa: S608 - built from our own constants, not from input
 
 
+def _locked_claim_head(
+    annotator: str,
+    t_now: float,
+    max_live: int | None,
+    gate: ClaimGate | None,
+    replay_key: str | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """`SqlRepository.claim_head` for a lone claim that must be serialised with the person's
+    others (a cap, or a retry that must see the leases of the request it repeats), in the claim's
+    own statement: `annotator_person_counts` (migration 12) takes the person's advisory lock and
+    then counts, each count a query of its own with a snapshot taken after the lock was granted,
+    which the claim's statement cannot do (its snapshot is taken before any lock it waits for).
+    The rest of the statement may use the earlier snapshot: a clip another claim of the person
+    leased meanwhile is a row that changed under `FOR UPDATE SKIP LOCKED`, rechecked against its
+    new version (leased: skipped), as for anyone else's claim."""
+    gate_sql, params = ("1", ()) if gate is None else (gate.sql, gate.params)
+    return (
+        f"SELECT {gate_sql} AS clear, pc.live, pc.replayed"  # noqa: S608 - our own gate SQL
+        " FROM annotator_person_counts(?::text, ?::float8, ?::text, ?::boolean) AS pc",
+        (*params, annotator, t_now, replay_key, max_live is not None),
+    )
+
+
 @functools.cache
 def _submit_writes_sql(holds_clip: bool, releases: bool, versioned: bool) -> str:
     """`SqlRepository._submit_writes` as one statement: the annotation row, the clip's completion
@@ -179,15 +202,18 @@ def _submit_writes_params(
 _WHITESPACE = re.compile(r"\s+")
 
 
-#: For the rest of the claim's transaction (`set_config(..., true)` is `SET LOCAL`): run the
-#: prepared claim on its generic plan, planned once per connection. PostgreSQL's plan cache
-#: otherwise compares the generic plan's estimated cost with the custom plans' and, once the
-#: statistics of `clips` move (any VACUUM or ANALYZE, as autovacuum runs all day), judged the
-#: generic one dearer and planned the claim afresh on every execution: ~0.7 ms of planning per
-#: lease request, more than the rest of the cycle's database work together (notes/pg9e.md). The
-#: claim is written as index probes whose best order does not depend on the values (see
-#: `sql_repo.OPEN_TO_ME_WHERE`), which is what a generic plan can hold.
-_GENERIC_PLAN = "set_config('plan_cache_mode', 'force_generic_plan', true)"
+#: Every prepared statement of our connections runs on its generic plan, planned once per
+#: connection. PostgreSQL's plan cache otherwise compares the generic plan's estimated cost with
+#: the custom plans' and, once the statistics of `clips` move (any VACUUM or ANALYZE, as
+#: autovacuum runs all day), judged the claim's generic plan dearer and planned it afresh on
+#: every execution: ~0.7 ms of planning per lease request, more than the rest of the cycle's
+#: database work together (notes/pg9e.md). The claim is written as index probes whose best order
+#: does not depend on the values (see `sql_repo.OPEN_TO_ME_WHERE`), which is what a generic plan
+#: can hold. It is the session's setting, not the claim's `SET LOCAL`, because a lone claim is
+#: one autocommit statement (`_claim_rows`): a setting made in it would come after its planning.
+#: The other statements are key lookups and whole-table reports, for which the generic plan is
+#: the one the plan cache settles on anyway after five executions.
+_SESSION_SETTINGS = "SET synchronous_commit = on; SET plan_cache_mode = force_generic_plan"
 
 
 @functools.lru_cache(maxsize=512)
@@ -271,7 +297,7 @@ def redact(url: str) -> str:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.autocommit = True
-    conn.execute("SET synchronous_commit = on")
+    conn.execute(_SESSION_SETTINGS)  # no parameters: the simple protocol takes both
 
 
 def check_connection(conn: psycopg.Connection[Any]) -> None:
@@ -351,9 +377,8 @@ class PostgresRepository(SqlRepository):
         pool_max: int = POOL_MAX,
     ) -> None:
         self.url = url
-        #: The pipeline of each connection inside a batched `_write` (for `_settle`), and
-        #: whether it is an implicit transaction (a Sync there would commit it halfway).
-        self._pipelines: dict[int, tuple[psycopg.Pipeline, bool]] = {}
+        #: The pipeline of each connection inside a batched `_write` (for `_settle`).
+        self._pipelines: dict[int, psycopg.Pipeline] = {}
         self._shared: _Shared | None = None
         self._granted = GrantedLeases()
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -470,16 +495,8 @@ class PostgresRepository(SqlRepository):
 
     @contextlib.contextmanager
     def _write(
-        self, *, durable: bool = False, batched: bool = False, implicit: bool = False
+        self, *, durable: bool = False, batched: bool = False
     ) -> Iterator[psycopg.Connection[Any]]:
-        """A write transaction. `batched`: its statements are queued in a pipeline and go out
-        with the COMMIT (one round trip). `implicit` (batched and durable only): no BEGIN and no
-        COMMIT; the statements up to the pipeline's Sync are one transaction of PostgreSQL's own
-        (the extended protocol's implicit transaction block: one xid, `*_xact_lock` and
-        `set_config(..., true)` held to its end, committed at the Sync, all undone by a failure
-        or a queued ROLLBACK), which saves two statements' sending, parsing and executing: ~8 %
-        of a claim in process (notes/pg9i.md)."""
-        assert not implicit or (durable and batched)
         shared = self._in_shared()
         if shared is not None:  # a savepoint of the shared (durable) transaction, queued
             conn = shared.conn
@@ -504,21 +521,18 @@ class PostgresRepository(SqlRepository):
                 return
             try:
                 with conn.pipeline() as pipeline:
-                    self._pipelines[id(conn)] = (pipeline, implicit)
+                    self._pipelines[id(conn)] = pipeline
                     try:
                         # Queued: they go out with the first statement that is waited for.
-                        if not implicit:
-                            conn.execute("BEGIN")
+                        conn.execute("BEGIN")
                         if not durable:
                             conn.execute("SET LOCAL synchronous_commit = off")
                         with self._rolled_back_on_error(conn):
                             yield conn
-                        # Sent, and waited for as the pipeline ends (implicit: the Sync
-                        # commits). Every check of the transaction was made before it (a
-                        # rowcount is read only after `_settle`), or travels with it
-                        # (`annotator_expect`).
-                        if not implicit:
-                            conn.execute("COMMIT")
+                        # Sent, and waited for as the pipeline ends. Every check of the
+                        # transaction was made before it (a rowcount is read only after
+                        # `_settle`), or travels with it (`annotator_expect`).
+                        conn.execute("COMMIT")
                     finally:
                         del self._pipelines[id(conn)]
             except psycopg.Error as e:
@@ -541,11 +555,8 @@ class PostgresRepository(SqlRepository):
             raise
 
     def _settle(self, conn: Any) -> None:
-        entry = self._pipelines.get(id(conn))
-        if entry is not None:
-            pipeline, implicit = entry
-            if implicit:
-                raise RuntimeError("a Sync would commit this implicit transaction halfway")
+        pipeline = self._pipelines.get(id(conn))
+        if pipeline is not None:
             with _moved_refused():
                 pipeline.sync()
 
@@ -724,8 +735,12 @@ class PostgresRepository(SqlRepository):
         return self._connection()  # autocommit: one statement is its own transaction
 
     def _claim_transaction(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
-        # The lock and the claim, committed by the Sync: one round trip.
-        return self._write(durable=True, batched=True, implicit=True)
+        if self._in_shared() is None:
+            # A lone claim is one statement (`_claim_rows`), its own durable transaction in
+            # autocommit: one round trip and no pipeline (whose handling in psycopg was half
+            # of the claim's cost in this process; notes/pg9j.md).
+            return self._statement()
+        return self._write(durable=True, batched=True)  # a savepoint of the group's
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
@@ -750,9 +765,11 @@ class PostgresRepository(SqlRepository):
         request_key: str | None = None,
         replay: bool = False,
     ) -> Iterator[tuple[str, int, tuple[Any, ...]]]:
-        head, head_params = self.claim_head(
-            annotator, t_now, max_live, gate, request_key if replay else None
-        )
+        replay_key = request_key if replay else None
+        if self._in_shared() is None and (max_live is not None or request_key is not None):
+            head, head_params = _locked_claim_head(annotator, t_now, max_live, gate, replay_key)
+        else:
+            head, head_params = self.claim_head(annotator, t_now, max_live, gate, replay_key)
         ids = [new_id() for _ in range(count)]
         cap = count if max_live is None else max_live
         cursor = conn.execute(
@@ -794,21 +811,16 @@ class PostgresRepository(SqlRepository):
         return rows()
 
     def _start_claim(self, conn: Any, annotator: str, *, serialise: bool) -> None:
-        # One statement: the claim on its generic plan (`_GENERIC_PLAN`), and, to serialise,
-        # the person's lock. Two claims of one person in parallel would both count under the
-        # cap: the second waits here until the first commits (other people's do not wait).
-        if serialise:
-            # In a group the lock is tried, not waited for (`shared_writes`): the answer goes
-            # with the claim (one round trip) and is checked before the group commits.
-            shared = self._in_shared()
-            lock = "pg_advisory_xact_lock" if shared is None else "pg_try_advisory_xact_lock"
+        # A lone claim serialises in its own statement (`_locked_claim_head`). In a group the
+        # person's lock is tried, not waited for (`shared_writes`): the answer goes with the
+        # claim (one round trip) and is checked before the group commits. Two claims of one
+        # person in parallel would both count under the cap.
+        shared = self._in_shared()
+        if serialise and shared is not None:
             taken = conn.execute(
-                f"SELECT {lock}(hashtextextended(%s, 0)), {_GENERIC_PLAN}", (annotator,)
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (annotator,)
             )
-            if shared is not None:
-                shared.locks.append(taken)
-        else:
-            conn.execute(f"SELECT {_GENERIC_PLAN}")
+            shared.locks.append(taken)
 
     def refresh_statistics(self) -> None:
         with self._connection() as conn:

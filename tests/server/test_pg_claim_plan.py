@@ -5,7 +5,7 @@ PostgreSQL's plan cache chooses per execution between a prepared statement's gen
 fresh custom one; once `clips`'s statistics moved (a VACUUM or ANALYZE, which autovacuum runs all
 day on a busy queue) it chose to plan the claim afresh on every lease request: ~0.7 ms of the
 database's CPU each, more than the rest of the cycle's database work (notes/pg9e.md). The claim
-keeps its generic plan (`postgres_repo._GENERIC_PLAN`); `pg_prepared_statements` counts, per
+keeps its generic plan (`postgres_repo._SESSION_SETTINGS`); `pg_prepared_statements` counts, per
 connection, which plan each execution ran. Real cycles through the app, on a real server.
 
 The "not annotated by me yet" probe of each candidate clip goes through the unique (clip_id,

@@ -1,8 +1,7 @@
-"""A lone PostgreSQL claim is the pipeline's implicit transaction (`PostgresRepository._write`
-with `implicit`): no BEGIN or COMMIT is sent, yet it waits for another process's claim of the
-same person before it counts against the cap, an error in the middle leaves nothing behind,
-and a Sync in the middle is refused rather than committing half of it. A real PostgreSQL
-server; the other process is another connection.
+"""A lone PostgreSQL claim is one autocommit statement (`postgres_repo._locked_claim_head`):
+nothing else is sent, yet it waits for another process's claim of the same person before it
+counts against the cap, and a retry waits for the request it repeats and is answered with that
+request's leases. A real PostgreSQL server; the other process is another connection.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ def _live(url: str, who: str) -> int:
     return int(row[0])
 
 
-def test_a_claim_sends_no_begin_or_commit(
+def test_a_lone_claim_is_one_statement(
     pg_queue: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, url = pg_queue
@@ -38,14 +37,14 @@ def test_a_claim_sends_no_begin_or_commit(
     real = psycopg.Connection.execute
 
     def traced(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query).split()[0].upper())
+        sent.append(" ".join(str(query).split()[:3]).upper())
         return real(self, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Connection, "execute", traced)
-    (grant,) = repo.claim("ann", 1, 600, NOW, max_live=CAP)
+    (grant,) = repo.claim("ann", 1, 600, NOW, max_live=CAP, request_key="k1")
     monkeypatch.undo()
-    assert "BEGIN" not in sent and "COMMIT" not in sent, sent
-    assert _live(url, "ann") == 1  # committed all the same, at the pipeline's Sync
+    assert sent == ["WITH HEAD AS"], sent
+    assert _live(url, "ann") == 1  # committed: its own transaction
     assert grant.fence == 1
 
 
@@ -83,31 +82,32 @@ def _claim_or_refusal(repo: PostgresRepository, max_live: int) -> object:
         return e.reason
 
 
-def test_an_error_in_the_claims_transaction_leaves_nothing(
-    pg_queue: tuple[PostgresRepository, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo, url = pg_queue
-    real = PostgresRepository._claim_rows
-
-    def broken(self: PostgresRepository, *args: Any, **kwargs: Any) -> Any:
-        real(self, *args, **kwargs)  # the claim statement is queued...
-        raise RuntimeError("the process fails before the transaction ends")
-
-    monkeypatch.setattr(PostgresRepository, "_claim_rows", broken)
-    with pytest.raises(RuntimeError):
-        repo.claim("ann", 1, 600, NOW, max_live=CAP)
-    monkeypatch.undo()
-    assert _live(url, "ann") == 0  # ...and undone, not committed by the Sync
-    (grant,) = repo.claim("ann", 1, 600, NOW, max_live=CAP)  # the connection is sound
-    assert grant.fence == 1  # the undone claim's fence bump is gone with it
-    assert _live(url, "ann") == 1
-
-
-def test_a_sync_inside_the_claims_transaction_is_refused(
+def test_a_retry_waits_for_the_request_it_repeats_and_gets_its_leases(
     pg_queue: tuple[PostgresRepository, str],
 ) -> None:
+    # The first attempt's claim, not yet committed, holds the person's lock; its retry (same
+    # Idempotency-Key) must wait for it and answer with its lease, not lease a second clip.
     repo, url = pg_queue
-    with pytest.raises(RuntimeError, match="halfway"), repo._claim_transaction() as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(42)")
-        repo._settle(conn)
-    assert _live(url, "ann") == 0
+    with psycopg.connect(url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(hashtextextended('ann', 0))")
+        other.execute(
+            "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at,"
+            " request_key) SELECT 'first', clip_id, 'ann', 1, %s, %s, 'k1'"
+            " FROM clips ORDER BY seq LIMIT 1",
+            (NOW.timestamp(), NOW.timestamp() + 600),
+        )
+        outcome: list[object] = []
+        retry = threading.Thread(
+            target=lambda: outcome.append(
+                repo.claim("ann", 1, 600, NOW, max_live=CAP, request_key="k1")
+            ),
+            daemon=True,
+        )
+        retry.start()
+        retry.join(0.5)
+        assert retry.is_alive() and not outcome  # waiting for the lock
+        other.commit()
+    retry.join(10)
+    [(grant,)] = outcome  # type: ignore[misc]
+    assert grant.lease_id == "first" and grant.replayed
+    assert _live(url, "ann") == 1
