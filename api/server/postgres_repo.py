@@ -14,8 +14,9 @@ flush for the submits that arrived together.
 Round trips are what a request costs here (each blocks the event loop), so the hot paths run as
 batched transactions (`SqlRepository._write(batched=True)`: pipeline mode, BEGIN sent with the
 first statement, COMMIT without waiting for the ones before it): a lone claim is one autocommit
-statement (no pipeline: `_locked_claim_head`), a lease's audio one read, a submit two (`submit_many`: a lone one is optimistic, a read and one
-guarded write statement; a group's writes go with its COMMIT, guarded by `annotator_expect`);
+statement (no pipeline: `_locked_claim_head`), a lease's audio one read, a submit two
+(`submit_many`: a lone one is optimistic, a read and one guarded write statement; a group's
+writes go with its COMMIT, guarded by `annotator_expect`);
 `tests/server/test_round_trips.py` holds them to that. Statements cost the database's CPU
 whether batched or not, so the hot paths also keep their count down.
 
