@@ -7,6 +7,7 @@ request's leases. A real PostgreSQL server; the other process is another connect
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,31 @@ def test_a_lone_claim_is_one_statement(
     assert grant.fence == 1
 
 
+def _behind_their_claim(
+    repo: PostgresRepository, url: str, request_key: str | None, ours: Callable[[], object]
+) -> object:
+    """Run `ours` while another process's claim of 'ann' (lease 'theirs', with `request_key`)
+    holds the person's lock, not yet committed: `ours` must still be waiting half a second on,
+    and end once that claim commits. What `ours` returned."""
+    with psycopg.connect(url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(hashtextextended('ann', 0))")
+        other.execute(
+            "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at,"
+            " request_key) SELECT 'theirs', clip_id, 'ann', 1, %s, %s, %s"
+            " FROM clips ORDER BY seq LIMIT 1",
+            (NOW.timestamp(), NOW.timestamp() + 600, request_key),
+        )
+        outcome: list[object] = []
+        waiting = threading.Thread(target=lambda: outcome.append(ours()), daemon=True)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not outcome  # waiting for the lock
+        other.commit()
+    waiting.join(10)
+    assert len(outcome) == 1, "still waiting after the other claim committed"
+    return outcome[0]
+
+
 def test_a_claim_waits_for_the_persons_lock_before_it_counts(
     pg_queue: tuple[PostgresRepository, str],
 ) -> None:
@@ -55,23 +81,7 @@ def test_a_claim_waits_for_the_persons_lock_before_it_counts(
     # lock and its lease is not visible. Ours must wait for that lock, then count that lease
     # (the cap of 1 is reached) — not count 0 and lease a second clip past the cap.
     repo, url = pg_queue
-    with psycopg.connect(url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(hashtextextended('ann', 0))")
-        other.execute(
-            "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at)"
-            " SELECT 'theirs', clip_id, 'ann', 1, %s, %s FROM clips ORDER BY seq LIMIT 1",
-            (NOW.timestamp(), NOW.timestamp() + 600),
-        )
-        outcome: list[object] = []
-        ours = threading.Thread(
-            target=lambda: outcome.append(_claim_or_refusal(repo, max_live=1)), daemon=True
-        )
-        ours.start()
-        ours.join(0.5)
-        assert ours.is_alive() and not outcome  # waiting for the lock
-        other.commit()
-    ours.join(10)
-    assert outcome == ["lease_cap"]
+    assert _behind_their_claim(repo, url, None, lambda: _claim_or_refusal(repo, 1)) == "lease_cap"
     assert _live(url, "ann") == 1
 
 
@@ -88,26 +98,10 @@ def test_a_retry_waits_for_the_request_it_repeats_and_gets_its_leases(
     # The first attempt's claim, not yet committed, holds the person's lock; its retry (same
     # Idempotency-Key) must wait for it and answer with its lease, not lease a second clip.
     repo, url = pg_queue
-    with psycopg.connect(url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(hashtextextended('ann', 0))")
-        other.execute(
-            "INSERT INTO leases (lease_id, clip_id, annotator, fence, created_at, expires_at,"
-            " request_key) SELECT 'first', clip_id, 'ann', 1, %s, %s, 'k1'"
-            " FROM clips ORDER BY seq LIMIT 1",
-            (NOW.timestamp(), NOW.timestamp() + 600),
-        )
-        outcome: list[object] = []
-        retry = threading.Thread(
-            target=lambda: outcome.append(
-                repo.claim("ann", 1, 600, NOW, max_live=CAP, request_key="k1")
-            ),
-            daemon=True,
-        )
-        retry.start()
-        retry.join(0.5)
-        assert retry.is_alive() and not outcome  # waiting for the lock
-        other.commit()
-    retry.join(10)
-    [(grant,)] = outcome  # type: ignore[misc]
-    assert grant.lease_id == "first" and grant.replayed
+    retried = _behind_their_claim(
+        repo, url, "k1", lambda: repo.claim("ann", 1, 600, NOW, max_live=CAP, request_key="k1")
+    )
+    assert isinstance(retried, list)
+    (grant,) = retried
+    assert grant.lease_id == "theirs" and grant.replayed
     assert _live(url, "ann") == 1
